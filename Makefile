@@ -1,0 +1,36 @@
+# Two entry points a newcomer needs: `make demo` (the main job on this machine) and `make test`.
+# Each creates its own virtual environment from this repository's files only.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU build of torch that lies on these machines' disk; a GPU machine brings its own torch.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: venv test lint demo e2e bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv lint
+	$(BIN)/python -m pytest
+
+demo: venv
+	$(BIN)/dupo-verl demo rewards --data-dir ../shared/data
+
+e2e: venv
+	bash tests/e2e/run.sh
+
+bench: venv
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .venv-e2e .pytest_cache .ruff_cache

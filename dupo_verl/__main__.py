@@ -1,0 +1,5 @@
+import sys
+
+from dupo_verl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""CPU demonstrations of DuPO (tiny local models, no model hub)."""

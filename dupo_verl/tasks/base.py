@@ -1,0 +1,94 @@
+"""The dual-task interface every DuPO task implements (framework-free: no verl import).
+
+A task splits an example x into a known part and a hidden part x_u (one `DualQuestion` per way of
+hiding), renders the primal prompt, turns a primal answer into dual prompts, and scores the dual's
+reconstruction of x_u. Training (agent loop, reward manager), the offline filter and the reranker
+all go through this one interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class DualQuestion:
+    """One way of hiding part of an example.
+
+    `masked_text` is the known part with `variable` standing where the hidden `value` was
+    (translation: empty variable, the source sentence as `value`). `template` picks the dual
+    prompt wording. Stored as a plain dict in `extra_info["dupo"]["duals"]`.
+    """
+
+    masked_text: str
+    variable: str
+    value: str
+    template: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> DualQuestion:
+        missing = [k for k in ("masked_text", "variable", "value") if k not in row]
+        if missing:
+            raise ValueError(f"dual question is missing field(s) {missing}: {dict(row)!r:.200}")
+        return cls(
+            masked_text=str(row["masked_text"]),
+            variable=str(row["variable"]),
+            value=str(row["value"]),
+            template=int(row.get("template") or 0),
+        )
+
+
+@dataclass
+class Decomposition:
+    """What `DualTask.decompose` found: the dual questions and the candidates skipped, by reason."""
+
+    duals: list[DualQuestion] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+
+class DualTask(ABC):
+    """Base class of a DuPO task. Subclasses set `name` and `ability` and implement the methods."""
+
+    name: str = ""
+    ability: str = ""
+
+    def __init__(self, **params: Any) -> None:
+        # Task parameters (languages, similarity, ...) travel in extra_info["dupo"]["params"].
+        self.params = dict(params)
+
+    @abstractmethod
+    def decompose(self, example: Mapping[str, Any], seed: int = 0) -> Decomposition:
+        """Dual questions for one raw example (may be empty, with skip reasons counted)."""
+
+    @abstractmethod
+    def primal_messages(self, example: Mapping[str, Any]) -> Messages:
+        """Chat messages of the primal task x -> y."""
+
+    @abstractmethod
+    def extract_primal_answer(self, response: str) -> str | None:
+        """The part of the primal response the dual sees (math: the final answer); None if absent."""
+
+    @abstractmethod
+    def dual_messages(self, dual: DualQuestion, primal_answer: str) -> Messages:
+        """Chat messages asking the model to rebuild `dual.value` from the primal answer and known part."""
+
+    @abstractmethod
+    def score_reconstruction(self, dual: DualQuestion, dual_response: str) -> float:
+        """Similarity in [0, 1] between the hidden value and the dual's reconstruction (never raises)."""
+
+    def leaks(self, dual: DualQuestion, primal_answer: str) -> bool:
+        """True if the primal answer gives the hidden part away (it is then not sent to the dual)."""
+        return False
+
+    def gold_score(self, response: str, ground_truth: str) -> float | None:
+        """Verifiable reward against a gold label, or None when the task has none."""
+        return None

@@ -1,0 +1,1 @@
+"""Answer checking, similarity and reward shaping; knows nothing of verl or DuPO."""
