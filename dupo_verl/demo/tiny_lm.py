@@ -35,13 +35,23 @@ def default_corpus() -> list[str]:
     return lines
 
 
-def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024):
-    """Train a byte-level BPE tokenizer on `corpus` and wrap it for transformers (ChatML template)."""
+def train_tokenizer(corpus: Iterable[str], vocab_size: int = 1024, split_digits: bool = False):
+    """Train a byte-level BPE tokenizer on `corpus` and wrap it for transformers (ChatML template).
+
+    `split_digits` makes every digit its own token, so a tiny model can learn arithmetic digit by
+    digit instead of memorising multi-digit BPE merges.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if split_digits:
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), byte_level]
+        )
+    else:
+        tok.pre_tokenizer = byte_level
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -71,21 +81,28 @@ def build_tiny_lm(
     num_heads: int = 2,
     max_position_embeddings: int = 2048,
     seed: int = 0,
+    split_digits: bool = False,
+    intermediate_size: int | None = None,
 ) -> Path:
-    """Write a random-weight Qwen2 model and its tokenizer to `out_dir`; return the path."""
+    """Write a random-weight Qwen2 model and its tokenizer to `out_dir`; return the path.
+
+    `intermediate_size` defaults to twice `hidden_size`; `split_digits` is passed to the tokenizer.
+    """
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(corpus if corpus is not None else default_corpus(), vocab_size)
+    tokenizer = train_tokenizer(
+        corpus if corpus is not None else default_corpus(), vocab_size, split_digits=split_digits
+    )
     head_dim = hidden_size // num_heads
     if head_dim < 32:
         raise ValueError(f"head_dim={head_dim}: vLLM-CPU needs head_dim >= 32")
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
+        intermediate_size=intermediate_size or hidden_size * 2,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
         num_key_value_heads=num_heads,
@@ -103,5 +120,5 @@ def build_tiny_lm(
     )
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "dupo_tiny_lm.json").write_text(json.dumps({"vocab_size": len(tokenizer), "seed": seed}))
+    (out / "dupo_tiny_lm.json").write_text(json.dumps({"vocab_size": len(tokenizer), "seed": seed, "split_digits": split_digits}))
     return out

@@ -1,0 +1,254 @@
+"""`dupo-verl prepare {math,translation,span,two-sum}`: raw data -> verl parquet with dual questions.
+
+Each command prints its summary and writes it to `<output>.summary.json`; `--val-fraction F`
+also writes `<stem>_val.parquet` beside the output (verl's `data.val_files`). Exit status: 0 done,
+1 stopped by `--strict` or nothing to write, 2 unusable input or options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from dupo_verl.data.prepare import PrepareConfig, StrictError, prepare
+from dupo_verl.data.readers import FORMATS, InputError, RawRecord, open_source
+from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
+from dupo_verl.tasks import get_task
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prepare",
+        help="turn raw data into verl parquet with DuPO dual questions",
+        description="Turn raw data (jsonl, json, parquet, csv, txt or a saved `datasets` folder) into verl "
+        "parquet whose rows carry DuPO dual questions in extra_info['dupo'].",
+    )
+    tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+
+    math = tasks.add_parser("math", help="math problems: hide one number per dual question")
+    _input_args(math)
+    math.add_argument(
+        "--problem-key", default="problem", help="column holding the problem (default: problem)"
+    )
+    math.add_argument(
+        "--answer-key", default=None, help="column holding the gold answer (optional; evaluation only)"
+    )
+    math.add_argument("--timeout", type=float, default=2.0, help="seconds for one symbolic answer comparison")
+    _common_args(math, max_duals=8)
+    math.set_defaults(func=_run_math)
+
+    tr = tasks.add_parser("translation", help="translation with back-translation as the dual")
+    _input_args(tr)
+    tr.add_argument("--src-lang", required=True, help="FLORES code of the source, e.g. eng_Latn")
+    tr.add_argument("--tgt-lang", required=True, help="FLORES code of the target, e.g. zho_Hans")
+    tr.add_argument("--src-name", default=None, help="readable source language name (default: from the code)")
+    tr.add_argument("--tgt-name", default=None, help="readable target language name (default: from the code)")
+    tr.add_argument("--similarity", default="chrf", choices=["chrf", "bleu", "chrf++"])
+    tr.add_argument(
+        "--source-key", default="text", help="column holding the source sentence (txt input: text)"
+    )
+    tr.add_argument(
+        "--reference-key", default=None, help="column holding a reference translation (evaluation only)"
+    )
+    tr.add_argument("--reference", default=None, help="line-aligned reference file for plain-text input")
+    _common_args(tr, max_duals=1)
+    tr.set_defaults(func=_run_translation)
+
+    span = tasks.add_parser("span", help="QA / summarization: hide a keyword or a sentence")
+    _input_args(span)
+    span.add_argument("--mode", default="question", choices=["question", "document"])
+    span.add_argument(
+        "--similarity",
+        default=None,
+        choices=["token_f1", "rouge_l"],
+        help="default: token_f1 for questions, rouge_l for documents",
+    )
+    span.add_argument("--text-key", default="text", help="column holding the question or document")
+    span.add_argument(
+        "--answer-key", default=None, help="column holding a gold answer / summary (evaluation only)"
+    )
+    span.add_argument(
+        "--lines-per-document",
+        type=int,
+        default=1,
+        help="plain-text input: join this many consecutive lines into one document",
+    )
+    _common_args(span, max_duals=4)
+    span.set_defaults(func=_run_span)
+
+    two = tasks.add_parser(
+        "two-sum", help="generate the paper's two-sum toy problems (A + B; dual recovers B)"
+    )
+    two.add_argument("--output", required=True, help="train parquet to write")
+    two.add_argument("--num-problems", type=int, required=True, help="distinct (A, B) pairs to draw")
+    two.add_argument("--operand-min", type=int, default=0)
+    two.add_argument("--operand-max", type=int, default=99)
+    two.add_argument(
+        "--strict-format", action="store_true", help="task param strict: a reply must be exactly one integer"
+    )
+    _common_args(two, max_duals=None)
+    two.set_defaults(func=_run_two_sum)
+
+
+def _input_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="input file or saved `datasets` folder")
+    parser.add_argument("--output", required=True, help="train parquet to write")
+    parser.add_argument(
+        "--format", default=None, choices=FORMATS, help="input format (default: from the suffix)"
+    )
+    parser.add_argument("--split", default=None, help="split of a saved `datasets` DatasetDict")
+    parser.add_argument("--id-key", default="id", help="column copied to extra_info.id when present")
+    parser.add_argument(
+        "--data-source", default=None, help="data_source of the rows (default: dupo/<task>/<stem>)"
+    )
+
+
+def _common_args(parser: argparse.ArgumentParser, max_duals: int | None) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="seed for names, wordings and the val split")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.0,
+        help="share of rows written to <stem>_val.parquet beside the output",
+    )
+    if max_duals is not None:
+        parser.add_argument(
+            "--max-duals-per-problem",
+            type=int,
+            default=max_duals,
+            help=f"cap on dual questions per row (default: {max_duals})",
+        )
+        parser.add_argument(
+            "--keep-unmaskable",
+            action="store_true",
+            help="keep rows without any dual question (e.g. for validation by gold label)",
+        )
+        parser.add_argument("--dedup", action="store_true", help="skip rows identical to an earlier one")
+    parser.add_argument(
+        "--strict", action="store_true", help="stop at the first bad row (nothing is written)"
+    )
+    parser.add_argument(
+        "--agent-name", default=DEFAULT_AGENT, help=f"agent_name column (default: {DEFAULT_AGENT})"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run_math(args: argparse.Namespace) -> int:
+    return _run(
+        args,
+        "math",
+        {"timeout": args.timeout},
+        keys={"problem": args.problem_key, **({"answer": args.answer_key} if args.answer_key else {})},
+    )
+
+
+def _run_translation(args: argparse.Namespace) -> int:
+    params = {
+        "src_lang": args.src_lang,
+        "tgt_lang": args.tgt_lang,
+        "similarity": args.similarity,
+        "src_name": args.src_name,
+        "tgt_name": args.tgt_name,
+    }
+    keys = {"source": args.source_key}
+    if args.reference_key or args.reference:
+        keys["reference"] = args.reference_key or "reference"
+    return _run(
+        args,
+        "translation",
+        params,
+        keys,
+        data_source=f"dupo/translation/{args.src_lang}-{args.tgt_lang}",
+        reference=args.reference,
+    )
+
+
+def _run_span(args: argparse.Namespace) -> int:
+    keys = {"text": args.text_key, **({"answer": args.answer_key} if args.answer_key else {})}
+    return _run(
+        args,
+        "span",
+        {"mode": args.mode, "similarity": args.similarity},
+        keys,
+        lines_per_record=args.lines_per_document,
+    )
+
+
+def _run_two_sum(args: argparse.Namespace) -> int:
+    from dupo_verl.tasks.two_sum import generate_problems
+
+    try:
+        problems = generate_problems(args.num_problems, args.operand_min, args.operand_max, args.seed)
+    except ValueError as exc:
+        return _fail(exc, 2)
+    records = [RawRecord(i, data=p) for i, p in enumerate(problems)]
+    args.max_duals_per_problem, args.keep_unmaskable, args.dedup = None, False, False
+    settings = {
+        "num_problems": args.num_problems,
+        "operand_min": args.operand_min,
+        "operand_max": args.operand_max,
+    }
+    return _write(
+        args, "two_sum", {"strict": args.strict_format}, {}, records, len(records), "dupo/two_sum", settings
+    )
+
+
+def _run(args, task_name, params, keys, data_source=None, reference=None, lines_per_record=1) -> int:
+    try:
+        source = open_source(
+            args.input, args.format, args.split, lines_per_record=lines_per_record, reference=reference
+        )
+    except InputError as exc:
+        return _fail(exc, 2)
+    data_source = args.data_source or data_source or f"dupo/{task_name}/{source.stem}"
+    settings = {"input": str(args.input)}
+    return _write(args, task_name, params, keys, source.records, source.total, data_source, settings)
+
+
+def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, data_source, settings) -> int:
+    params = {k: v for k, v in params.items() if v is not None}
+    try:
+        task = get_task(task_name, **params)
+        rows = RowOptions(
+            data_source=getattr(args, "data_source", None) or data_source,
+            keys=keys,
+            id_key=getattr(args, "id_key", "id"),
+            seed=args.seed,
+            max_duals=args.max_duals_per_problem,
+            agent_name=args.agent_name,
+            keep_unmaskable=args.keep_unmaskable,
+        )
+        settings = {
+            **settings,
+            "seed": args.seed,
+            "val_fraction": args.val_fraction,
+            "max_duals_per_problem": args.max_duals_per_problem,
+            "keys": keys,
+        }
+        config = PrepareConfig(
+            task=task,
+            rows=rows,
+            val_fraction=args.val_fraction,
+            strict=args.strict,
+            dedup=args.dedup,
+            progress=not args.no_progress,
+            settings=settings,
+        )
+    except (ValueError, TypeError) as exc:
+        return _fail(exc, 2)
+    try:
+        summary = prepare(records, Path(args.output), config, total=total)
+    except StrictError as exc:
+        return _fail(exc, 1)
+    print(summary.format())
+    if not summary.rows_kept:
+        print("error: no row was kept; nothing written (see the summary)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _fail(exc: Exception, code: int) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return code

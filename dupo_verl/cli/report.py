@@ -1,0 +1,40 @@
+"""`dupo-verl report`: does the dual reward separate right from wrong answers? Numbers and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from dupo_verl.offline.io import atomic_write_text
+from dupo_verl.offline.report import format_summary, load_results, plot_summary, summarize
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="summarise `dupo-verl rerank` results (selection accuracies, dual accuracy right vs wrong)",
+        description="Prints the accuracy of the first candidate, the majority answer, the DuPO choice and pass@n "
+        "(rows with a gold answer), the mean dual accuracy of right and wrong candidates and their AUROC. "
+        "--plot draws the dual-accuracy distributions and the four accuracies.",
+    )
+    parser.add_argument("results", type=Path, help="output of `dupo-verl rerank` (jsonl)")
+    parser.add_argument("--plot", type=Path, help="write a figure (png, pdf, svg)")
+    parser.add_argument("--json", type=Path, help="write the summary as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        rows = load_results(args.results)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"report: {exc}") from None
+    summary = summarize(rows)
+    print(format_summary(summary))
+    if args.json:
+        public = {k: v for k, v in summary.items() if not k.startswith("_")}
+        atomic_write_text(args.json, json.dumps(public, indent=2) + "\n")
+    if args.plot:
+        print(f"plot: {plot_summary(summary, args.plot)}")
+    return 0

@@ -1,0 +1,143 @@
+"""`DuPODataset`: verl's `RLHFDataset` reading raw data and making the dual questions at load time,
+for users who skip `dupo-verl prepare`.
+
+    data.custom_cls.path=pkg://dupo_verl.data.dataset data.custom_cls.name=DuPODataset
+    +data.dupo.task=math +data.dupo.problem_key=problem +data.dupo.answer_key=answer
+
+Options under `data.dupo`: `task` (required for raw files), `<field>_key` column names (math:
+problem/answer, translation: source/reference, span: text/answer, two_sum: a/b), `id_key`,
+`seed` (0), `max_duals_per_problem` (8), `split` ("train"), `agent_name` ("dupo_agent"),
+`data_source`, `keep_unmaskable`, `strict`, `params` (a mapping of task parameters); any other key
+is a task parameter too (`+data.dupo.src_lang=eng_Latn`). Files already written by `prepare`
+(parquet rows with `extra_info.dupo`) are read as they are. Rows without a dual question are
+dropped and counted in the log, as `prepare` does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+from verl.utils.dataset.rl_dataset import RLHFDataset
+
+from dupo_verl.data.prepare import PrepareConfig, build_rows
+from dupo_verl.data.readers import open_source
+from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
+from dupo_verl.data.writer import rows_to_table
+from dupo_verl.tasks import get_task
+
+logger = logging.getLogger(__name__)
+
+ADAPTER_OPTIONS = frozenset(
+    {
+        "task",
+        "params",
+        "id_key",
+        "seed",
+        "max_duals_per_problem",
+        "split",
+        "agent_name",
+        "data_source",
+        "keep_unmaskable",
+        "strict",
+        "format",
+    }
+)
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers -> plain Python."""
+    try:
+        from omegaconf import OmegaConf
+
+        if OmegaConf.is_config(value):
+            return OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover - omegaconf ships with verl
+        pass
+    return value
+
+
+def dupo_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    options = _plain(config.get("dupo", None)) or {}
+    if not isinstance(options, dict):
+        raise ValueError(f"data.dupo must be a mapping, got {options!r}")
+    return options
+
+
+def is_prepared(path: str) -> bool:
+    """A parquet file written by `prepare` (rows already carry `extra_info.dupo`)."""
+    if not path.endswith(".parquet"):
+        return False
+    schema = pq.read_schema(path)
+    if "prompt" not in schema.names or "extra_info" not in schema.names:
+        return False
+    extra = schema.field("extra_info").type
+    return any(f.name == "dupo" for f in extra) if hasattr(extra, "num_fields") else False
+
+
+class DuPODataset(RLHFDataset):
+    """An `RLHFDataset` over raw jsonl/json/parquet/csv/txt files, decomposed into dual questions
+    with the task named in `data.dupo.task`."""
+
+    def _read_files_and_tokenize(self) -> None:
+        frames = [self._load(path) for path in self.data_files]
+        self.dataframe = datasets.concatenate_datasets(frames) if len(frames) > 1 else frames[0]
+        total = len(self.dataframe)
+        if 0 < self.max_samples < total:
+            if self.shuffle:
+                rng = np.random.default_rng(*((self.seed,) if self.seed is not None else ()))
+                indices = rng.choice(total, size=self.max_samples, replace=False)
+            else:
+                indices = np.arange(self.max_samples)
+            self.dataframe = self.dataframe.select(indices.tolist())
+        self.dataframe = self.maybe_filter_out_long_prompts(self.dataframe)
+
+    def _load(self, path: str) -> datasets.Dataset:
+        if is_prepared(path):
+            return datasets.load_dataset("parquet", data_files=path)["train"]
+        options = dupo_options(self.config)
+        if "task" not in options:
+            raise ValueError(
+                f"{path} is raw data: set data.dupo.task (e.g. +data.dupo.task=math) to use DuPODataset"
+            )
+        params = dict(options.get("params") or {})
+        keys: dict[str, str] = {}
+        for key, value in options.items():
+            if key in ADAPTER_OPTIONS:
+                continue
+            if key.endswith("_key"):
+                keys[key[: -len("_key")]] = str(value)
+            else:
+                params[key] = value
+        task = get_task(str(options["task"]), **params)
+        source = open_source(path, options.get("format"))
+        rows = RowOptions(
+            data_source=str(options.get("data_source") or f"dupo/{task.name}/{source.stem}"),
+            keys=keys,
+            id_key=str(options.get("id_key", "id")),
+            seed=int(options.get("seed", 0)),
+            max_duals=options.get("max_duals_per_problem", 8),
+            agent_name=str(options.get("agent_name", DEFAULT_AGENT)),
+            keep_unmaskable=bool(options.get("keep_unmaskable", False)),
+        )
+        config = PrepareConfig(
+            task=task, rows=rows, strict=bool(options.get("strict", False)), progress=False
+        )
+        built, summary = build_rows(source.records, config, source.total)
+        split = str(options.get("split", "train"))
+        if split == "val":
+            summary.rows_val = len(built)
+        else:
+            summary.rows_train = len(built)
+        log = logger.warning if summary.rows_skipped else logger.info
+        log("DuPODataset %s: %s", Path(path).name, summary.format().replace("\n", "; "))
+        if not built:
+            raise ValueError(f"{path}: no row has a dual question ({dict(summary.rows_skipped)})")
+        for row in built:
+            row["extra_info"]["split"] = split
+        return datasets.Dataset(rows_to_table(built))

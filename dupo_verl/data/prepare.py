@@ -1,0 +1,148 @@
+"""The prepare pipeline: records -> rows (with dual questions) -> train/val split -> parquet.
+
+Shared by `dupo-verl prepare` and `DuPODataset`. Output is a pure function of the input, the task
+and the seed: the validation rows are drawn with the seed, rows keep input order, and parquet
+bytes are deterministic, so a rerun gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from dupo_verl.data.readers import RawRecord
+from dupo_verl.data.rows import BadRow, RowOptions, build_row, check_keys
+from dupo_verl.data.summary import PrepareSummary
+from dupo_verl.data.writer import write_json, write_rows
+from dupo_verl.tasks.base import DualTask
+
+PROGRESS_MIN_ROWS = 1000
+# Skips that are not errors: `--strict` stops on every other reason.
+BENIGN_SKIPS = frozenset({"no_dual_question", "duplicate"})
+
+
+class StrictError(BadRow):
+    """Raised under `strict=True` for the first record that cannot become a row."""
+
+
+@dataclass
+class PrepareConfig:
+    """Everything that decides the rows besides the input."""
+
+    task: DualTask
+    rows: RowOptions
+    val_fraction: float = 0.0
+    strict: bool = False
+    dedup: bool = False
+    progress: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.rows.max_duals is not None and self.rows.max_duals < 1:
+            raise ValueError(f"max_duals_per_problem must be >= 1, got {self.rows.max_duals}")
+        check_keys(self.task, self.rows.keys)
+
+
+def build_rows(
+    records: Iterable[RawRecord], config: PrepareConfig, total: int | None = None
+) -> tuple[list[dict[str, Any]], PrepareSummary]:
+    """Rows for every usable record, and the summary accounting for every record."""
+    summary = PrepareSummary(
+        task=config.task.name, params=dict(config.task.params), settings=dict(config.settings)
+    )
+    started = time.perf_counter()
+    seen: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    quiet = not config.progress or (total is not None and total < PROGRESS_MIN_ROWS)
+    bar = tqdm(
+        records,
+        total=total,
+        desc=f"prepare {config.task.name}",
+        unit=" rows",
+        disable=True if quiet else None,
+        file=sys.stderr,
+        mininterval=0.5,
+    )
+    for raw in bar:
+        summary.rows_read += 1
+        outcome = build_row(config.task, raw, config.rows)
+        if outcome.candidates_skipped:
+            summary.candidates_skipped.update(outcome.candidates_skipped)
+        if outcome.notes:
+            summary.notes.update(outcome.notes)
+        reason, message = outcome.skip_reason, outcome.message
+        if reason is None and config.dedup:
+            key = json.dumps(outcome.example, sort_keys=True, ensure_ascii=False, default=str)
+            if key in seen:
+                reason, message = "duplicate", f"row {raw.index}: duplicate of an earlier row"
+            seen.add(key)
+        if reason is not None:
+            if config.strict and reason not in BENIGN_SKIPS:
+                raise StrictError(reason, f"{message} (--strict: stopping; nothing written)")
+            summary.rows_skipped[reason] += 1
+            summary.add_error(message)
+            continue
+        if config.strict and outcome.notes:
+            raise StrictError(next(iter(outcome.notes)), f"row {raw.index}: {dict(outcome.notes)} (--strict)")
+        rows.append(outcome.row)
+        summary.rows_kept += 1
+        summary.duals_per_row[outcome.duals] += 1
+        summary.dual_questions += outcome.duals
+        summary.rows_with_duals += outcome.duals > 0
+    summary.seconds = time.perf_counter() - started
+    return rows, summary
+
+
+def split_rows(rows: list[dict[str, Any]], val_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Draw round(val_fraction * n) validation rows with the seed (at least one, never all, when
+    val_fraction > 0 and n >= 2); both parts keep input order and get `extra_info.split` set."""
+    n = len(rows)
+    n_val = 0
+    if val_fraction > 0 and n >= 2:
+        n_val = min(n - 1, max(1, round(val_fraction * n)))
+    chosen = set(random.Random(f"dupo-split:{seed}").sample(range(n), n_val))
+    train, val = [], []
+    for i, row in enumerate(rows):
+        part = val if i in chosen else train
+        row["extra_info"]["split"] = "val" if i in chosen else "train"
+        part.append(row)
+    return train, val
+
+
+def val_path(output: str | Path) -> Path:
+    """`<stem>_val.parquet` beside the train file."""
+    out = Path(output)
+    return out.with_name(f"{out.stem}_val{out.suffix or '.parquet'}")
+
+
+def summary_path(output: str | Path) -> Path:
+    return Path(f"{output}.summary.json")
+
+
+def prepare(
+    records: Iterable[RawRecord], output: str | Path, config: PrepareConfig, total: int | None = None
+) -> PrepareSummary:
+    """Build, split and write `output` (and `<stem>_val.parquet`, `<output>.summary.json`)."""
+    started = time.perf_counter()
+    rows, summary = build_rows(records, config, total)
+    train, val = split_rows(rows, config.val_fraction, config.rows.seed)
+    summary.rows_train, summary.rows_val = len(train), len(val)
+    out = Path(output)
+    summary.outputs = {"train": str(out) if train else None, "val": str(val_path(out)) if val else None}
+    if train:
+        write_rows(train, out)
+    if val:
+        write_rows(val, val_path(out))
+    summary.seconds = time.perf_counter() - started
+    write_json(summary.to_dict(), summary_path(out))
+    return summary

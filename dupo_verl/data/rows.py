@@ -1,0 +1,182 @@
+"""Turn one raw record into one verl row (`RLHFDataset` schema) with its DuPO dual questions.
+
+Row layout (every consumer of our parquet relies on it):
+
+    data_source   str                      e.g. "dupo/math/gsm8k_test"
+    prompt        [{"role", "content"}]    the primal chat messages
+    ability       str
+    reward_model  {"style": "rule", "ground_truth": gold or ""}
+    extra_info    {"index", "split", "id", <task keys>, "dupo": {"task", "params", "duals"}}
+    agent_name    str                      "dupo_agent"
+
+`extra_info["dupo"]["params"]` rebuilds the task (`get_task(task, **params)`). Parquet cannot store
+an empty struct, so a task without parameters is written with `{"_empty": None}`; readers drop
+None-valued parameters (`dupo_verl.scoring.task_from_info` does).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dupo_verl.data.readers import RawRecord
+from dupo_verl.tasks.base import DualTask
+from dupo_verl.tasks.inputs import InputField, ground_truth, input_fields, row_extra_info
+
+EMPTY_PARAMS = {"_empty": None}
+RESERVED_EXTRA_KEYS = frozenset({"index", "split", "id", "dupo"})
+DEFAULT_AGENT = "dupo_agent"
+
+
+class BadRow(ValueError):
+    """A record that cannot become a row; `reason` is the counter key, the message names row and field."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RowOptions:
+    """How records become rows. `keys`: field -> column overrides (e.g. {"problem": "question"})."""
+
+    data_source: str
+    keys: Mapping[str, str] = field(default_factory=dict)
+    id_key: str = "id"
+    seed: int = 0
+    max_duals: int | None = 8
+    agent_name: str = DEFAULT_AGENT
+    keep_unmaskable: bool = False
+
+
+@dataclass
+class RowOutcome:
+    """What became of one record: a row, or the reason it was skipped."""
+
+    row: dict[str, Any] | None = None
+    skip_reason: str | None = None
+    message: str = ""
+    example: dict[str, Any] | None = None
+    candidates_skipped: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)
+    duals: int = 0
+
+
+def check_keys(task: DualTask, keys: Mapping[str, str]) -> None:
+    """Fail early on a key override for a field the task does not have, or a required field
+    without a column."""
+    fields = input_fields(task)
+    if fields is None:
+        if keys:
+            raise ValueError(f"task {task.name!r} reads raw records as they are; it takes no key overrides")
+        return
+    unknown = sorted(set(keys) - set(fields))
+    if unknown:
+        raise ValueError(f"task {task.name!r} has no input field(s) {unknown}; fields: {sorted(fields)}")
+    for name, spec in fields.items():
+        if spec.required and not (keys.get(name) or spec.key):
+            raise ValueError(f"task {task.name!r} needs a column for field {name!r}")
+
+
+def example_from_record(
+    task: DualTask, record: Mapping[str, Any], index: int, keys: Mapping[str, str]
+) -> tuple[dict, Counter]:
+    """The task's example from a raw record (raises `BadRow`), and notes such as a missing answer."""
+    fields = input_fields(task)
+    notes: Counter = Counter()
+    if fields is None:
+        return dict(record), notes
+    example: dict[str, Any] = {}
+    for name, spec in fields.items():
+        column = keys.get(name) or spec.key
+        if column is None:
+            continue
+        value = record.get(column)
+        if value is None:
+            if spec.required:
+                raise BadRow(f"missing_{name}", f"row {index}: field {column!r} ({name}) is missing or null")
+            if name in keys:
+                notes[f"missing_{name}"] += 1
+            continue
+        example[name] = _checked(value, spec, name, column, index)
+    return example, notes
+
+
+def _checked(value: Any, spec: InputField, name: str, column: str, index: int) -> Any:
+    if spec.kind == "int":
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise BadRow(
+            f"bad_{name}", f"row {index}: field {column!r} ({name}) must be text, got {type(value).__name__}"
+        )
+    text = value if isinstance(value, str) else str(value)
+    if spec.required and not text.strip():
+        raise BadRow(f"empty_{name}", f"row {index}: field {column!r} ({name}) is empty")
+    return text
+
+
+def task_params(task: DualTask) -> dict[str, Any]:
+    return dict(task.params) if task.params else dict(EMPTY_PARAMS)
+
+
+def build_row(task: DualTask, raw: RawRecord, options: RowOptions) -> RowOutcome:
+    """One record -> one row, or a counted skip (`skip_reason`). Never raises for a bad record."""
+    if raw.error is not None:
+        return RowOutcome(skip_reason=raw.error[0], message=raw.error[1])
+    assert raw.data is not None
+    try:
+        example, notes = example_from_record(task, raw.data, raw.index, options.keys)
+        decomposition = task.decompose(example, seed=options.seed)
+        duals = list(decomposition.duals)
+        outcome = RowOutcome(example=example, notes=notes, candidates_skipped=decomposition.skipped)
+        if options.max_duals is not None and len(duals) > options.max_duals:
+            outcome.candidates_skipped["over_cap"] += len(duals) - options.max_duals
+            duals = duals[: options.max_duals]
+        if not duals and not options.keep_unmaskable:
+            outcome.skip_reason = "no_dual_question"
+            outcome.message = (
+                f"row {raw.index}: no dual question ({dict(decomposition.skipped) or 'nothing to hide'})"
+            )
+            return outcome
+        outcome.row = _row(task, raw, example, duals, options)
+        outcome.duals = len(duals)
+        return outcome
+    except BadRow as exc:
+        return RowOutcome(skip_reason=exc.reason, message=str(exc))
+    except Exception as exc:  # a task rejecting (or failing on) this example: counted, not fatal
+        return RowOutcome(skip_reason="task_error", message=f"row {raw.index}: {type(exc).__name__}: {exc}")
+
+
+def _row(task: DualTask, raw: RawRecord, example: dict, duals: list, options: RowOptions) -> dict[str, Any]:
+    extra = row_extra_info(task, example)
+    clash = RESERVED_EXTRA_KEYS & set(extra)
+    if clash:
+        raise TypeError(f"task {task.name!r} row_extra_info may not set {sorted(clash)}")
+    record_id = raw.data.get(options.id_key) if raw.data else None
+    messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in task.primal_messages(example)]
+    return {
+        "data_source": options.data_source,
+        "prompt": messages,
+        "ability": task.ability or task.name,
+        "reward_model": {"style": "rule", "ground_truth": ground_truth(task, example)},
+        "extra_info": {
+            "index": raw.index,
+            "split": "train",
+            "id": "" if record_id is None else str(record_id),
+            **extra,
+            "dupo": {"task": task.name, "params": task_params(task), "duals": [_dual_dict(d) for d in duals]},
+        },
+        "agent_name": options.agent_name,
+    }
+
+
+def _dual_dict(dual: Any) -> dict[str, Any]:
+    # Same fields as DualQuestion.to_dict(), without dataclasses.asdict's deep copy (hot path).
+    return {
+        "masked_text": dual.masked_text,
+        "variable": dual.variable,
+        "value": dual.value,
+        "template": dual.template,
+    }

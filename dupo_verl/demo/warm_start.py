@@ -1,0 +1,188 @@
+"""Brief supervised warm start of the tiny LM on both roles, stopped early (a plain torch loop).
+
+DuPO needs a policy that already answers sometimes (so GRPO groups contain right and wrong
+answers) and a dual that can judge (so the reward carries signal). Both are reached by supervised
+training on gold examples, and training stops as soon as each role passes its target on a dev set
+drawn from the training problems: the primal stops improving once it reaches
+`primal_target` (only dual examples are trained after that), and the loop ends once both targets
+are reached or after `max_steps` (while the primal trains, the dual keeps its share of every
+batch even after reaching its target, so it is not forgotten). Only the reply tokens (and the end-of-turn token) carry loss.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dupo_verl.demo.evaluate import accuracy, load_model, prompt_ids
+from dupo_verl.demo.examples import DUAL, PRIMAL, Example
+from dupo_verl.tasks import DualTask
+
+
+@dataclass(frozen=True)
+class WarmStartConfig:
+    """Budget and stopping rule of the warm start."""
+
+    max_steps: int = 4000
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup_steps: int = 50
+    dual_fraction: float = 0.5  # share of dual examples while both roles are still training
+    primal_target: float | None = 0.3  # stop training the primal at this dev accuracy (None: never)
+    dual_target: float | None = 0.6  # keep training the dual until this dev accuracy (None: with the primal)
+    eval_every: int = 100
+    dev_size: int = 200
+    max_new_tokens: int = 8
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.max_steps < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise ValueError("max_steps, batch_size and eval_every must be >= 1")
+        if not 0.0 <= self.dual_fraction <= 1.0:
+            raise ValueError(f"dual_fraction must be in [0, 1], got {self.dual_fraction}")
+        for name in ("primal_target", "dual_target"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value <= 1.0:
+                raise ValueError(f"{name} must be in (0, 1] or None, got {value}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class WarmStartResult:
+    """Where the model was saved, how far it trained and the dev curve."""
+
+    model_dir: Path
+    steps: int
+    wall_s: float
+    dev_primal: float
+    dev_dual: float
+    stopped_because: str
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["model_dir"] = str(self.model_dir)
+        return out
+
+
+def encode(tokenizer: Any, example: Example) -> tuple[list[int], list[int]]:
+    """(prompt ids, reply ids ending with the end-of-turn token)."""
+    prompt = prompt_ids(tokenizer, example.messages)
+    reply = tokenizer(example.target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return prompt, [int(i) for i in reply]
+
+
+def collate(encoded: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
+    """Right-padded batch whose labels are -100 everywhere except on the reply tokens."""
+    import torch
+
+    width = max(len(p) + len(r) for p, r in encoded)
+    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(encoded), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for i, (p, r) in enumerate(encoded):
+        seq = p + r
+        ids[i, : len(seq)] = torch.tensor(seq)
+        labels[i, len(p) : len(seq)] = torch.tensor(r)
+        mask[i, : len(seq)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def warm_start(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    task: DualTask,
+    primal: Sequence[Example],
+    dual: Sequence[Example],
+    config: WarmStartConfig = WarmStartConfig(),
+    progress: Callable[[dict[str, Any]], None] | None = None,
+) -> WarmStartResult:
+    """Train `model_dir` on `primal` and `dual` examples, save to `out_dir`, return the record.
+
+    A dev set of `config.dev_size` examples per role is held back from the given examples.
+    """
+    import torch
+
+    config.validate()
+    if not primal or not dual:
+        raise ValueError("the warm start needs both primal and dual examples")
+    rng = random.Random(f"warm_start:{config.seed}")
+    torch.manual_seed(config.seed)
+    primal_pool, primal_dev = _split(primal, config.dev_size, rng)
+    dual_pool, dual_dev = _split(dual, config.dev_size, rng)
+    model, tokenizer = load_model(str(model_dir))
+    model.train()
+    encoded = {PRIMAL: [encode(tokenizer, e) for e in primal_pool], DUAL: [encode(tokenizer, e) for e in dual_pool]}
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup_steps))
+    )
+
+    def dev_accuracy() -> tuple[float, float]:
+        p = accuracy(model, tokenizer, task, primal_dev, config.max_new_tokens, keep_samples=0).value
+        d = accuracy(model, tokenizer, task, dual_dev, config.max_new_tokens, keep_samples=0).value
+        return p, d
+
+    start = time.monotonic()
+    log: list[dict[str, Any]] = []
+    dev_p, dev_d = dev_accuracy()
+    primal_done, dual_done = _reached(dev_p, config.primal_target), _reached(dev_d, config.dual_target)
+    step, loss_sum, loss_n = 0, 0.0, 0
+    stopped = "max_steps"
+    while step < config.max_steps:
+        if primal_done and (dual_done or config.dual_target is None):
+            stopped = "targets_reached"
+            break
+        share = 1.0 if primal_done else config.dual_fraction
+        kinds = [DUAL if rng.random() < share else PRIMAL for _ in range(config.batch_size)]
+        batch = collate([rng.choice(encoded[k]) for k in kinds], tokenizer.pad_token_id)
+        loss = model(**batch).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        step += 1
+        if math.isfinite(loss.item()):
+            loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+        if step % config.eval_every == 0 or step == config.max_steps:
+            dev_p, dev_d = dev_accuracy()
+            record = {
+                "step": step,
+                "loss": loss_sum / max(1, loss_n),
+                "dev_primal": dev_p,
+                "dev_dual": dev_d,
+                "primal_frozen": primal_done,
+                "wall_s": round(time.monotonic() - start, 2),
+            }
+            log.append(record)
+            if progress:
+                progress(record)
+            loss_sum, loss_n = 0.0, 0
+            primal_done = primal_done or _reached(dev_p, config.primal_target)
+            dual_done = dual_done or _reached(dev_d, config.dual_target)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    result = WarmStartResult(out, step, time.monotonic() - start, dev_p, dev_d, stopped, log)
+    (out / "warm_start.json").write_text(json.dumps({**result.to_dict(), "config": asdict(config)}, indent=2))
+    return result
+
+
+def _reached(value: float, target: float | None) -> bool:
+    return target is not None and value >= target
+
+
+def _split(examples: Sequence[Example], dev_size: int, rng: random.Random) -> tuple[list[Example], list[Example]]:
+    items = list(examples)
+    rng.shuffle(items)
+    dev_size = min(dev_size, len(items) // 5)
+    return items[dev_size:], items[:dev_size]

@@ -1,0 +1,160 @@
+"""Does the dual reward separate right from wrong answers on this model? Numbers and one figure.
+
+Reads `dupo-verl rerank` output: the four selection accuracies (first sample, majority vote, DuPO
+choice, pass@n), the dual accuracy of right vs wrong candidates, and how often a right candidate
+out-scores a wrong one (AUROC, 0.5 = no signal).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dupo_verl.offline.io import read_rows
+
+METHODS = ("first", "majority", "dupo", "pass_at_n")
+
+
+def load_results(path: str | Path) -> list[dict[str, Any]]:
+    """Rerank rows; a file of another kind is an error naming the missing field."""
+    rows = read_rows(path)
+    for lineno, row in enumerate(rows, 1):
+        for key in ("id", "candidates"):
+            if key not in row:
+                raise ValueError(f"{path}: row {lineno} has no {key!r}; is this `dupo-verl rerank` output?")
+    return rows
+
+
+def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
+    """P(a right candidate scores above a wrong one), ties counting one half.
+
+    >>> auroc([1.0, 0.5], [0.0, 0.5])
+    0.875
+    """
+    if not right or not wrong:
+        return None
+    ordered = sorted(wrong)
+    wins = 0.0
+    for value in right:
+        below = _count_below(ordered, value)
+        ties = _count_below(ordered, value, inclusive=True) - below
+        wins += below + 0.5 * ties
+    return wins / (len(right) * len(wrong))
+
+
+def _count_below(ordered: Sequence[float], value: float, inclusive: bool = False) -> int:
+    import bisect
+
+    return (bisect.bisect_right if inclusive else bisect.bisect_left)(ordered, value)
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Selection accuracies over rows with a gold answer, and dual accuracy of right/wrong candidates."""
+    graded = [r for r in rows if isinstance(r.get("correct"), Mapping)]
+    summary: dict[str, Any] = {
+        "rows": len(rows),
+        "rows_with_gold": len(graded),
+        "rows_failed": sum(1 for r in rows if r.get("status") in ("failed", "invalid")),
+        "rows_without_duals": sum(1 for r in rows if r.get("status") == "ok" and not r.get("num_duals")),
+    }
+    for method in METHODS:
+        hits = sum(bool(r["correct"].get(method)) for r in graded)
+        summary[f"{method}_accuracy"] = hits / len(graded) if graded else None
+    right, wrong, ungraded = [], [], []
+    for row in rows:
+        for candidate in row.get("candidates", []):
+            acc = candidate.get("dual_accuracy")
+            if acc is None:
+                continue
+            if "correct" not in candidate:
+                ungraded.append(float(acc))
+            elif candidate["correct"]:
+                right.append(float(acc))
+            else:
+                wrong.append(float(acc))
+    summary["dual_accuracy_right"] = _mean(right)
+    summary["dual_accuracy_wrong"] = _mean(wrong)
+    summary["candidates_right"] = len(right)
+    summary["candidates_wrong"] = len(wrong)
+    summary["candidates_ungraded"] = len(ungraded)
+    summary["auroc_right_vs_wrong"] = auroc(right, wrong)
+    generations = [r.get("generations") or {} for r in rows if r.get("status") == "ok"]
+    if generations:
+        for key in ("primal_samples", "dual_requests", "dual_samples"):
+            summary[f"{key}_per_problem"] = sum(g.get(key, 0) for g in generations) / len(generations)
+    summary["_scores"] = {"right": right, "wrong": wrong, "ungraded": ungraded}
+    return summary
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    """Human-readable lines; the four selection accuracies first."""
+    lines = [
+        f"rows: {summary['rows']} (with gold: {summary['rows_with_gold']}, failed: {summary['rows_failed']}, "
+        f"without dual questions: {summary['rows_without_duals']})"
+    ]
+    if summary["rows_with_gold"]:
+        for method in METHODS:
+            lines.append(f"{method + ' accuracy:':<22}{summary[f'{method}_accuracy']:.4f}")
+    else:
+        lines.append("no gold answers: selection accuracies need a gold answer per row")
+    for side in ("right", "wrong"):
+        value = summary.get(f"dual_accuracy_{side}")
+        if value is not None:
+            lines.append(
+                f"dual accuracy ({side}):   {value:.4f} over {summary[f'candidates_{side}']} candidates"
+            )
+    if summary.get("auroc_right_vs_wrong") is not None:
+        lines.append(f"AUROC right vs wrong:  {summary['auroc_right_vs_wrong']:.4f}")
+    for key in ("primal_samples", "dual_requests", "dual_samples"):
+        if f"{key}_per_problem" in summary:
+            lines.append(f"{key} per problem: {summary[f'{key}_per_problem']:.2f}")
+    return "\n".join(lines)
+
+
+def plot_summary(summary: Mapping[str, Any], out: str | Path) -> Path:
+    """Histogram of dual accuracy (right vs wrong candidates) beside the four selection accuracies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scores = summary["_scores"]
+    fig, (left, right_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
+    bins = [i / 10 for i in range(11)]
+    if scores["right"] or scores["wrong"]:
+        left.hist(
+            [scores["right"], scores["wrong"]],
+            bins=bins,
+            label=["right", "wrong"],
+            color=["tab:green", "tab:red"],
+            alpha=0.8,
+        )
+        left.set_title("dual accuracy of candidates")
+        left.legend()
+    else:
+        left.hist(scores["ungraded"], bins=bins, color="tab:blue")
+        left.set_title("dual accuracy of candidates (no gold answers)")
+    left.set_xlabel("dual accuracy")
+    left.set_ylabel("candidates")
+    values = [summary.get(f"{m}_accuracy") for m in METHODS]
+    if summary["rows_with_gold"]:
+        bars = right_ax.bar(
+            METHODS, [v or 0.0 for v in values], color=["grey", "tab:blue", "tab:orange", "tab:purple"]
+        )
+        right_ax.bar_label(bars, labels=[f"{v:.3f}" for v in values])
+        right_ax.set_ylim(0, 1.05)
+        right_ax.set_title(f"selection accuracy over {summary['rows_with_gold']} problems")
+    else:
+        right_ax.text(0.5, 0.5, "no gold answers", ha="center", va="center")
+        right_ax.set_axis_off()
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

@@ -1,0 +1,299 @@
+"""Inference-time reranking by dual accuracy (the paper's +9.3 points on AIME, no training).
+
+Per problem: n candidate solutions (sampled, or read from a file), each scored by the dual's
+accuracy over the problem's dual questions (K samples each, through training's `judge_answer`);
+the best wins, ties broken by the answer's vote count, then by candidate order. Candidates with the
+same final answer share that answer's dual work. With a gold answer the row also records whether
+the first candidate, the majority answer, the DuPO choice and any candidate (pass@n) were right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dupo_verl.offline.answers import AnswerGroup, answer_matcher, extract_answers, group_answers
+from dupo_verl.offline.dual_eval import dual_table, mean_accuracy
+from dupo_verl.offline.io import read_rows, row_id
+from dupo_verl.offline.primal import PrimalSampling, sample_candidates
+from dupo_verl.offline.rows import chat_messages, dupo_info
+from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
+from dupo_verl.tasks import DualQuestion, DualTask, get_task
+
+METHODS = ("first", "majority", "dupo", "pass_at_n")
+
+
+@dataclass(frozen=True)
+class RerankSettings:
+    sampling: PrimalSampling = field(default_factory=lambda: PrimalSampling(n=16, temperature=0.8))
+    dual: DualOptions = field(default_factory=lambda: DualOptions(dual_samples=8))
+    max_duals: int | None = None  # dual questions used per problem (None: all)
+    share_answers: bool = True  # False only to measure what sharing saves
+
+
+@dataclass(frozen=True)
+class RerankJob:
+    index: int
+    id: str
+    task: DualTask | None = None
+    duals: tuple[DualQuestion, ...] = ()
+    messages: tuple[Mapping[str, str], ...] = ()
+    gold: str | None = None
+    responses: tuple[str, ...] | None = None  # given candidates (--candidates FILE)
+    error: str | None = None  # the row could not be read; written as invalid
+
+
+def select_candidate(accuracies: Sequence[float | None], votes: Sequence[int]) -> int | None:
+    """Index of the winning candidate: highest dual accuracy, then most votes, then first.
+
+    Candidates without an answer have 0 votes and are never chosen; an answer that could not be
+    judged (accuracy None) ranks below every judged one. None when no candidate has an answer.
+
+    >>> select_candidate([0.5, 1.0, 1.0, None], [2, 1, 2, 0])
+    2
+    >>> select_candidate([None, None], [0, 0]) is None
+    True
+    """
+    best: int | None = None
+    best_key: tuple[float, int] | None = None
+    for i, (acc, vote) in enumerate(zip(accuracies, votes, strict=True)):
+        if vote <= 0:
+            continue
+        key = (-1.0 if acc is None else acc, vote)
+        if best_key is None or key > best_key:  # strict: an earlier candidate wins a full tie
+            best, best_key = i, key
+    return best
+
+
+def majority_group(groups: Sequence[AnswerGroup]) -> int | None:
+    """Index of the most voted group; ties go to the answer that appeared first."""
+    if not groups:
+        return None
+    return max(range(len(groups)), key=lambda g: (groups[g].votes, -groups[g].first))
+
+
+async def rerank_row(job: RerankJob, generate: GenerateFn, settings: RerankSettings) -> dict[str, Any]:
+    """One output row of `dupo-verl rerank`."""
+    row: dict[str, Any] = {"index": job.index, "id": job.id}
+    if job.gold is not None:
+        row["gold"] = job.gold
+    if job.error is not None or job.task is None:
+        return {
+            **row,
+            "status": "invalid",
+            "error": job.error,
+            "chosen_answer": None,
+            "candidates": [],
+            **_failed_correct(job),
+        }
+    task, options = job.task, settings.dual
+    generations = {
+        "primal_samples": 0,
+        "dual_requests": 0,
+        "dual_samples": 0,
+        "failed_requests": 0,
+        "tokens": 0,
+    }
+    if job.responses is not None:
+        responses = list(job.responses)
+    else:
+        primal = await sample_candidates(
+            [dict(m) for m in job.messages],
+            generate,
+            settings.sampling,
+            f"{job.id}/primal",
+            options.max_retries,
+        )
+        generations["failed_requests"] += primal.failed_attempts
+        if primal.error is not None:
+            return {
+                **row,
+                "status": "failed",
+                "error": primal.error,
+                "chosen_answer": None,
+                "candidates": [],
+                "generations": generations,
+                **_failed_correct(job),
+            }
+        responses = [c.text for c in primal.completions]
+        generations["primal_samples"] = len(responses)
+        generations["tokens"] += sum(c.num_tokens for c in primal.completions)
+
+    answers = extract_answers(task, responses, options.max_answer_chars)
+    groups = await asyncio.to_thread(group_answers, answers, answer_matcher(task))
+    group_of = {m: g for g, group in enumerate(groups) for m in group.members}
+    votes = [groups[group_of[i]].votes if i in group_of else 0 for i in range(len(responses))]
+    duals = list(job.duals)
+
+    # Dual work: once per distinct answer (shared), or once per answered candidate (baseline).
+    units = [g.answer for g in groups] if settings.share_answers else [a for a in answers if a is not None]
+    prefix = f"{job.id}/dual" if settings.share_answers else f"{job.id}/dual-unshared"
+    table = await dual_table(task, duals, units, generate, options, prefix) if duals else [[] for _ in units]
+    unit_acc = [mean_accuracy(cells) for cells in table]
+    if settings.share_answers:
+        accuracies = [unit_acc[group_of[i]] if i in group_of else None for i in range(len(responses))]
+    else:
+        answered = iter(unit_acc)
+        accuracies = [next(answered) if a is not None else None for a in answers]
+    cells = [c for unit in table for c in unit]
+    generations["dual_requests"] = sum(
+        c.attempts_failed + (0 if c.failed else 1) for c in cells if not c.leaked
+    )
+    generations["dual_samples"] = sum(c.samples for c in cells)
+    generations["failed_requests"] += sum(c.attempts_failed for c in cells)
+    generations["tokens"] += sum(c.tokens for c in cells)
+    failed_cells = sum(c.failed for c in cells)
+
+    chosen = select_candidate(accuracies, votes)
+    majority = majority_group(groups)
+    candidates = [
+        {"answer": a, "dual_accuracy": None if acc is None else round(acc, 6)}
+        for a, acc in zip(answers, accuracies, strict=True)
+    ]
+    row.update(
+        status="ok",
+        chosen_answer=answers[chosen] if chosen is not None else None,
+        chosen_index=chosen,
+        majority_answer=groups[majority].answer if majority is not None else None,
+        num_duals=len(duals),
+        candidates=candidates,
+        failed_dual_questions=failed_cells,
+        generations=generations,
+    )
+    if job.gold is not None:
+        right = await asyncio.to_thread(_group_correct, task, groups, responses, job.gold)
+        for i, candidate in enumerate(candidates):
+            candidate["correct"] = bool(i in group_of and right[group_of[i]])
+        row["correct"] = {
+            "first": candidates[0]["correct"] if candidates else False,
+            "majority": bool(majority is not None and right[majority]),
+            "dupo": bool(chosen is not None and candidates[chosen]["correct"]),
+            "pass_at_n": any(c["correct"] for c in candidates),
+        }
+    return row
+
+
+def _group_correct(
+    task: DualTask, groups: Sequence[AnswerGroup], responses: Sequence[str], gold: str
+) -> list[bool]:
+    """Gold verdict per distinct answer (from its first candidate), so members always agree."""
+    verdicts = []
+    for group in groups:
+        try:
+            score = task.gold_score(responses[group.first], gold)
+        except Exception:
+            score = None
+        verdicts.append(bool(score is not None and score >= 0.5))
+    return verdicts
+
+
+def _failed_correct(job: RerankJob) -> dict[str, Any]:
+    return {"correct": dict.fromkeys(METHODS, False)} if job.gold is not None else {}
+
+
+@dataclass(frozen=True)
+class RerankInput:
+    """How raw problem rows are read (prepared rows carry their own task and prompts)."""
+
+    task: str = "math"
+    task_params: Mapping[str, Any] = field(default_factory=dict)
+    problem_key: str = "problem"
+    answer_key: str = "answer"
+    id_key: str = "id"
+    seed: int = 0
+    max_duals: int | None = None
+
+
+def build_jobs(
+    rows: Sequence[Mapping[str, Any]],
+    spec: RerankInput,
+    candidates: Mapping[str, Sequence[str]] | None = None,
+) -> list[RerankJob]:
+    """One job per input row; a row that cannot be read becomes an invalid job, not a crash."""
+    idents = [row_id(row, index, spec.id_key) for index, row in enumerate(rows)]
+    duplicated = sorted({i for i in idents if idents.count(i) > 1}) if len(set(idents)) < len(idents) else []
+    if duplicated:
+        raise ValueError(
+            f"input ids must be unique (they key --resume and --candidates); repeated: {duplicated[:5]}"
+        )
+    if candidates is not None:
+        missing = [i for i in idents if i not in candidates]
+        if missing:
+            raise ValueError(
+                f"--candidates has no responses for {len(missing)} input id(s), e.g. {missing[:5]}"
+            )
+    raw_task: DualTask | None = None
+    jobs = []
+    for index, (row, ident) in enumerate(zip(rows, idents, strict=True)):
+        try:
+            if isinstance(row.get("extra_info"), Mapping) and "dupo" in row["extra_info"]:
+                task, duals = task_from_info(dupo_info(row))
+                messages = chat_messages(row)
+                reward = row.get("reward_model")
+                gold = reward.get("ground_truth") if isinstance(reward, Mapping) else None
+            else:
+                if raw_task is None:
+                    raw_task = get_task(spec.task, **dict(spec.task_params))
+                task = raw_task
+                task_duals, messages, gold = _decompose_raw(task, row, spec)
+                duals = task_duals
+            responses = None
+            if candidates is not None:
+                responses = tuple(candidates[ident])
+            gold = str(gold) if gold not in (None, "") else None
+            duals = duals[: spec.max_duals] if spec.max_duals is not None else duals
+            jobs.append(
+                RerankJob(
+                    index=index,
+                    id=ident,
+                    task=task,
+                    duals=tuple(duals),
+                    messages=tuple(messages),
+                    gold=gold,
+                    responses=responses,
+                )
+            )
+        except Exception as exc:
+            gold = row.get(spec.answer_key)
+            jobs.append(
+                RerankJob(
+                    index=index,
+                    id=ident,
+                    gold=str(gold) if gold not in (None, "") else None,
+                    error=f"row {index} (id {ident}): {exc}",
+                )
+            )
+    return jobs
+
+
+def _decompose_raw(
+    task: DualTask, row: Mapping[str, Any], spec: RerankInput
+) -> tuple[list[DualQuestion], list, Any]:
+    # The gold answer never reaches the decomposition: which questions exist must not depend on it.
+    example = {k: v for k, v in row.items() if k != spec.answer_key}
+    if spec.problem_key != "problem":
+        if not isinstance(row.get(spec.problem_key), str):
+            raise ValueError(f"field {spec.problem_key!r} is missing or not text")
+        example["problem"] = row[spec.problem_key]
+    decomposition = task.decompose(example, seed=spec.seed)
+    return list(decomposition.duals), task.primal_messages(example), row.get(spec.answer_key)
+
+
+def read_candidates(path: str | Path) -> dict[str, list[str]]:
+    """`--candidates FILE`: jsonl rows `{"id": ..., "responses": [text, ...]}` (or `"candidates"`)."""
+    table: dict[str, list[str]] = {}
+    for lineno, row in enumerate(read_rows(path), 1):
+        if "id" not in row:
+            raise ValueError(f"{path}: row {lineno} has no 'id'")
+        responses = row.get("responses", row.get("candidates"))
+        if not isinstance(responses, list) or not responses or not all(isinstance(r, str) for r in responses):
+            raise ValueError(
+                f"{path}: row {lineno} (id {row['id']}) needs 'responses': a non-empty list of strings"
+            )
+        if str(row["id"]) in table:
+            raise ValueError(f"{path}: id {row['id']!r} appears twice")
+        table[str(row["id"])] = responses
+    return table

@@ -1,0 +1,3 @@
+"""Registers the tasks shipped with dupo-verl (imported lazily by the registry)."""
+
+from dupo_verl.tasks import math, span, translation, two_sum  # noqa: F401

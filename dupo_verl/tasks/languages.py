@@ -1,0 +1,97 @@
+"""Readable names for FLORES-200 language codes (`eng_Latn`, `zho_Hans`, ...), used in prompts.
+
+Models follow "Translate from English to Chinese (Simplified)" far better than a bare code. Codes
+not listed here need an explicit name (`--src-name` / `--tgt-name`, task params `src_name` /
+`tgt_name`).
+"""
+
+from __future__ import annotations
+
+import re
+
+FLORES_NAMES: dict[str, str] = {
+    "afr_Latn": "Afrikaans",
+    "amh_Ethi": "Amharic",
+    "arb_Arab": "Arabic",
+    "azj_Latn": "Azerbaijani",
+    "bel_Cyrl": "Belarusian",
+    "ben_Beng": "Bengali",
+    "bul_Cyrl": "Bulgarian",
+    "cat_Latn": "Catalan",
+    "ces_Latn": "Czech",
+    "cym_Latn": "Welsh",
+    "dan_Latn": "Danish",
+    "deu_Latn": "German",
+    "ell_Grek": "Greek",
+    "eng_Latn": "English",
+    "est_Latn": "Estonian",
+    "eus_Latn": "Basque",
+    "fin_Latn": "Finnish",
+    "fra_Latn": "French",
+    "gle_Latn": "Irish",
+    "glg_Latn": "Galician",
+    "guj_Gujr": "Gujarati",
+    "hau_Latn": "Hausa",
+    "heb_Hebr": "Hebrew",
+    "hin_Deva": "Hindi",
+    "hrv_Latn": "Croatian",
+    "hun_Latn": "Hungarian",
+    "hye_Armn": "Armenian",
+    "ind_Latn": "Indonesian",
+    "isl_Latn": "Icelandic",
+    "ita_Latn": "Italian",
+    "jpn_Jpan": "Japanese",
+    "kat_Geor": "Georgian",
+    "kaz_Cyrl": "Kazakh",
+    "khm_Khmr": "Khmer",
+    "kor_Hang": "Korean",
+    "lit_Latn": "Lithuanian",
+    "lvs_Latn": "Latvian",
+    "mal_Mlym": "Malayalam",
+    "mar_Deva": "Marathi",
+    "mkd_Cyrl": "Macedonian",
+    "mya_Mymr": "Burmese",
+    "nld_Latn": "Dutch",
+    "nob_Latn": "Norwegian Bokmål",
+    "npi_Deva": "Nepali",
+    "pes_Arab": "Persian",
+    "pol_Latn": "Polish",
+    "por_Latn": "Portuguese",
+    "ron_Latn": "Romanian",
+    "rus_Cyrl": "Russian",
+    "slk_Latn": "Slovak",
+    "slv_Latn": "Slovenian",
+    "spa_Latn": "Spanish",
+    "srp_Cyrl": "Serbian",
+    "swe_Latn": "Swedish",
+    "swh_Latn": "Swahili",
+    "tam_Taml": "Tamil",
+    "tel_Telu": "Telugu",
+    "tgl_Latn": "Tagalog",
+    "tha_Thai": "Thai",
+    "tur_Latn": "Turkish",
+    "ukr_Cyrl": "Ukrainian",
+    "urd_Arab": "Urdu",
+    "uzn_Latn": "Uzbek",
+    "vie_Latn": "Vietnamese",
+    "yue_Hant": "Cantonese",
+    "zho_Hans": "Chinese (Simplified)",
+    "zho_Hant": "Chinese (Traditional)",
+    "zsm_Latn": "Malay",
+    "zul_Latn": "Zulu",
+}
+
+_FLORES_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
+
+
+def language_name(code: str, name: str | None = None) -> str:
+    """The readable name of a FLORES code; `name` overrides it (and is required for unknown codes)."""
+    if name:
+        return str(name)
+    if code in FLORES_NAMES:
+        return FLORES_NAMES[code]
+    hint = "" if _FLORES_CODE.match(code or "") else " (FLORES codes look like 'eng_Latn')"
+    raise ValueError(
+        f"unknown language code {code!r}{hint}; give its name explicitly (--src-name/--tgt-name, "
+        f"task params src_name/tgt_name) or use one of: {', '.join(sorted(FLORES_NAMES))}"
+    )

@@ -1,0 +1,83 @@
+"""`dupo` reward manager: DuPO rewards with a separate, frozen dual model.
+
+verl's reward loop hands the manager the address of its reward-model router
+(`reward.reward_model.enable=True`); the dual questions go there as OpenAI chat completions. The
+scoring, options (`+dupo.<key>=...`) and metrics are the same as the self-dual agent loop's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+from verl import DataProto
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+from verl.experimental.reward_loop.reward_manager.registry import register
+
+from dupo_verl.verl.generate import RouterGenerate
+from dupo_verl.verl.rows import gold_label, resolve_options, row_task, score_row
+
+# One dual question may wait behind a whole rollout batch on a busy server.
+HTTP_TIMEOUT_S = 1800
+
+
+@register("dupo")
+class DuPORewardManager(RewardManagerBase):
+    """Scores each response by how well the frozen dual model rebuilds the hidden parts."""
+
+    def __init__(
+        self,
+        config: Any,
+        tokenizer: Any,
+        compute_score: Any = None,
+        reward_router_address: str | None = None,
+        reward_model_tokenizer: Any = None,
+    ) -> None:
+        super().__init__(config, tokenizer, compute_score)
+        if not reward_router_address:
+            raise ValueError(
+                "the 'dupo' reward manager needs a dual model: set reward.reward_model.enable=True, "
+                "reward.reward_model.model_path=<dual model>, reward.reward_model.rollout.name=vllm and "
+                "reward.custom_reward_function.path=pkg://reward_fns (verl only calls a reward manager "
+                "next to a reward model when a custom reward function is set)"
+            )
+        self.reward_router_address = reward_router_address
+        self.reward_model_tokenizer = reward_model_tokenizer
+        self.options = resolve_options(None, config)
+        reward_model = config.reward.get("reward_model") or {}
+        self.model_name = reward_model.get("model_path")
+
+    async def run_single(self, data: DataProto) -> dict:
+        data_item = data[-1:][0]  # multi-output trajectories are scored on their last sequence
+        non_tensor = data_item.non_tensor_batch
+        if "extra_info" not in non_tensor:
+            raise ValueError(
+                "the 'dupo' reward manager got a batch without dataset columns (extra_info): verl V1 "
+                "passes only prompts/responses to a colocated reward model; set "
+                "reward.reward_model.enable_resource_pool=True (or trainer.use_v1=false)"
+            )
+        task, duals = row_task(non_tensor["extra_info"], non_tensor.get("data_source"))
+
+        response_ids = data_item.batch["responses"]
+        valid_length = int(data_item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
+        response = await self.loop.run_in_executor(
+            None, lambda: self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
+        )
+
+        timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            generate = RouterGenerate(self.reward_router_address, session, model=self.model_name)
+            result = await score_row(
+                task,
+                duals,
+                response,
+                generate,
+                self.options,
+                session_id=f"dupo-{uuid4().hex}",
+                ground_truth=gold_label(non_tensor.get("reward_model")),
+            )
+        return {
+            "reward_score": float(result.reward),
+            "reward_extra_info": {k: float(v) for k, v in result.metrics.items()},
+        }

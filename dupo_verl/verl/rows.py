@@ -1,0 +1,95 @@
+"""One dataset row inside verl: its options, task, gold label and DuPO score.
+
+Shared by the agent loop and the reward manager. Options come from three places, later ones
+winning: `DualOptions` defaults, the agent-loop YAML constructor kwargs, and `+dupo.<key>=...`
+overrides in the trainer config.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dupo_verl.scoring import METRIC_KEYS, DualOptions, DuPOReward, GenerateFn, score_response, task_from_info
+from dupo_verl.tasks import DualQuestion, DualTask
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_options(yaml_kwargs: Mapping[str, Any] | None, trainer_config: Any) -> DualOptions:
+    """Defaults < YAML constructor kwargs < `+dupo.<key>` from the trainer config."""
+    merged = dict(yaml_kwargs or {})
+    merged.update(_plain(_config_get(trainer_config, "dupo")))
+    return DualOptions.from_mapping(merged)
+
+
+def row_task(extra_info: Any, data_source: Any = None) -> tuple[DualTask, list[DualQuestion]]:
+    """The task and dual questions of one row, with an error that names the row when malformed."""
+    info = _plain(extra_info)
+    where = f"row index={info.get('index', '?')} data_source={data_source!r}"
+    if "dupo" not in info:
+        raise ValueError(
+            f"{where}: extra_info['dupo'] is missing; DuPO rows are written by `dupo-verl prepare` "
+            "(extra_info.dupo = {task, params, duals})"
+        )
+    try:
+        return task_from_info(info["dupo"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: bad extra_info['dupo']: {exc}") from exc
+
+
+def gold_label(reward_model: Any) -> str | None:
+    """`reward_model.ground_truth` as a string, or None when the row has no gold label."""
+    gold = _plain(reward_model).get("ground_truth")
+    if gold is None:
+        return None
+    gold = str(gold).strip()
+    return gold or None
+
+
+async def score_row(
+    task: DualTask,
+    duals: Sequence[DualQuestion],
+    response: str,
+    generate: GenerateFn,
+    options: DualOptions,
+    session_id: str,
+    ground_truth: str | None,
+) -> DuPOReward:
+    """`score_response`, but an unexpected failure costs one sample, not the training step.
+
+    The failure is logged with its traceback and counted in `dupo_dual_errors`; the sample gets
+    `no_answer_reward`.
+    """
+    try:
+        return await score_response(task, duals, response, generate, options, session_id, ground_truth)
+    except Exception:
+        logger.exception("DuPO scoring failed for session %s; scored as a dual error", session_id)
+        metrics = dict.fromkeys(METRIC_KEYS, 0.0)
+        metrics["dupo_dual_errors"] = 1.0
+        metrics["dupo_reward"] = options.no_answer_reward
+        return DuPOReward(reward=options.no_answer_reward, metrics=metrics)
+
+
+def _config_get(config: Any, key: str) -> Any:
+    if config is None:
+        return None
+    if isinstance(config, DictConfig | Mapping):
+        return config.get(key)
+    return getattr(config, key, None)
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    """A plain dict from a DictConfig, a mapping, or None (numpy object scalars unwrapped)."""
+    if value is None:
+        return {}
+    if hasattr(value, "item") and not isinstance(value, Mapping):
+        value = value.item()
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)  # type: ignore[return-value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"expected a mapping, got {type(value).__name__}")

@@ -1,0 +1,120 @@
+"""Pull the final answer out of a model response, in linear time on bounded input."""
+
+from __future__ import annotations
+
+import re
+
+MAX_RESPONSE_CHARS = 200_000  # only the tail is read: the final answer sits at the end
+MAX_ANSWER_CHARS = 1_000  # an "answer" longer than this is not an answer
+_BRACE_BUDGET = 200_000  # brace tokens visited while matching \boxed{...} candidates
+_MAX_BOX_CANDIDATES = 50
+
+_BOX_START = re.compile(r"\\(?:boxed|fbox)\s*(\{)?")
+_BRACE_TOKEN = re.compile(r"\\.|[{}]", re.S)
+_GSM8K = re.compile(r"####[ \t]*([^\n]*)")
+_ANSWER_IS = re.compile(r"(?:final\s+answer|\banswer)\s*(?:is|:|=)[ \t:]*", re.I)
+_SENTENCE_END = re.compile(r"\.(?:\s|$)|\n")
+_LAST_NUMBER = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?(?:\s*/\s*[0-9]+)?%?")
+_THINK_END = "</think>"
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer of a response, or None when it states none.
+
+    Order: the last complete ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces fine), GSM8K's
+    ``#### n``, the last "the answer is ...", then the last number in the text. Only the last
+    ``MAX_RESPONSE_CHARS`` characters are read, so any input returns quickly.
+
+    >>> extract_answer("so $x = \\\\boxed{\\\\frac{3}{4}}$.")
+    '\\\\frac{3}{4}'
+    >>> extract_answer("She pays 3 * 4 = 12 dollars.\\n#### 12")
+    '12'
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    text = text[-MAX_RESPONSE_CHARS:]
+    for finder in (_last_box, _gsm8k, _answer_is, _last_number):
+        answer = finder(text)
+        if answer:
+            return answer
+    return None
+
+
+def _last_box(text: str) -> str | None:
+    starts = [m for m in _BOX_START.finditer(text)][-_MAX_BOX_CANDIDATES:]
+    budget = [_BRACE_BUDGET]
+    for m in reversed(starts):
+        if m.group(1) is None:  # "\boxed 5": TeX's one-token argument
+            token = re.match(r"[^\s$]+", text[m.end() :])
+            content = token.group(0) if token else ""
+        else:
+            content = _braced(text, m.end(), budget)
+            if content is None:
+                if budget[0] <= 0:
+                    return None
+                continue
+        content = _trim(_peel_boxes(content, budget) or "")
+        if content:
+            return content
+    return None
+
+
+def _peel_boxes(content: str, budget: list[int]) -> str:
+    """``\\boxed{\\boxed{x}}`` -> ``x`` (a few layers; deeper nesting is left as is)."""
+    for _ in range(8):
+        content = content.strip()
+        m = _BOX_START.match(content)
+        if m is None or m.group(1) is None:
+            break
+        inner = _braced(content, m.end(), budget)
+        if inner is None or m.end() + len(inner) + 1 != len(content):
+            break
+        content = inner
+    return content
+
+
+def _braced(text: str, start: int, budget: list[int]) -> str | None:
+    """Text from ``start`` (just past an opening brace) to its matching close brace, or None."""
+    depth = 1
+    for tok in _BRACE_TOKEN.finditer(text, start):
+        budget[0] -= 1
+        if budget[0] <= 0:
+            return None
+        t = tok.group(0)
+        if t == "{":
+            depth += 1
+        elif t == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : tok.start()]
+    return None
+
+
+def _gsm8k(text: str) -> str | None:
+    hits = list(_GSM8K.finditer(text))
+    return _trim(hits[-1].group(1)) if hits else None
+
+
+def _answer_is(text: str) -> str | None:
+    hits = list(_ANSWER_IS.finditer(text))
+    if not hits:
+        return None
+    rest = text[hits[-1].end() : hits[-1].end() + 4 * MAX_ANSWER_CHARS]
+    end = _SENTENCE_END.search(rest)
+    return _trim(rest[: end.start()] if end else rest)
+
+
+def _last_number(text: str) -> str | None:
+    tail = text.rsplit(_THINK_END, 1)[-1]
+    hits = list(_LAST_NUMBER.finditer(tail)) or list(_LAST_NUMBER.finditer(text))
+    return _trim(hits[-1].group(0)) if hits else None
+
+
+def _trim(answer: str) -> str | None:
+    answer = answer.strip().strip("*").strip()
+    if answer.startswith("$") and answer.endswith("$") and len(answer) > 1:
+        answer = answer.strip("$").strip()
+    answer = answer.rstrip(".").strip()
+    if not answer or len(answer) > MAX_ANSWER_CHARS:
+        return None
+    return answer

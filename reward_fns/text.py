@@ -1,0 +1,218 @@
+"""Sentence-level text similarity on a 0..1 scale (BLEU, chrF, chrF++, ROUGE-L, token F1, exact match).
+
+BLEU picks sacrebleu's tokenizer from the target language: ``zh`` for Chinese, MeCab for Japanese
+and Korean (optional packages: ``pip install 'dupo-verl[cjk]'``), ``13a`` otherwise. Inputs longer
+than ``MAX_TEXT_CHARS`` are cut to that length so that a runaway generation cannot stall a step.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections import Counter
+import threading
+
+__all__ = [
+    "SIMILARITIES",
+    "MissingTokenizerError",
+    "bleu",
+    "chrf",
+    "chrf_pp",
+    "exact_match",
+    "rouge_l",
+    "similarity",
+    "token_f1",
+    "tokenizer_for",
+]
+
+MAX_TEXT_CHARS = 20_000
+SIMILARITIES = ("bleu", "chrf", "chrf++", "rouge_l", "token_f1", "exact_match")
+
+_MECAB_TOKENIZERS = {"ja-mecab": "ja", "ko-mecab": "ko"}
+_LANG_TOKENIZER = {"zh": "zh", "zho": "zh", "cmn": "zh", "ja": "ja-mecab", "jpn": "ja-mecab",
+                   "ko": "ko-mecab", "kor": "ko-mecab"}
+# One token per Han/kana character (those scripts do not separate words); words elsewhere.
+_CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_CJK_CHARS}]|[^\W{_CJK_CHARS}]+")
+_ARTICLES = frozenset({"a", "an", "the"})
+_PUNCT = frozenset(string.punctuation)
+_LOCAL = threading.local()
+
+
+class MissingTokenizerError(ImportError):
+    """sacrebleu's Japanese/Korean tokenizer needs MeCab packages that are not installed."""
+
+
+def tokenizer_for(lang: str | None) -> str:
+    """sacrebleu tokenizer name for a FLORES (``zho_Hans``) or ISO (``zh``, ``ja-JP``) code.
+
+    >>> tokenizer_for("zho_Hans"), tokenizer_for("ja"), tokenizer_for("eng_Latn"), tokenizer_for(None)
+    ('zh', 'ja-mecab', '13a', '13a')
+    """
+    if lang is None:
+        return "13a"
+    if not isinstance(lang, str):
+        raise TypeError(f"lang must be a language code string or None, got {type(lang).__name__}")
+    base = re.split(r"[_\-]", lang.strip().lower(), maxsplit=1)[0]
+    return _LANG_TOKENIZER.get(base, "13a")
+
+
+def bleu(hyp: str, ref: str, lang: str | None = None) -> float:
+    """Sentence BLEU (effective n-gram order, exponential smoothing) / 100.
+
+    >>> bleu("the cat sat on the mat", "the cat sat on the mat")
+    1.0
+    """
+    return _score(_bleu_metric(tokenizer_for(lang)), hyp, ref)
+
+
+def chrf(hyp: str, ref: str, lang: str | None = None) -> float:
+    """Sentence chrF (character 6-grams, beta 2) / 100; characters need no tokenizer, so ``lang``
+    is only validated."""
+    tokenizer_for(lang)
+    return _score(_chrf_metric(0), hyp, ref)
+
+
+def chrf_pp(hyp: str, ref: str, lang: str | None = None) -> float:
+    """Sentence chrF++ (chrF plus word 1-2-grams) / 100."""
+    tokenizer_for(lang)
+    return _score(_chrf_metric(2), hyp, ref)
+
+
+def rouge_l(hyp: str, ref: str) -> float:
+    """ROUGE-L F1 on lower-cased word tokens (one token per Han/kana character).
+
+    >>> round(rouge_l("the cat sat", "the cat sat down"), 3)
+    0.857
+    """
+    h, r = _tokens(_clip(hyp)), _tokens(_clip(ref))
+    if not h or not r:
+        return float(h == r)
+    lcs = lcs_length(h, r)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(h), lcs / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(hyp: str, ref: str) -> float:
+    """SQuAD-style bag-of-tokens F1 after normalization (case, punctuation, articles).
+
+    >>> token_f1("The Eiffel Tower.", "eiffel tower")
+    1.0
+    """
+    h, r = _normalized_tokens(hyp), _normalized_tokens(ref)
+    if not h or not r:
+        return float(h == r)
+    common = sum((Counter(h) & Counter(r)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(h), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def exact_match(hyp: str, ref: str) -> float:
+    """1.0 when the texts are equal after normalization (case, punctuation, articles, spaces)."""
+    return float(_normalized_tokens(hyp) == _normalized_tokens(ref))
+
+
+def similarity(name: str, hyp: str, ref: str, lang: str | None = None) -> float:
+    """Dispatch by name, one of ``SIMILARITIES``.
+
+    >>> similarity("chrf++", "hello world", "hello world")
+    1.0
+    """
+    if name == "bleu":
+        return bleu(hyp, ref, lang)
+    if name == "chrf":
+        return chrf(hyp, ref, lang)
+    if name == "chrf++":
+        return chrf_pp(hyp, ref, lang)
+    if name == "rouge_l":
+        return rouge_l(hyp, ref)
+    if name == "token_f1":
+        return token_f1(hyp, ref)
+    if name == "exact_match":
+        return exact_match(hyp, ref)
+    raise ValueError(f"unknown similarity {name!r}; choose one of {', '.join(SIMILARITIES)}")
+
+
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Longest common subsequence length, bit-parallel (Allison-Dix): O(len(b)) big-int steps."""
+    masks: dict[str, int] = {}
+    for i, token in enumerate(a):
+        masks[token] = masks.get(token, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for token in b:
+        u = v & masks.get(token, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(a) - bin(v).count("1")
+
+
+def _bleu_metric(tokenizer: str):
+    """One BLEU object per thread and tokenizer: building one loads MeCab's dictionary, and a
+    MeCab tagger must not be shared between threads."""
+    cache = _thread_metrics()
+    key = ("bleu", tokenizer)
+    if key not in cache:
+        cache[key] = _build_bleu(tokenizer)
+    return cache[key]
+
+
+def _build_bleu(tokenizer: str):
+    from sacrebleu.metrics import BLEU
+
+    try:
+        return BLEU(tokenize=tokenizer, effective_order=True)
+    except (ImportError, RuntimeError) as err:
+        if tokenizer in _MECAB_TOKENIZERS:
+            raise MissingTokenizerError(
+                f"BLEU for {_MECAB_TOKENIZERS[tokenizer]!r} targets needs sacrebleu's MeCab tokenizer "
+                f"({tokenizer}), which is not installed: pip install 'dupo-verl[cjk]' "
+                f"(that is sacrebleu[ja,ko])"
+            ) from err
+        raise
+
+
+def _chrf_metric(word_order: int):
+    from sacrebleu.metrics import CHRF
+
+    cache = _thread_metrics()
+    key = ("chrf", word_order)
+    if key not in cache:
+        cache[key] = CHRF(word_order=word_order)
+    return cache[key]
+
+
+def _thread_metrics() -> dict:
+    if not hasattr(_LOCAL, "metrics"):
+        _LOCAL.metrics = {}
+    return _LOCAL.metrics
+
+
+def _score(metric, hyp: str, ref: str) -> float:
+    score = metric.sentence_score(_clip(hyp), [_clip(ref)]).score / 100.0
+    return min(1.0, max(0.0, score))
+
+
+def _clip(text: str) -> str:
+    """At most MAX_TEXT_CHARS of valid UTF-8 without NULs (MeCab's C API rejects both)."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a string, got {type(text).__name__}")
+    text = text[:MAX_TEXT_CHARS].replace("\x00", " ")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def _normalized_tokens(text: str) -> list[str]:
+    text = "".join(" " if c in _PUNCT else c for c in unicodedata.normalize("NFKC", _clip(text)).casefold())
+    return [t for t in _TOKEN.findall(text) if t not in _ARTICLES]

@@ -1,0 +1,250 @@
+"""Stand-ins for verl's generation servers, backed by a real tiny causal LM (no GPU, no vLLM).
+
+`TinyLMServer.generate` has the signature and contract of verl's `LLMServerClient.generate`: token
+ids in, `TokenOutput` (token ids, per-token log-probs) out, `max_tokens` resolved like verl's vLLM
+server (explicit, else from prompt/response lengths; clamped to the context). Every call is
+recorded so tests can check request ids and sampling parameters. Tests may script the text of
+some replies (`reply_fn`) or plant failures (`fail_fn`); scripted text is still tokenized and
+scored by the model, so log-probs stay real.
+
+`serve_chat_completions` runs the same model behind an aiohttp `/v1/chat/completions` endpoint
+(the OpenAI shape verl's reward-model router forwards), bound to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from verl.workers.rollout.replica import TokenOutput
+
+
+@dataclass
+class Call:
+    """One generate request as the server saw it."""
+
+    request_id: str
+    prompt_ids: list[int]
+    sampling_params: dict[str, Any]
+    prompt_text: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    output_ids: list[int] = field(default_factory=list)
+
+
+class TinyLM:
+    """A tiny HF causal LM with thread-serialized generation and teacher-forced log-probs."""
+
+    def __init__(self, model_path: str | Path) -> None:
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32).eval()
+        self.eos_token_id = self.tokenizer.eos_token_id
+        self._lock = threading.Lock()
+
+    def generate(
+        self,
+        prompt_ids: list[int],
+        *,
+        max_tokens: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        top_k: int = -1,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+    ) -> tuple[list[int], list[float]]:
+        """Sample up to `max_tokens` tokens (greedy at temperature 0); stops after EOS."""
+        with self._lock, torch.no_grad():
+            if seed is not None:
+                torch.manual_seed(seed)
+            do_sample = temperature > 0
+            sample_kwargs = (
+                {"temperature": temperature, "top_p": top_p, "top_k": top_k if top_k and top_k > 0 else 0}
+                if do_sample
+                else {}
+            )
+            out = self.model.generate(
+                torch.tensor([prompt_ids]),
+                attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
+                max_new_tokens=max_tokens,
+                do_sample=do_sample,
+                repetition_penalty=repetition_penalty,
+                eos_token_id=self.eos_token_id,
+                pad_token_id=self.tokenizer.pad_token_id,
+                **sample_kwargs,
+            )
+            token_ids = out[0, len(prompt_ids) :].tolist()
+            if self.eos_token_id in token_ids:
+                token_ids = token_ids[: token_ids.index(self.eos_token_id) + 1]
+            return token_ids, self._logprobs(prompt_ids, token_ids)
+
+    def score(self, prompt_ids: list[int], token_ids: list[int]) -> list[float]:
+        """Log-probs of given continuation tokens (for scripted replies)."""
+        with self._lock, torch.no_grad():
+            return self._logprobs(prompt_ids, token_ids)
+
+    def _logprobs(self, prompt_ids: list[int], token_ids: list[int]) -> list[float]:
+        if not token_ids:
+            return []
+        ids = torch.tensor([prompt_ids + token_ids])
+        logits = self.model(ids).logits[0, len(prompt_ids) - 1 : -1]
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        return logp.gather(1, torch.tensor(token_ids).unsqueeze(1)).squeeze(1).tolist()
+
+
+class TinyLMServer:
+    """`LLMServerClient.generate` served by `TinyLM` (see module docstring)."""
+
+    def __init__(
+        self,
+        lm: TinyLM,
+        *,
+        prompt_length: int,
+        response_length: int,
+        max_model_len: int | None = None,
+        reply_fn: Callable[[Call], str | None] | None = None,
+        fail_fn: Callable[[Call], bool] | None = None,
+        global_steps: int = 1,
+    ) -> None:
+        self.lm = lm
+        self.prompt_length = prompt_length
+        self.response_length = response_length
+        self.max_model_len = max_model_len or prompt_length + response_length
+        self.reply_fn = reply_fn
+        self.fail_fn = fail_fn
+        self.global_steps = global_steps
+        self.calls: list[Call] = []
+
+    async def generate(
+        self,
+        request_id: str,
+        *,
+        prompt_ids: list[int],
+        sampling_params: dict[str, Any],
+        image_data: list[Any] | None = None,
+        video_data: list[Any] | None = None,
+        audio_data: list[Any] | None = None,
+        mm_processor_kwargs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> TokenOutput:
+        if image_data or video_data or audio_data:
+            raise ValueError("TinyLMServer is text-only")
+        params = dict(sampling_params)  # verl's server pops keys from its own copy too
+        prompt_ids = [int(t) for t in prompt_ids]
+        call = Call(
+            request_id=request_id,
+            prompt_ids=prompt_ids,
+            sampling_params=dict(params),
+            prompt_text=self.lm.tokenizer.decode(prompt_ids),
+            kwargs=dict(kwargs),
+        )
+        self.calls.append(call)
+        if self.fail_fn is not None and self.fail_fn(call):
+            raise RuntimeError(f"planted server error for request {request_id}")
+
+        room = self.max_model_len - len(prompt_ids)
+        if room < 1:
+            raise ValueError(f"prompt of {len(prompt_ids)} tokens leaves no room in max_model_len {self.max_model_len}")
+        if "max_tokens" in params:
+            max_tokens = int(params.pop("max_tokens"))
+        else:
+            max_tokens = min(self.response_length, self.prompt_length + self.response_length - len(prompt_ids))
+        max_tokens = max(1, min(max_tokens, room))
+        want_logprobs = bool(params.pop("logprobs", False))
+
+        loop = asyncio.get_running_loop()
+        scripted = self.reply_fn(call) if self.reply_fn is not None else None
+        if scripted is not None:
+            token_ids = self.lm.tokenizer.encode(scripted, add_special_tokens=False)[: max_tokens - 1]
+            token_ids.append(self.lm.eos_token_id)
+            log_probs = await loop.run_in_executor(None, self.lm.score, prompt_ids, token_ids)
+        else:
+            token_ids, log_probs = await loop.run_in_executor(
+                None,
+                lambda: self.lm.generate(
+                    prompt_ids,
+                    max_tokens=max_tokens,
+                    temperature=float(params.get("temperature", 1.0)),
+                    top_p=float(params.get("top_p", 1.0)),
+                    top_k=int(params.get("top_k", -1) or -1),
+                    repetition_penalty=float(params.get("repetition_penalty", 1.0)),
+                    seed=params.get("seed"),
+                ),
+            )
+        call.output_ids = list(token_ids)
+        extra_fields = {"global_steps": self.global_steps}
+        # what LLMServerClient.generate adds on top of the server's output
+        extra_fields.setdefault("min_global_steps", self.global_steps)
+        extra_fields.setdefault("max_global_steps", self.global_steps)
+        return TokenOutput(
+            token_ids=token_ids,
+            log_probs=log_probs if want_logprobs else None,
+            stop_reason="completed",
+            num_preempted=0,
+            extra_fields=extra_fields,
+        )
+
+
+async def serve_chat_completions(
+    lm: TinyLM,
+    *,
+    model_name: str,
+    reply_fn: Callable[[list[dict[str, str]], dict[str, Any]], str | None] | None = None,
+) -> tuple[Any, str, list[dict[str, Any]]]:
+    """Start an aiohttp `/v1/chat/completions` server on 127.0.0.1; returns (runner, address, requests)."""
+    from aiohttp import web
+
+    requests: list[dict[str, Any]] = []
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        requests.append(body)
+        if body.get("model") not in (None, model_name):
+            return web.json_response({"error": f"model {body.get('model')!r} not served"}, status=404)
+        messages = body["messages"]
+        prompt_ids = lm.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
+        if hasattr(prompt_ids, "keys"):
+            prompt_ids = prompt_ids["input_ids"]
+        n = int(body.get("n", 1))
+        max_tokens = int(body.get("max_tokens", 16))
+        loop = asyncio.get_running_loop()
+        choices, completion_tokens = [], 0
+        for i in range(n):
+            scripted = reply_fn(messages, body) if reply_fn is not None else None
+            if scripted is not None:
+                token_ids = lm.tokenizer.encode(scripted, add_special_tokens=False)[:max_tokens]
+            else:
+                token_ids, _ = await loop.run_in_executor(
+                    None,
+                    lambda: lm.generate(
+                        list(prompt_ids),
+                        max_tokens=max_tokens,
+                        temperature=float(body.get("temperature", 1.0)),
+                        top_p=float(body.get("top_p", 1.0)),
+                    ),
+                )
+            completion_tokens += len(token_ids)
+            text = lm.tokenizer.decode(token_ids, skip_special_tokens=True)
+            choices.append({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{len(requests)}",
+                "object": "chat.completion",
+                "model": model_name,
+                "choices": choices,
+                "usage": {"prompt_tokens": len(prompt_ids) * n, "completion_tokens": completion_tokens},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # aiohttp exposes the bound port only here
+    return runner, f"127.0.0.1:{port}", requests
