@@ -50,7 +50,7 @@ class DualOptions:
     shaping_lambda: float | None = None  # None: reward = mean similarity; else exp(-lambda * (1 - mean))
     hybrid_weight: float = 0.0  # weight of the gold-label reward when a row has one (0: label-free)
     no_answer_reward: float = 0.0
-    max_answer_chars: int = 256
+    max_answer_chars: int | None = None  # None: the task's own bound (`DualTask.max_answer_chars`)
     max_retries: int = 1
 
     @classmethod
@@ -204,7 +204,7 @@ async def score_response(
     dual_acc: float | None = None
     if answer is None or not answer.strip():
         metrics["dupo_no_answer"] = 1.0
-    elif len(answer) > options.max_answer_chars:
+    elif len(answer) > (options.max_answer_chars or task.max_answer_chars):
         metrics["dupo_too_long"] = 1.0
     else:
         usable = [d for d in chosen if not task.leaks(d, answer)]

@@ -16,10 +16,15 @@ from fractions import Fraction
 MAX_NUMBER_CHARS = 200  # longer text is never a plain number; bounds every regex below
 _MAX_UNWRAP = 6
 
-# Words after a number that are units, not algebra (a single letter such as "x" or "i" is algebra).
-_MATH_WORDS = frozenset(
-    {"pi", "sqrt", "ln", "log", "exp", "sin", "cos", "tan", "cot", "sec", "csc", "mod", "inf", "infty"}
+# Words after a number are units ("5 apples" is 5), except these, which change its value or make
+# it algebra; a single letter ("5 x", "5 i") is algebra too.
+_VALUE_WORDS = frozenset(
+    {"percent", "pi", "sqrt", "ln", "log", "exp", "sin", "cos", "tan", "cot", "sec", "csc", "mod", "inf", "infty",
+     "squared", "cubed", "factorial", "hundred", "hundreds", "thousand", "thousands", "million", "millions",
+     "billion", "billions", "trillion", "dozen", "dozens", "half", "halves", "third", "thirds", "quarter",
+     "quarters", "times", "over", "plus", "minus", "root", "roots", "power"}
 )
+_PERCENT_WORDS = ("\\%", "%", " percent", "\\text{ percent}", "\\text{percent}")
 
 _WRAPPERS = (
     re.compile(r"\\(?:boxed|fbox)\s*\{(.*)\}", re.S),
@@ -82,17 +87,18 @@ def parse_plain_number(text: str) -> PlainNumber | None:
     if s is None:
         return None
     percent = False
-    for _ in range(_MAX_UNWRAP):
-        s = _strip_units(s)
-        if s.endswith("\\%") or s.endswith("%"):
+    for _ in range(_MAX_UNWRAP):  # "50\\%", "5 cm", "12.5 percent", "5\\text{ m}." from the right
+        suffix = next((w for w in _PERCENT_WORDS if s.endswith(w)), None)
+        if suffix is not None:
             if percent:
                 return None
             percent = True
-            s = s[:-2] if s.endswith("\\%") else s[:-1]
-            s = s.rstrip()
+            s = s[: -len(suffix)].rstrip()
             continue
-        break
-    s = _strip_units(s)
+        stripped = _strip_unit(s)
+        if stripped == s:
+            break
+        s = stripped
     s = _unwrap(s)
     if s is None:
         return None
@@ -160,16 +166,15 @@ def _balanced(s: str) -> bool:
     return depth == 0 and dollars % 2 == 0
 
 
-def _strip_units(s: str) -> str:
-    for _ in range(_MAX_UNWRAP):
-        m = _TRAILING_UNIT.search(s)
-        if m is None or m.start() == 0:
-            return s
-        word = m.group(1)
-        if word is not None and word.lower() in _MATH_WORDS:
-            return s
-        s = s[: m.start()].rstrip()
-    return s
+def _strip_unit(s: str) -> str:
+    """``s`` without one trailing unit, degree sign or punctuation mark (if it ends with one)."""
+    m = _TRAILING_UNIT.search(s)
+    if m is None or m.start() == 0:
+        return s
+    word = m.group(1)
+    if word is not None and word.lower() in _VALUE_WORDS:
+        return s
+    return s[: m.start()].rstrip()
 
 
 def _parse_core(s: str) -> tuple[Fraction, bool] | None:

@@ -47,7 +47,7 @@ def _similarity(a: Any, b: Any, depth: int) -> float:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         if not a and not b:
             return 1.0
-        return sum(_similarity(x, y, depth + 1) for x, y in zip(a, b)) / max(len(a), len(b))
+        return sum(_similarity(x, y, depth + 1) for x, y in zip(a, b, strict=False)) / max(len(a), len(b))
     return _leaf_equal(a, b)
 
 

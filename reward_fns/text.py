@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import string
+import threading
 import unicodedata
 from collections import Counter
-import threading
 
 __all__ = [
     "SIMILARITIES",

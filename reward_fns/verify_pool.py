@@ -26,21 +26,23 @@ logger = logging.getLogger(__name__)
 WORKERS_ENV = "REWARD_FNS_VERIFY_WORKERS"
 STARTUP_TIMEOUT_S = 60.0  # importing sympy on a loaded machine; paid once per helper
 QUEUE_WAIT_FACTOR = 10.0  # a caller waits at most this many timeouts for a free helper
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+# The helper imports this very copy of reward_fns (a source checkout need not be installed).
+_HELPER_MAIN = (
+    f"import sys; p = {str(Path(__file__).resolve().parent.parent)!r}\n"
+    "if p not in sys.path: sys.path.insert(0, p)\n"
+    "from reward_fns.verify_worker import main; main()"
+)
 
 
 class _Helper:
     """One helper process and the line-buffered pipe to it."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_PARENT, env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reward_fns.verify_worker"],
+            [sys.executable, "-c", _HELPER_MAIN],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env=env,
         )
         self.ready = False
         self._buffer = b""
@@ -112,19 +114,19 @@ class VerifyPool:
         """
         helper = self._acquire(time.monotonic() + QUEUE_WAIT_FACTOR * timeout)
         if helper is None:
-            self.stats["no_free_helper"] += 1
+            self._count("no_free_helper")
             logger.warning("math-verify: no helper free within %.1fs; counted as not equal",
                            QUEUE_WAIT_FACTOR * timeout)
             return False
         verdict = helper.ask(gold, pred, timeout)
         if verdict is None:
-            self.stats["timeouts"] += 1
+            self._count("timeouts")
             logger.warning("math-verify overran %.1fs (or its helper died); counted as not equal: %.80r",
                            timeout, pred)
             self._replace(helper)
             return False
-        self.stats["calls"] += 1
         with self._cond:
+            self.stats["calls"] += 1
             self._idle.append(helper)
             self._cond.notify()
         return verdict
@@ -144,6 +146,10 @@ class VerifyPool:
     def abandon(self) -> None:
         for helper in list(self._all):
             helper.abandon()
+
+    def _count(self, event: str) -> None:
+        with self._cond:
+            self.stats[event] += 1
 
     def _acquire(self, deadline: float) -> _Helper | None:
         with self._cond:

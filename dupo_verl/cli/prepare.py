@@ -1,4 +1,4 @@
-"""`dupo-verl prepare {math,translation,span,two-sum}`: raw data -> verl parquet with dual questions.
+"""`dupo-verl prepare {math,translation,span,two-sum,task}`: raw data -> verl parquet with dual questions.
 
 Each command prints its summary and writes it to `<output>.summary.json`; `--val-fraction F`
 also writes `<stem>_val.parquet` beside the output (verl's `data.val_files`). Exit status: 0 done,
@@ -16,6 +16,7 @@ from dupo_verl.data.prepare import PrepareConfig, StrictError, prepare
 from dupo_verl.data.readers import FORMATS, InputError, RawRecord, open_source
 from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
 from dupo_verl.tasks import get_task
+from dupo_verl.tasks.inputs import data_source
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,6 +79,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _common_args(span, max_duals=4)
     span.set_defaults(func=_run_span)
 
+    custom = tasks.add_parser(
+        "task", help="any registered task, e.g. your own (see dupo_verl/tasks/README.md)"
+    )
+    custom.add_argument("--name", required=True, help="registered task name")
+    custom.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="module to import first, registering the task (repeatable)",
+    )
+    custom.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="task parameter; VALUE is read as JSON when it parses, else as text (repeatable)",
+    )
+    custom.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="column of a task input field (repeatable)",
+    )
+    _input_args(custom)
+    _common_args(custom, max_duals=8)
+    custom.set_defaults(func=_run_custom)
+
     two = tasks.add_parser(
         "two-sum", help="generate the paper's two-sum toy problems (A + B; dual recovers B)"
     )
@@ -101,7 +132,10 @@ def _input_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None, help="split of a saved `datasets` DatasetDict")
     parser.add_argument("--id-key", default="id", help="column copied to extra_info.id when present")
     parser.add_argument(
-        "--data-source", default=None, help="data_source of the rows (default: dupo/<task>/<stem>)"
+        "--data-source",
+        default=None,
+        help="data_source of the rows (default: dupo/<task>/<input stem>; translation: "
+        "dupo/translation/<src>-<tgt>)",
     )
 
 
@@ -155,14 +189,7 @@ def _run_translation(args: argparse.Namespace) -> int:
     keys = {"source": args.source_key}
     if args.reference_key or args.reference:
         keys["reference"] = args.reference_key or "reference"
-    return _run(
-        args,
-        "translation",
-        params,
-        keys,
-        data_source=f"dupo/translation/{args.src_lang}-{args.tgt_lang}",
-        reference=args.reference,
-    )
+    return _run(args, "translation", params, keys, reference=args.reference)
 
 
 def _run_span(args: argparse.Namespace) -> int:
@@ -174,6 +201,35 @@ def _run_span(args: argparse.Namespace) -> int:
         keys,
         lines_per_record=args.lines_per_document,
     )
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what} must look like KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
+def _run_custom(args: argparse.Namespace) -> int:
+    import importlib
+    import json
+
+    try:
+        for module in args.imports:
+            importlib.import_module(module)
+        params = {}
+        for key, text in _pairs(args.param, "--param").items():
+            try:
+                params[key] = json.loads(text)
+            except json.JSONDecodeError:
+                params[key] = text
+        keys = _pairs(args.key, "--key")
+    except (ImportError, ValueError) as exc:
+        return _fail(exc, 2)
+    return _run(args, args.name, params, keys)
 
 
 def _run_two_sum(args: argparse.Namespace) -> int:
@@ -191,28 +247,27 @@ def _run_two_sum(args: argparse.Namespace) -> int:
         "operand_max": args.operand_max,
     }
     return _write(
-        args, "two_sum", {"strict": args.strict_format}, {}, records, len(records), "dupo/two_sum", settings
+        args, "two_sum", {"strict": args.strict_format}, {}, records, len(records), "two_sum", settings
     )
 
 
-def _run(args, task_name, params, keys, data_source=None, reference=None, lines_per_record=1) -> int:
+def _run(args, task_name, params, keys, reference=None, lines_per_record=1) -> int:
     try:
         source = open_source(
             args.input, args.format, args.split, lines_per_record=lines_per_record, reference=reference
         )
     except InputError as exc:
         return _fail(exc, 2)
-    data_source = args.data_source or data_source or f"dupo/{task_name}/{source.stem}"
     settings = {"input": str(args.input)}
-    return _write(args, task_name, params, keys, source.records, source.total, data_source, settings)
+    return _write(args, task_name, params, keys, source.records, source.total, source.stem, settings)
 
 
-def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, data_source, settings) -> int:
+def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, stem, settings) -> int:
     params = {k: v for k, v in params.items() if v is not None}
     try:
         task = get_task(task_name, **params)
         rows = RowOptions(
-            data_source=getattr(args, "data_source", None) or data_source,
+            data_source=getattr(args, "data_source", None) or data_source(task, stem),
             keys=keys,
             id_key=getattr(args, "id_key", "id"),
             seed=args.seed,
@@ -236,7 +291,7 @@ def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, d
             progress=not args.no_progress,
             settings=settings,
         )
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         return _fail(exc, 2)
     try:
         summary = prepare(records, Path(args.output), config, total=total)
@@ -250,5 +305,6 @@ def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, d
 
 
 def _fail(exc: Exception, code: int) -> int:
-    print(f"error: {exc}", file=sys.stderr)
+    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
+    print(f"error: {message}", file=sys.stderr)
     return code

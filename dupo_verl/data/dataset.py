@@ -30,6 +30,7 @@ from dupo_verl.data.readers import open_source
 from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
 from dupo_verl.data.writer import rows_to_table
 from dupo_verl.tasks import get_task
+from dupo_verl.tasks.inputs import data_source
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class DuPODataset(RLHFDataset):
         task = get_task(str(options["task"]), **params)
         source = open_source(path, options.get("format"))
         rows = RowOptions(
-            data_source=str(options.get("data_source") or f"dupo/{task.name}/{source.stem}"),
+            data_source=str(options.get("data_source") or data_source(task, source.stem)),
             keys=keys,
             id_key=str(options.get("id_key", "id")),
             seed=int(options.get("seed", 0)),

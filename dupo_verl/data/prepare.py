@@ -113,9 +113,9 @@ def split_rows(rows: list[dict[str, Any]], val_fraction: float, seed: int) -> tu
     chosen = set(random.Random(f"dupo-split:{seed}").sample(range(n), n_val))
     train, val = [], []
     for i, row in enumerate(rows):
-        part = val if i in chosen else train
-        row["extra_info"]["split"] = "val" if i in chosen else "train"
-        part.append(row)
+        is_val = i in chosen
+        row["extra_info"]["split"] = "val" if is_val else "train"
+        (val if is_val else train).append(row)
     return train, val
 
 

@@ -1,12 +1,13 @@
 """Brief supervised warm start of the tiny LM on both roles, stopped early (a plain torch loop).
 
 DuPO needs a policy that already answers sometimes (so GRPO groups contain right and wrong
-answers) and a dual that can judge (so the reward carries signal). Both are reached by supervised
-training on gold examples, and training stops as soon as each role passes its target on a dev set
-drawn from the training problems: the primal stops improving once it reaches
-`primal_target` (only dual examples are trained after that), and the loop ends once both targets
-are reached or after `max_steps` (while the primal trains, the dual keeps its share of every
-batch even after reaching its target, so it is not forgotten). Only the reply tokens (and the end-of-turn token) carry loss.
+answers) and a dual that can judge (so the reward carries signal). Both come from supervised
+training on gold examples in two phases: first dual examples only, until the dual reaches
+`dual_target` on a dev set (a dual stronger than the primal: the paper's capability asymmetry is
+the usual reason DuPO fails), then a mix of both roles (`dual_fraction` dual) until the primal
+reaches `primal_target`, where training stops so the primal is still far from perfect. Training a
+single role alone once the other is trained makes the model forget the other, so the second phase
+always mixes. Only the reply tokens (and the end-of-turn token) carry loss.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ class WarmStartConfig:
     batch_size: int = 64
     lr: float = 1e-3
     warmup_steps: int = 50
-    dual_fraction: float = 0.5  # share of dual examples while both roles are still training
-    primal_target: float | None = 0.3  # stop training the primal at this dev accuracy (None: never)
-    dual_target: float | None = 0.6  # keep training the dual until this dev accuracy (None: with the primal)
+    dual_fraction: float = 0.5  # share of dual examples in the mixed phase
+    primal_target: float | None = 0.3  # stop once the primal reaches this dev accuracy (None: max_steps)
+    dual_target: float | None = 0.6  # train the dual alone first, up to this dev accuracy (None: no such phase)
     eval_every: int = 100
     dev_size: int = 200
     max_new_tokens: int = 8
@@ -133,14 +134,18 @@ def warm_start(
     start = time.monotonic()
     log: list[dict[str, Any]] = []
     dev_p, dev_d = dev_accuracy()
-    primal_done, dual_done = _reached(dev_p, config.primal_target), _reached(dev_d, config.dual_target)
+    dual_done = _reached(dev_d, config.dual_target)
+    phase = "both" if dual_done or config.dual_target is None else "dual"
+    primal_done = phase == "both" and _reached(dev_p, config.primal_target)
     step, loss_sum, loss_n = 0, 0.0, 0
     stopped = "max_steps"
     while step < config.max_steps:
-        if primal_done and (dual_done or config.dual_target is None):
-            stopped = "targets_reached"
+        if primal_done:
+            stopped = "primal_target"
             break
-        share = 1.0 if primal_done else config.dual_fraction
+        if phase == "dual" and dual_done:
+            phase = "both"
+        share = 1.0 if phase == "dual" else config.dual_fraction
         kinds = [DUAL if rng.random() < share else PRIMAL for _ in range(config.batch_size)]
         batch = collate([rng.choice(encoded[k]) for k in kinds], tokenizer.pad_token_id)
         loss = model(**batch).loss
@@ -159,14 +164,14 @@ def warm_start(
                 "loss": loss_sum / max(1, loss_n),
                 "dev_primal": dev_p,
                 "dev_dual": dev_d,
-                "primal_frozen": primal_done,
+                "phase": phase,
                 "wall_s": round(time.monotonic() - start, 2),
             }
             log.append(record)
             if progress:
                 progress(record)
             loss_sum, loss_n = 0.0, 0
-            primal_done = primal_done or _reached(dev_p, config.primal_target)
+            primal_done = phase == "both" and _reached(dev_p, config.primal_target)
             dual_done = dual_done or _reached(dev_d, config.dual_target)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

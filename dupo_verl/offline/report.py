@@ -7,6 +7,7 @@ out-scores a wrong one (AUROC, 0.5 = no signal).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,6 @@ def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
 
 
 def _count_below(ordered: Sequence[float], value: float, inclusive: bool = False) -> int:
-    import bisect
-
     return (bisect.bisect_right if inclusive else bisect.bisect_left)(ordered, value)
 
 
@@ -127,20 +126,27 @@ def plot_summary(summary: Mapping[str, Any], out: str | Path) -> Path:
     fig, (left, right_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     bins = [i / 10 for i in range(11)]
     if scores["right"] or scores["wrong"]:
-        left.hist(
-            [scores["right"], scores["wrong"]],
-            bins=bins,
-            label=["right", "wrong"],
-            color=["tab:green", "tab:red"],
-            alpha=0.8,
-        )
-        left.set_title("dual accuracy of candidates")
+        # each class as shares of its own candidates, so a rare class stays visible
+        for side, color in (("right", "tab:green"), ("wrong", "tab:red")):
+            values = scores[side]
+            if values:
+                left.hist(
+                    values,
+                    bins=bins,
+                    weights=[1 / len(values)] * len(values),
+                    histtype="step",
+                    linewidth=2,
+                    color=color,
+                    label=f"{side} ({len(values)})",
+                )
+        left.set_ylabel("share of candidates")
+        left.set_title("dual accuracy of right vs wrong candidates")
         left.legend()
     else:
         left.hist(scores["ungraded"], bins=bins, color="tab:blue")
+        left.set_ylabel("candidates")
         left.set_title("dual accuracy of candidates (no gold answers)")
     left.set_xlabel("dual accuracy")
-    left.set_ylabel("candidates")
     values = [summary.get(f"{m}_accuracy") for m in METHODS]
     if summary["rows_with_gold"]:
         bars = right_ax.bar(

@@ -60,6 +60,8 @@ class DualTask(ABC):
 
     name: str = ""
     ability: str = ""
+    # A longer primal answer is not sent to the dual (bounds dual prompt size and gaming by listing values).
+    max_answer_chars: int = 256
 
     def __init__(self, **params: Any) -> None:
         # Task parameters (languages, similarity, ...) travel in extra_info["dupo"]["params"].

@@ -2,7 +2,7 @@
 
 `DualTask` itself only sees a canonical `example` mapping. The adapters in `dupo_verl.data` build
 that mapping from a raw record with the task's `input_fields` (field name -> default column), and
-ask the task for the row's ground truth and extra `extra_info` keys. A task that defines none of
+ask the task for the row's ground truth, extra `extra_info` keys and `data_source`. A task that defines none of
 these hooks gets the raw record as its example, `record["answer"]` (or "") as ground truth and no
 extra keys, so a user task needs nothing beyond the `DualTask` methods.
 """
@@ -43,3 +43,10 @@ def row_extra_info(task: Any, example: Mapping[str, Any]) -> dict[str, Any]:
     """Task-specific `extra_info` keys (translation: languages and the reference)."""
     hook = getattr(task, "row_extra_info", None)
     return dict(hook(example)) if callable(hook) else {}
+
+
+def data_source(task: Any, stem: str) -> str:
+    """The rows' `data_source` (verl logs validation metrics per data source): the task's
+    `data_source(stem)` hook, else "dupo/<task>/<input file stem>"."""
+    hook = getattr(task, "data_source", None)
+    return str(hook(stem)) if callable(hook) else f"dupo/{task.name}/{stem}"

@@ -28,6 +28,15 @@ _ANSWER_NUMBER = re.compile(r"\d+(?:(?:\{,\}|,\\!|,)\d{3}(?!\d))*(?:\.\d+)?|(?<!
 _SEPARATOR = re.compile(r"\{,\}|,\\!|,")
 
 
+_INTEGER = re.compile(r"-?\d+")
+
+
+def _number(text: str) -> int | Fraction | None:
+    """Exact value of a number; integers (the common case) without the general parser."""
+    text = text.strip()
+    return int(text) if _INTEGER.fullmatch(text) else parse_number(text)
+
+
 def problem_rng(seed: int, text: str) -> random.Random:
     """A generator fixed by the seed and the text (string seeds are hashed with SHA-512)."""
     return random.Random(f"dupo:{seed}:{text}")
@@ -76,13 +85,13 @@ class MathTask(DualTask):
     def decompose(self, example: Mapping[str, Any], seed: int = 0) -> Decomposition:
         problem = str(example["problem"])
         answer = example.get("answer")
-        gold = parse_number(str(answer)) if answer not in (None, "") else None
+        gold = _number(str(answer)) if answer not in (None, "") else None
         result = Decomposition()
         candidates = []
         for span in scan_numbers(problem):
             if span.excluded is not None:
                 result.skipped[span.excluded] += 1
-            elif gold is not None and Fraction(span.value) == gold:
+            elif gold is not None and _number(span.value) == gold:
                 result.skipped["answer_equal"] += 1  # the dual would just copy the answer back
             else:
                 candidates.append(span)

@@ -52,25 +52,22 @@ _DIGIT = re.compile(r"\d")
 _SEPARATOR = re.compile(r"\{,\}|,\\!|,")
 
 _ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.S)
-_LATEX_NAMES = (
-    re.compile(r"\\begin\s*\{(?:array|tabular\*?|subarray)\}(?:\s*\[[^\]]*\])?\s*\{[^{}]*\}"),
-    re.compile(r"\\(?:begin|end)\s*\{[^{}]*\}"),
-    re.compile(
-        r"\\(?:label|ref|eqref|tag|hspace\*?|vspace\*?|color|textcolor|colorbox|pagecolor|setlength"
-        r"|includegraphics|url|href|cite|unitlength)\s*(?:\[[^\]]*\])?\s*\{[^{}]*\}"
-    ),
-    re.compile(r"\\rule\s*(?:\[[^\]]*\])?\s*\{[^{}]*\}\s*\{[^{}]*\}"),
-    re.compile(r"\\\\\s*\[[^\]]*\]"),
-    re.compile(
-        r"\\(?:kern|mkern|hskip|vskip|mskip|hspace|vspace)\s*-?\d*\.?\d+\s*(?:pt|mu|em|ex|mm|cm|in|bp|pc|sp)"
-    ),
+_LATEX_NAME = re.compile(
+    r"\\begin\s*\{(?:array|tabular\*?|subarray)\}(?:\s*\[[^\]]*\])?\s*\{[^{}]*\}"
+    r"|\\(?:begin|end)\s*\{[^{}]*\}"
+    r"|\\(?:label|ref|eqref|tag|hspace\*?|vspace\*?|color|textcolor|colorbox|pagecolor|setlength"
+    r"|includegraphics|url|href|cite|unitlength)\s*(?:\[[^\]]*\])?\s*\{[^{}]*\}"
+    r"|\\rule\s*(?:\[[^\]]*\])?\s*\{[^{}]*\}\s*\{[^{}]*\}"
+    r"|\\\\\s*\[[^\]]*\]"
+    r"|\\(?:kern|mkern|hskip|vskip|mskip|hspace|vspace)\s*-?\d*\.?\d+\s*(?:pt|mu|em|ex|mm|cm|in|bp|pc|sp)"
 )
-# A function call: a function-like letter or a named operator, optional sub/superscript or primes.
+# A function call's head, ending right before its "(": a function-like letter or a named operator,
+# optional sub/superscript or primes (`f(3)`, `f^{-1}(6)`, `\sin (x)`, `gcd(4, 6)`).
 _SCRIPT = r"(?:_\{[^{}]*\}|_[A-Za-z0-9])?(?:\^\{[^{}]*\}|\^[A-Za-z0-9]|'+)?"
 _FUNC_OPS = (
     "sin|cos|tan|cot|sec|csc|arcsin|arccos|arctan|sinh|cosh|tanh|log|ln|lg|exp|gcd|lcm|det|max|min|deg|arg|Pr"
 )
-_CALL = re.compile(
+_CALL_HEAD = re.compile(
     r"(?:(?<![A-Za-z\\])[fghpqrsuvwFGHPQRST]"
     + _SCRIPT
     + r"|(?<![A-Za-z\\])(?:gcd|lcm|sin|cos|tan|log|ln|max|min)"
@@ -80,15 +77,17 @@ _CALL = re.compile(
     + r")(?![A-Za-z])"
     + _SCRIPT
     + r"\s*"
-    r"|\\operatorname\*?\s*\{[^{}]*\}" + _SCRIPT + r"\s*"
-    r"|\\(?:text|mathrm|textrm|mathit|rm)\s*\{\s*[A-Za-z]+\s*\}" + _SCRIPT + r"\s*)"
-    r"(?:(?:\\left|\\bigl|\\Bigl|\\big|\\Big)\s*)?\("
+    + r"|\\operatorname\*?\s*\{[^{}]*\}"
+    + _SCRIPT
+    + r"\s*"
+    + r"|\\(?:text|mathrm|textrm|mathit|rm)\s*\{\s*[A-Za-z]+\s*\}"
+    + _SCRIPT
+    + r"\s*)"
+    + r"(?:(?:\\left|\\bigl|\\Bigl|\\big|\\Big)\s*)?$"
 )
 # `\sin 30^\circ`, `\log_2 8`: a named operator applied without parentheses.
-_BARE_CALL = re.compile(
-    r"\\(?:" + _FUNC_OPS + r")(?![A-Za-z])" + _SCRIPT + r"\s*(?:\{[^{}]*\}|-?\d+(?:\.\d+)?)"
-)
-_BARE_ARG = re.compile(r"\{[^{}]*\}|-?\d+(?:\.\d+)?$")
+_FUNC_OP = re.compile(r"\\(?:" + _FUNC_OPS + r")(?![A-Za-z])")
+_BARE_ARG = re.compile(_SCRIPT + r"\s*(?P<arg>\{[^{}]*\}|-?\d+(?:\.\d+)?)")
 _INEQUALITY = re.compile(
     r"<|>|≤|≥|≠|⩽|⩾|\\(?:le|leq|leqslant|ge|geq|geqslant|lt|gt|ne|neq|ll|gg|nless|ngtr|nleq|ngeq)(?![A-Za-z])"
 )
@@ -152,13 +151,17 @@ def _script_regions(text: str) -> list[tuple[int, int]]:
 
 def _call_regions(text: str) -> list[tuple[int, int]]:
     spans = []
-    for m in _CALL.finditer(text):  # the head too: `f^{-1}(6)`, `f_2(3)` name the function
-        open_index = m.end() - 1
-        spans.append((m.start(), _matching(text, open_index, "(", ")")))
-    for m in _BARE_CALL.finditer(text):
-        arg = _BARE_ARG.search(m.group(0))
-        if arg is not None:
-            spans.append((m.start() + arg.start(), m.end()))
+    i = text.find("(")
+    while i >= 0:
+        head = _CALL_HEAD.search(text, max(0, i - 64), i)
+        if head is not None:  # the head too: `f^{-1}(6)`, `f_2(3)` name the function
+            spans.append((head.start(), _matching(text, i, "(", ")")))
+        i = text.find("(", i + 1)
+    if "\\" in text:
+        for m in _FUNC_OP.finditer(text):
+            arg = _BARE_ARG.match(text, m.end())
+            if arg is not None:
+                spans.append((arg.start("arg"), arg.end("arg")))
     return spans
 
 
@@ -181,9 +184,9 @@ def _regions(text: str) -> list[tuple[int, int, str]]:
     if "[asy]" in text:
         regions += [(m.start(), m.end(), "asy_code") for m in _ASY.finditer(text)]
     if "\\" in text:
-        for pattern in _LATEX_NAMES:
-            regions += [(m.start(), m.end(), "latex_name") for m in pattern.finditer(text)]
-        regions += [(m.start(), m.end(), "latex_break") for m in _REPEATING.finditer(text)]
+        regions += [(m.start(), m.end(), "latex_name") for m in _LATEX_NAME.finditer(text)]
+        if "\\overline" in text:
+            regions += [(m.start(), m.end(), "latex_break") for m in _REPEATING.finditer(text)]
     if "(" in text or "\\" in text:
         regions += [(s, e, "function_argument") for s, e in _call_regions(text)]
     if "_" in text:
@@ -268,6 +271,7 @@ def scan_numbers(text: str) -> list[NumberSpan]:
     if not _DIGIT.search(text):
         return []
     regions = sorted(_regions(text))
+    next_region, active = 0, []
     spans: list[NumberSpan] = []
     pos = 0
     while True:
@@ -288,11 +292,13 @@ def scan_numbers(text: str) -> list[NumberSpan]:
         if start > 0 and text[start - 1] in "-−" and _is_unary_minus(text, start - 1):
             start -= 1
             value = "-" + value
+        while next_region < len(regions) and regions[next_region][0] < end:
+            active.append(regions[next_region])
+            next_region += 1
+        active = [r for r in active if r[1] > start]  # numbers come in order: passed regions go
         reason = None
-        for r_start, r_end, r_reason in regions:
-            if r_start >= end:
-                break
-            if start < r_end and (reason is None or _RANK[r_reason] < _RANK[reason]):
+        for _, _, r_reason in active:
+            if reason is None or _RANK[r_reason] < _RANK[reason]:
                 reason = r_reason
         if reason is None or _RANK[reason] > _RANK["exponent_base"]:
             local = _local_reason(text, digits_start, end)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -24,13 +25,24 @@ def register_task(name: str) -> Callable[[type[DualTask]], type[DualTask]]:
 
 
 def get_task(name: str, **params: Any) -> DualTask:
-    """Instantiate the task registered as `name` with its parameters."""
+    """Instantiate the task registered as `name` (or given as `package.module:Class`)."""
     _load_builtin_tasks()
+    if ":" in name and name not in _TASKS:
+        return _import_task(name)(**params)
     try:
         cls = _TASKS[name]
     except KeyError:
         raise KeyError(f"unknown DuPO task {name!r}; registered: {sorted(_TASKS)}") from None
     return cls(**params)
+
+
+def _import_task(path: str) -> type[DualTask]:
+    """Resolve `package.module:Class`, so user tasks work in every verl process without a plugin."""
+    module_name, _, attr = path.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr, None)
+    if not (isinstance(cls, type) and issubclass(cls, DualTask)):
+        raise KeyError(f"{path!r} does not name a DualTask subclass")
+    return cls
 
 
 def task_names() -> list[str]:

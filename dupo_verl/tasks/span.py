@@ -49,10 +49,23 @@ def _content_words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text) if len(w) >= 3 and w.lower() not in STOP_WORDS]
 
 
+_ABBREVIATIONS = frozenset(
+    "dr mr mrs ms prof st jr sr vs etc e.g i.e no fig inc ltd co gen gov sen rep u.s".split()
+)
+
+
 def _sentences(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each non-empty sentence."""
+    """(start, end) of each non-empty sentence; "Dr. Ur" or "J. Smith" do not end one."""
     spans, start = [], 0
     for m in _SENTENCE_END.finditer(text):
+        last_word = text[start : m.start()].rsplit(None, 1)[-1:] or [""]
+        stem = last_word[0].rstrip(".").lower()
+        if (
+            text[m.start() - 1 : m.start()] == "."
+            and "\n" not in m.group(0)
+            and (stem in _ABBREVIATIONS or len(stem) == 1)
+        ):
+            continue
         if text[start : m.start()].strip():
             spans.append((start, m.start()))
         start = m.end()
@@ -78,6 +91,8 @@ class SpanTask(DualTask):
     """Params: `mode` (question | document), `similarity` (token_f1 | rouge_l)."""
 
     ability: str = "span"
+    # Answers and summaries are free text, longer than a math final answer.
+    max_answer_chars: int = 2048
     input_fields: ClassVar[dict[str, InputField]] = {
         "text": InputField("text"),
         "answer": InputField(None, required=False),

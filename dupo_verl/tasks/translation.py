@@ -47,6 +47,8 @@ class TranslationTask(DualTask):
     `src_name` / `tgt_name` (readable names; looked up from the codes when not given)."""
 
     ability: str = "translation"
+    # Whole sentences (FLORES has up to ~440 characters) must reach the back-translation.
+    max_answer_chars: int = 2048
     input_fields: ClassVar[dict[str, InputField]] = {
         "source": InputField("text"),
         "reference": InputField(None, required=False),
@@ -87,6 +89,9 @@ class TranslationTask(DualTask):
 
     def ground_truth(self, example: Mapping[str, Any]) -> str:
         return str(example.get("reference") or "")
+
+    def data_source(self, stem: str) -> str:
+        return f"dupo/translation/{self.src_lang}-{self.tgt_lang}"
 
     def row_extra_info(self, example: Mapping[str, Any]) -> dict[str, Any]:
         return {"src_lang": self.src_lang, "tgt_lang": self.tgt_lang, "reference": self.ground_truth(example)}

@@ -84,6 +84,9 @@ class TwoSumTask(DualTask):
     def ground_truth(self, example: Mapping[str, Any]) -> str:
         return str(_operand(example, "a") + _operand(example, "b"))
 
+    def data_source(self, stem: str) -> str:
+        return "dupo/two_sum"
+
     def primal_messages(self, example: Mapping[str, Any]) -> Messages:
         return [{"role": "user", "content": primal_prompt(_operand(example, "a"), _operand(example, "b"))}]
 

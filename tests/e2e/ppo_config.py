@@ -101,6 +101,7 @@ def cpu_overrides(
         "trainer.project_name=dupo_e2e",
         f"trainer.experiment_name={experiment}",
         f"trainer.default_local_dir={workdir / 'checkpoints'}",
+        f"trainer.rollout_data_dir={workdir / 'rollouts'}",
         "+ray_kwargs.ray_init.num_gpus=1",
         "ray_kwargs.ray_init.num_cpus=16",
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",

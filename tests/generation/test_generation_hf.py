@@ -60,6 +60,8 @@ def test_micro_batcher_batches_and_keeps_per_request_seeds(backend):
     assert stats.requests == 4 and stats.batches < 4
     for i, (messages, result) in enumerate(zip([MESSAGES, OTHER, MESSAGES, OTHER], results, strict=True)):
         seed = request_seed(3, f"s{i}", messages)
-        direct = backend.generate([GenerationRequest(messages, n=1, temperature=1.0, max_tokens=8, seed=seed)])[0]
+        direct = backend.generate(
+            [GenerationRequest(messages, n=1, temperature=1.0, max_tokens=8, seed=seed)]
+        )[0]
         assert texts(result) == texts(direct)
     assert stats.completion_tokens == sum(c.num_tokens for r in results for c in r)

@@ -107,7 +107,10 @@ def test_behind_the_micro_batcher(serve):
     async def go():
         async with MicroBatcher(backend, seed=0) as generate:
             out = await asyncio.gather(
-                *(generate(MESSAGES, n=2, temperature=0.7, top_p=0.9, max_tokens=4, session_id=f"q{i}") for i in range(3))
+                *(
+                    generate(MESSAGES, n=2, temperature=0.7, top_p=0.9, max_tokens=4, session_id=f"q{i}")
+                    for i in range(3)
+                )
             )
         await backend.aclose()
         return out

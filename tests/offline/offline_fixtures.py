@@ -18,7 +18,9 @@ from dupo_verl.tasks import Decomposition, DualQuestion, DualTask, register_task
 
 _ANSWER = re.compile(r"ANSWER:\s*(-?\d+)")
 _INT = re.compile(r"-?\d+")
-_DUAL = re.compile(r"^What is (?P<left>\S+) \+ (?P<right>\S+)\?\nThe answer is (?P<answer>.+)\. What is (?P<var>\w+)\?$")
+_DUAL = re.compile(
+    r"^What is (?P<left>\S+) \+ (?P<right>\S+)\?\nThe answer is (?P<answer>.+)\. What is (?P<var>\w+)\?$"
+)
 
 
 @register_task("offline_test_arith")
@@ -45,7 +47,12 @@ class ArithTask(DualTask):
         return int(left) == int(right)  # "05" and "5" are one answer
 
     def dual_messages(self, dual: DualQuestion, primal_answer: str) -> list[dict[str, str]]:
-        return [{"role": "user", "content": f"{dual.masked_text}\nThe answer is {primal_answer}. What is {dual.variable}?"}]
+        return [
+            {
+                "role": "user",
+                "content": f"{dual.masked_text}\nThe answer is {primal_answer}. What is {dual.variable}?",
+            }
+        ]
 
     def score_reconstruction(self, dual: DualQuestion, dual_response: str) -> float:
         numbers = _INT.findall(dual_response)

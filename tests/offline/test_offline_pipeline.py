@@ -68,9 +68,11 @@ def test_filter_cuts_only_the_dropped_question(tmp_path):
     backend = ScriptedBackend(POOLS, dual=lambda prompt, k: "Va = 2" if "Va" in prompt else None)
     settings = FilterSettings(sampling=PrimalSampling(n=4, max_tokens=8), dual=DualOptions(dual_samples=1))
     result = run_rows(
-        jobs_from_rows(ROWS[:1]), key=lambda j: (j.index, j.id),
+        jobs_from_rows(ROWS[:1]),
+        key=lambda j: (j.index, j.id),
         worker=lambda job, generate: filter_row(job, generate, settings),
-        make_backend=lambda: backend, options=JobOptions(output=tmp_path / "w.jsonl", progress=False),
+        make_backend=lambda: backend,
+        options=JobOptions(output=tmp_path / "w.jsonl", progress=False),
     )
     write_filtered(source, out, result.rows, limit=None)
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
@@ -93,9 +95,16 @@ def _rerank_run(path, crash_after=None, resume=False):
         done.append(row)
         return row
 
-    backend = ScriptedBackend(POOLS, dual=lambda prompt, k: ["Va = 2", "Va = 9"][k] if "Va +" in prompt else None)
-    result = run_rows(jobs, key=lambda j: (j.index, j.id), worker=worker, make_backend=lambda: backend,
-                      options=JobOptions(output=path, resume=resume, concurrency=1, progress=False))
+    backend = ScriptedBackend(
+        POOLS, dual=lambda prompt, k: ["Va = 2", "Va = 9"][k] if "Va +" in prompt else None
+    )
+    result = run_rows(
+        jobs,
+        key=lambda j: (j.index, j.id),
+        worker=worker,
+        make_backend=lambda: backend,
+        options=JobOptions(output=path, resume=resume, concurrency=1, progress=False),
+    )
     return result, backend
 
 
@@ -111,7 +120,10 @@ def test_resume_after_failure_equals_uninterrupted_run(tmp_path):
     result, backend = _rerank_run(broken, resume=True)
     assert result.resumed_rows == 2
     assert broken.read_bytes() == full.read_bytes()
-    assert {r.messages[-1]["content"] for r in backend.requests if r.n == 4} == {"What is 4 + 6?", "What is 7 + 1?"}
+    assert {r.messages[-1]["content"] for r in backend.requests if r.n == 4} == {
+        "What is 4 + 6?",
+        "What is 7 + 1?",
+    }
     # a finished output resumes without generating anything
     result, backend = _rerank_run(broken, resume=True)
     assert result.stats is None and backend.requests == [] and len(result.rows) == 4
@@ -200,4 +212,3 @@ def test_micro_batcher_respects_batch_cap_and_reports_failures():
     failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
     assert failed == [1, 5] and stats.failed_requests == 2
     assert "scripted failure" in str(results[1])
-

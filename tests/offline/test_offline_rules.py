@@ -160,7 +160,9 @@ def test_filter_k_samples_and_threshold():
 
 
 def test_filter_failures_are_recorded_not_dropped_silently():
-    backend = ScriptedBackend({Q: ans(5, 7)}, fail=lambda p: ("Vb" in p and "is 7." in p) or p == "What is 4 + 4?")
+    backend = ScriptedBackend(
+        {Q: ans(5, 7)}, fail=lambda p: ("Vb" in p and "is 7." in p) or p == "What is 4 + 4?"
+    )
     bad_row = arith_row(1, 1, "bad")
     del bad_row["extra_info"]["dupo"]
     failing_primal = arith_row(4, 4, "p2")
@@ -168,11 +170,19 @@ def test_filter_failures_are_recorded_not_dropped_silently():
     ok, invalid, failed = records
     assert [q["rule"] for q in ok["questions"]] == ["kept", "failed"]
     assert ok["kept"] == [0] and ok["generations"]["failed_requests"] == 1
-    assert invalid["status"] == "invalid" and "extra_info.dupo" in invalid["error"] and "row 1" in invalid["error"]
+    assert (
+        invalid["status"] == "invalid"
+        and "extra_info.dupo" in invalid["error"]
+        and "row 1" in invalid["error"]
+    )
     assert failed["status"] == "failed" and "scripted failure" in failed["error"]
     report = filter_report(records)
     assert report["problems"] == {
-        "in": 3, "kept": 1, "dropped_no_question_left": 0, "dropped_failed": 1, "dropped_invalid": 1,
+        "in": 3,
+        "kept": 1,
+        "dropped_no_question_left": 0,
+        "dropped_failed": 1,
+        "dropped_invalid": 1,
     }
     assert report["questions"]["kept"] == 1 and report["questions"]["dropped_failed"] == 1
     assert [r["id"] for r in report["failed_rows"]] == ["bad", "p2"]
@@ -189,7 +199,11 @@ def test_filter_report_counts_rules_and_generations():
     assert report["problems"]["in"] == 2 and report["problems"]["kept"] == 1
     assert report["problems"]["dropped_no_question_left"] == 1
     assert report["questions"] == {
-        "in": 4, "kept": 1, "dropped_unanswerable": 2, "dropped_not_unique": 1, "dropped_failed": 0,
+        "in": 4,
+        "kept": 1,
+        "dropped_unanswerable": 2,
+        "dropped_not_unique": 1,
+        "dropped_failed": 0,
     }
     assert report["candidates"] == {"sampled": 8, "no_answer": 1, "distinct_answers": 3, "leaked_pairs": 0}
     assert report["generations"]["dual_requests"] == 2 * 2 + 1 * 2 == len(backend.dual_requests())
@@ -203,7 +217,10 @@ def test_rerank_dual_accuracy_beats_majority():
     (row,) = asyncio.run(_rerank([arith_row(2, 3, "r0")], backend))
     assert row["chosen_answer"] == "5" and row["chosen_index"] == 1 and row["majority_answer"] == "7"
     assert [(c["answer"], c["dual_accuracy"], c["correct"]) for c in row["candidates"]] == [
-        ("7", 0.0, False), ("5", 1.0, True), ("7", 0.0, False), (None, None, False),
+        ("7", 0.0, False),
+        ("5", 1.0, True),
+        ("7", 0.0, False),
+        (None, None, False),
     ]
     assert row["correct"] == {"first": False, "majority": False, "dupo": True, "pass_at_n": True}
     assert row["gold"] == "5" and row["num_duals"] == 2
@@ -253,8 +270,10 @@ def test_rerank_no_answer_pool_and_no_gold():
 
 def test_rerank_failed_requests_are_recorded():
     # The dual for answer 7 fails on question Vb: that cell is left out of 7's mean, not scored 0.
-    backend = ScriptedBackend({Q: ans(7, 5), "What is 4 + 4?": ans(8)},
-                              fail=lambda p: ("Vb" in p and "is 7." in p) or p == "What is 4 + 4?")
+    backend = ScriptedBackend(
+        {Q: ans(7, 5), "What is 4 + 4?": ans(8)},
+        fail=lambda p: ("Vb" in p and "is 7." in p) or p == "What is 4 + 4?",
+    )
     ok, failed = asyncio.run(_rerank([arith_row(2, 3, "r0"), arith_row(4, 4, "r1")], backend, n=2))
     assert ok["status"] == "ok" and ok["failed_dual_questions"] == 1
     assert ok["generations"]["failed_requests"] == 1

@@ -75,6 +75,7 @@ def test_extract_answer(response, expected):
         ("\\text{5}", Fraction(5)),
         ("{5}", Fraction(5)),
         ("5 apples.", Fraction(5)),
+        ("12.5 percent", Fraction(25, 2)),
     ],
 )
 def test_parse_number_reads_plain_numbers(text, value):
@@ -84,7 +85,8 @@ def test_parse_number_reads_plain_numbers(text, value):
 @pytest.mark.parametrize(
     "text",
     ["", "-", "%", "x", "5x", "5 x", "5 pi", "2\\pi", "x^2", "1,2", "1,20", "(1,2)", "\\{5\\}", "1/0",
-     "\\frac{1}{0}", "1e5", "1\\frac{1}{2}", "--5", "5 and 6", "x=5, y=3", "\\sqrt{4}", "five", "5" * 300],
+     "\\frac{1}{0}", "1e5", "1\\frac{1}{2}", "--5", "5 and 6", "x=5, y=3", "\\sqrt{4}", "five", "5" * 300,
+     "5 million", "5 squared", "3 dozen", "5%%"],
 )
 def test_parse_number_refuses_everything_else(text):
     assert parse_number(text) is None

@@ -164,12 +164,11 @@ def test_every_adversarial_string_through_every_function():
     for text in ADVERSARIAL:
         bounded(extract_answer, text)
         bounded(parse_number, text)
-        assert bounded(answers_equal, text, "5", 0.5) is False
-        assert bounded(answers_equal, "5", text, 0.5) is False
+        assert bounded(answers_equal, text, "5", 0.5) is False  # the other order: sampled tests above
         assert bounded(math_accuracy, text, "5") in (0.0, 1.0)
         for name in SIMILARITIES:
             for lang in (None, "zho_Hans", "jpn_Jpan"):
                 assert 0.0 <= bounded(similarity, name, text, "reference text 5", lang) <= 1.0
         assert 0.0 <= bounded(json_similarity, text, text[:100]) <= 1.0
         for source in ("gsm8k", "flores"):
-            assert 0.0 <= bounded(compute_score, source, text, "5", {"tgt_lang": "ja"})["score"] <= 1.0
+            assert 0.0 <= bounded(compute_score, source, text, "5", {"tgt_lang": "zho_Hans"})["score"] <= 1.0

@@ -23,7 +23,9 @@ FUNCTION_HEAD = re.compile(
     r"(?:(?<![A-Za-z\\])[fghpqrsuvwFGHPQRST](?:_\{[^{}]*\}|_\w)?(?:\^\{[^{}]*\}|\^\w|'+)?(?:\\left)?"
     r"|\\(?:sin|cos|tan|log|ln|exp|gcd|lcm|max|min)\S*\s*|gcd|lcm|\\operatorname\{\w+\})$"
 )
-CLAUSE_END = re.compile(r"\$|,|;|\n|&|\\\\|\.\s|\?|\\text|\\mbox|\\quad|\b(?:and|or|if|where|for|with|then)\b")
+CLAUSE_END = re.compile(
+    r"\$|,|;|\n|&|\\\\|\.\s|\?|\\text|\\mbox|\\quad|\b(?:and|or|if|where|for|with|then)\b"
+)
 
 
 def load(shared_data: Path, name: str) -> list[dict]:
@@ -41,7 +43,9 @@ def produced(shared_data: Path, task) -> dict[str, list[tuple[dict, list]]]:
     out = {}
     for name in DATASETS:
         rows = load(shared_data, name)
-        out[name] = [(r, task.decompose({"problem": r["problem"], "answer": r["answer"]}, seed=0).duals) for r in rows]
+        out[name] = [
+            (r, task.decompose({"problem": r["problem"], "answer": r["answer"]}, seed=0).duals) for r in rows
+        ]
     return out
 
 
@@ -111,7 +115,9 @@ def test_every_dual_hides_one_allowed_number(produced) -> None:
                 assert re.fullmatch(r"-?(\d[\d,{}\\!]*(\.\d+)?|\.\d+)", written), (name, written)
                 assert Fraction(re.sub(r"\{,\}|,\\!|,", "", written)) == Fraction(dual.value)
                 broken = violations(problem, start, end)
-                assert not broken, f"{name} {row['id']}: hiding {written!r} breaks {broken}: ...{problem[max(0, start - 40) : end + 20]!r}"
+                assert not broken, (
+                    f"{name} {row['id']}: hiding {written!r} breaks {broken}: ...{problem[max(0, start - 40) : end + 20]!r}"
+                )
                 checked += 1
     assert checked > 5000
 
@@ -123,7 +129,9 @@ def test_coverage_and_duals_per_problem(produced) -> None:
         with_duals = [d for _, d in items if d]
         coverage = len(with_duals) / len(items)
         per_problem = sum(len(d) for d in with_duals) / len(with_duals)
-        print(f"{name}: {len(items)} problems, coverage {coverage:.1%}, {per_problem:.2f} duals per covered problem")
+        print(
+            f"{name}: {len(items)} problems, coverage {coverage:.1%}, {per_problem:.2f} duals per covered problem"
+        )
         assert coverage >= floors[name]
         assert 1.5 <= per_problem <= 12
 
@@ -148,7 +156,9 @@ def test_names_are_fresh_and_deterministic(produced, shared_data, task) -> None:
     rows = load(shared_data, "amc2023")
     again = [task.decompose({"problem": r["problem"], "answer": r["answer"]}, seed=0).duals for r in rows]
     assert again == [d for _, d in produced["amc2023"]]
-    other_seed = [task.decompose({"problem": r["problem"], "answer": r["answer"]}, seed=1).duals for r in rows]
+    other_seed = [
+        task.decompose({"problem": r["problem"], "answer": r["answer"]}, seed=1).duals for r in rows
+    ]
     assert other_seed != again
     assert [sorted(d.value for d in x) for x in other_seed] == [sorted(d.value for d in x) for x in again]
 
@@ -177,9 +187,11 @@ def test_prompts(task, produced) -> None:
 
 
 def test_score_reconstruction(task) -> None:
-    decomposition = task.decompose({"problem": "A farmer has 17 cows and buys 5 more. How many cows?", "answer": "22"})
+    decomposition = task.decompose(
+        {"problem": "A farmer has 17 cows and buys 5 more. How many cows?", "answer": "22"}
+    )
     seventeen = next(d for d in decomposition.duals if d.value == "17")
-    assert task.score_reconstruction(seventeen, f"22 - 5 = 17, so \\boxed{{17}}.") == 1.0
+    assert task.score_reconstruction(seventeen, "22 - 5 = 17, so \\boxed{17}.") == 1.0
     assert task.score_reconstruction(seventeen, f"Therefore {seventeen.variable} = 17") == 1.0
     assert task.score_reconstruction(seventeen, "The answer is 17.0") == 1.0
     assert task.score_reconstruction(seventeen, "\\boxed{18}") == 0.0
@@ -208,3 +220,18 @@ def test_rebuilt_from_params(task) -> None:
     assert type(again) is type(task) and again.params == task.params == {"timeout": 2.0}
     with pytest.raises(TypeError, match="unknown math task parameter"):
         get_task("math", tolerance=0.1)
+
+
+def test_the_rule_checker_sees_the_excluded_numbers(shared_data: Path) -> None:
+    """The independent checker above is not vacuous: it flags nearly every number the finder excluded."""
+    from dupo_verl.tasks.math_numbers import scan_numbers
+
+    flagged = total = 0
+    for name in DATASETS:
+        for row in load(shared_data, name):
+            for span in scan_numbers(row["problem"]):
+                if span.excluded is not None:
+                    total += 1
+                    flagged += bool(violations(row["problem"], span.start, span.end))
+    print(f"rule checker flags {flagged}/{total} excluded numbers")
+    assert total > 2000 and flagged / total > 0.9

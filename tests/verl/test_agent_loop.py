@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-import hydra
 import pytest
 from hydra.errors import InstantiationException
 import torch
-from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 from verl_helpers import (
     is_dual,
@@ -17,6 +15,7 @@ from verl_helpers import (
     plus_row,
     primal_reply,
     rows_to_batch,
+    run_dupo_loop,
     verl_config,
 )
 
@@ -145,30 +144,10 @@ async def test_metric_keys_identical_and_v0_postprocess_accepts(tiny_lm, tiny_mo
     assert "rm_scores" in out.batch.keys()
 
 
-async def _run_loop(config, server, row):
-    """Instantiate `dupo_agent` the way AgentLoopWorker does and run one row."""
-    from verl.utils.dataset.rl_dataset import RLHFDataset
-
-    worker = make_worker(config, server)
-    loop = hydra.utils.instantiate(
-        config=_agent_loop_registry["dupo_agent"],
-        trainer_config=DictConfigWrap(config=config),
-        server_manager=server,
-        tokenizer=worker.tokenizer,
-        processor=None,
-        hf_model_type=worker.hf_model_type,
-        dataset_cls=RLHFDataset,
-        data_config=DictConfigWrap(config.data),
-        tools=ToolListWrap([]),
-    )
-    kwargs = {k: v for k, v in row.items() if k != "agent_name"}
-    return loop, await loop.run({"temperature": 1.0, "top_p": 1.0, "logprobs": True}, priority=0, **kwargs)
-
-
 async def test_v1_as_dict_accepts_output(tiny_lm, tiny_model_path, agent_loop_yaml):
     config = verl_config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
     server = make_server(tiny_lm, config, reply_fn=lambda c: "7" if is_dual(c) else "\\boxed{12}")
-    _, output = await _run_loop(config, server, plus_row(0, 5, 7))
+    _, output = await run_dupo_loop(config, server, plus_row(0, 5, 7))
 
     field = output.as_dict()  # what AgentLoopWorkerTQ puts into the TransferQueue
     assert field["rm_scores"].shape == field["responses"].shape
@@ -272,9 +251,9 @@ async def test_packaged_yaml_lists_every_option_at_its_default(tiny_model_path, 
     config = verl_config(
         tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}", dual_max_tokens=None
     )
-    loop, _ = await _run_loop(config, make_server(tiny_lm, config, reply_fn=primal_reply("x")), plus_row(0, 1, 2))
+    loop, _ = await run_dupo_loop(config, make_server(tiny_lm, config, reply_fn=primal_reply("x")), plus_row(0, 1, 2))
     assert loop.options == DualOptions()
 
     config = verl_config(tiny_model_path, "+dupo.dual_sample=3")  # typo
     with pytest.raises(InstantiationException, match=r"unknown DuPO option\(s\) \['dual_sample'\]"):
-        await _run_loop(config, make_server(tiny_lm, config), plus_row(0, 1, 2))
+        await run_dupo_loop(config, make_server(tiny_lm, config), plus_row(0, 1, 2))

@@ -156,3 +156,25 @@ def is_dual(call) -> bool:
 def primal_reply(text: str):
     """reply_fn answering every primal prompt with `text` and leaving dual prompts to the model."""
     return lambda call: None if is_dual(call) else text
+
+
+async def run_dupo_loop(config, server, row):
+    """Instantiate `dupo_agent` the way AgentLoopWorker does and run one row."""
+    import hydra
+    from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    worker = make_worker(config, server)
+    loop = hydra.utils.instantiate(
+        config=_agent_loop_registry["dupo_agent"],
+        trainer_config=DictConfigWrap(config=config),
+        server_manager=server,
+        tokenizer=worker.tokenizer,
+        processor=None,
+        hf_model_type=worker.hf_model_type,
+        dataset_cls=RLHFDataset,
+        data_config=DictConfigWrap(config.data),
+        tools=ToolListWrap([]),
+    )
+    kwargs = {k: v for k, v in row.items() if k != "agent_name"}
+    return loop, await loop.run({"temperature": 1.0, "top_p": 1.0, "logprobs": True}, priority=0, **kwargs)

@@ -1,0 +1,68 @@
+"""compute_score: verl's custom reward signature on real GSM8K, MATH-500 and FLORES rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reward_fns import compute_score
+from reward_fns.text import bleu, chrf
+
+
+def _first_rows(path: Path, n: int) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for _, line in zip(range(n), f, strict=False)]
+
+
+def test_gsm8k_reference_solutions_score_one_and_wrong_answers_zero(shared_data):
+    for row in _first_rows(shared_data / "math" / "gsm8k_test.jsonl", 30):
+        right = compute_score("openai/gsm8k", row["solution"], row["answer"])
+        assert right == {"score": 1.0, "acc": 1.0, "pred": row["solution"].rsplit("####", 1)[1].strip()}
+        wrong = compute_score("openai/gsm8k", f"So the total is \\boxed{{{int(row['answer']) + 1}}}.", row["answer"])
+        assert wrong["score"] == 0.0 and wrong["acc"] == 0.0 and set(wrong) == {"score", "acc", "pred"}
+
+
+def test_task_from_extra_info_wins_over_data_source(shared_data):
+    rows = _first_rows(shared_data / "math" / "math500_test.jsonl", 20)
+    for row in rows:
+        out = compute_score("some/custom_source", row["solution"], row["answer"], {"dupo": {"task": "math"}})
+        assert out["score"] == 1.0, (row["id"], out)
+    assert compute_score("HuggingFaceH4/MATH-500", "no answer here", rows[0]["answer"]) == {
+        "score": 0.0, "acc": 0.0, "pred": ""}
+
+
+def test_math_gold_may_be_a_number_or_a_list():
+    assert compute_score("gsm8k", "#### 1,200", 1200)["score"] == 1.0
+    assert compute_score("aime", "\\boxed{25}", ["24", "25"])["score"] == 1.0
+    assert compute_score("amc", "\\boxed{25}", None)["score"] == 0.0
+
+
+def test_two_sum_is_judged_like_math():
+    out = compute_score("dupo/two_sum", "17 + 25 = 42, so the sum is \\boxed{42}", "42")
+    assert out == {"score": 1.0, "acc": 1.0, "pred": "42"}
+    assert compute_score("x", "\\boxed{41}", "42", {"dupo": {"task": "two_sum"}})["score"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "extra_info", [{"dupo": {"task": "translation", "tgt_lang": "zho_Hans"}}, {"tgt_lang": "zh"}]
+)
+def test_translation_scores_with_the_target_language_tokenizer(shared_data, extra_info):
+    zh = (shared_data / "translation" / "flores_devtest" / "zho_Hans.txt").read_text(encoding="utf-8").splitlines()
+    ref = zh[0]
+    hyp = ref[:5] + "猫" + ref[6:]
+    out = compute_score("facebook/flores", f"<think>翻译</think>{hyp}", ref, extra_info)
+    assert set(out) == {"score", "bleu", "chrf"}
+    assert out["bleu"] == bleu(hyp, ref, "zh") != bleu(hyp, ref, None)
+    assert out["score"] == out["chrf"] == chrf(hyp, ref)
+    assert compute_score("wmt24", ref, ref, extra_info)["score"] == 1.0
+
+
+def test_unknown_sources_and_tasks_are_clear_errors():
+    with pytest.raises(ValueError, match="cannot tell the task of data_source 'squad'"):
+        compute_score("squad", "x", "y")
+    with pytest.raises(ValueError, match="no gold-label scorer for task 'span'"):
+        compute_score("gsm8k", "x", "y", {"dupo": {"task": "span"}})
+    with pytest.raises(ValueError, match="reference text"):
+        compute_score("flores", "x", None)
