@@ -84,7 +84,9 @@ def compose_config(args: argparse.Namespace) -> Any:
         "+dupo.dual_temperature=1.0",
         "+dupo.max_answer_chars=100000",
     ]
-    with initialize_config_dir(config_dir=str(Path(verl.__file__).parent / "trainer" / "config"), version_base=None):
+    with initialize_config_dir(
+        config_dir=str(Path(verl.__file__).parent / "trainer" / "config"), version_base=None
+    ):
         return compose("ppo_trainer", overrides=overrides)
 
 
@@ -106,7 +108,11 @@ async def run_agent(worker: Any, batch: Any, agent: str) -> dict[str, float]:
     start, cpu_start = time.perf_counter(), time.process_time()
     out = await worker.generate_sequences(batch)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    dual = float(out.non_tensor_batch["dupo_dual_tokens"].sum()) if "dupo_dual_tokens" in out.non_tensor_batch else 0.0
+    dual = (
+        float(out.non_tensor_batch["dupo_dual_tokens"].sum())
+        if "dupo_dual_tokens" in out.non_tensor_batch
+        else 0.0
+    )
     return {"wall": wall, "cpu": cpu, "primal": float(out.batch["response_mask"].sum()), "dual": dual}
 
 
@@ -136,9 +142,13 @@ async def bench(args: argparse.Namespace) -> None:
         return statistics.median(r[key] for r in results[agent])
 
     plain, dupo = AGENTS
-    print(f"engine={args.engine} model={args.model} rollouts={len(batch)} rounds={args.rounds} "
-          f"dual_samples={args.dual_samples} dual_max_tokens={args.dual_max_tokens} threads={args.threads}")
-    print(f"{'agent loop':<20}{'wall s':>9}{'cpu s':>9}{'primal tok':>12}{'dual tok':>10}{'all tok':>10}   (medians)")
+    print(
+        f"engine={args.engine} model={args.model} rollouts={len(batch)} rounds={args.rounds} "
+        f"dual_samples={args.dual_samples} dual_max_tokens={args.dual_max_tokens} threads={args.threads}"
+    )
+    print(
+        f"{'agent loop':<20}{'wall s':>9}{'cpu s':>9}{'primal tok':>12}{'dual tok':>10}{'all tok':>10}   (medians)"
+    )
     for agent in AGENTS:
         total = med(agent, "primal") + med(agent, "dual")
         print(

@@ -59,7 +59,6 @@ ARGS=(
     +dupo.dual_samples=1
     +dupo.dual_temperature=0.0
     +dupo.dual_max_tokens=1024
-    +dupo.max_answer_chars=4000                         # the whole translation goes to the dual
     trainer.v1.trainer_mode=dupo_sync
     # ---- validation against references
     reward.custom_reward_function.path=pkg://reward_fns

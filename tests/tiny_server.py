@@ -56,8 +56,12 @@ class TinyLM:
         top_k: int = -1,
         repetition_penalty: float = 1.0,
         seed: int | None = None,
-    ) -> tuple[list[int], list[float]]:
-        """Sample up to `max_tokens` tokens (greedy at temperature 0); stops after EOS."""
+        logprobs: bool = True,
+    ) -> tuple[list[int], list[float] | None]:
+        """Sample up to `max_tokens` tokens (greedy at temperature 0); stops after EOS.
+
+        Log-probs cost a second forward pass, so like vLLM they are computed only when asked for.
+        """
         with self._lock, torch.no_grad():
             if seed is not None:
                 torch.manual_seed(seed)
@@ -80,7 +84,7 @@ class TinyLM:
             token_ids = out[0, len(prompt_ids) :].tolist()
             if self.eos_token_id in token_ids:
                 token_ids = token_ids[: token_ids.index(self.eos_token_id) + 1]
-            return token_ids, self._logprobs(prompt_ids, token_ids)
+            return token_ids, self._logprobs(prompt_ids, token_ids) if logprobs else None
 
     def score(self, prompt_ids: list[int], token_ids: list[int]) -> list[float]:
         """Log-probs of given continuation tokens (for scripted replies)."""
@@ -148,11 +152,15 @@ class TinyLMServer:
 
         room = self.max_model_len - len(prompt_ids)
         if room < 1:
-            raise ValueError(f"prompt of {len(prompt_ids)} tokens leaves no room in max_model_len {self.max_model_len}")
+            raise ValueError(
+                f"prompt of {len(prompt_ids)} tokens leaves no room in max_model_len {self.max_model_len}"
+            )
         if "max_tokens" in params:
             max_tokens = int(params.pop("max_tokens"))
         else:
-            max_tokens = min(self.response_length, self.prompt_length + self.response_length - len(prompt_ids))
+            max_tokens = min(
+                self.response_length, self.prompt_length + self.response_length - len(prompt_ids)
+            )
         max_tokens = max(1, min(max_tokens, room))
         want_logprobs = bool(params.pop("logprobs", False))
 
@@ -161,7 +169,11 @@ class TinyLMServer:
         if scripted is not None:
             token_ids = self.lm.tokenizer.encode(scripted, add_special_tokens=False)[: max_tokens - 1]
             token_ids.append(self.lm.eos_token_id)
-            log_probs = await loop.run_in_executor(None, self.lm.score, prompt_ids, token_ids)
+            log_probs = (
+                await loop.run_in_executor(None, self.lm.score, prompt_ids, token_ids)
+                if want_logprobs
+                else None
+            )
         else:
             token_ids, log_probs = await loop.run_in_executor(
                 None,
@@ -173,6 +185,7 @@ class TinyLMServer:
                     top_k=int(params.get("top_k", -1) or -1),
                     repetition_penalty=float(params.get("repetition_penalty", 1.0)),
                     seed=params.get("seed"),
+                    logprobs=want_logprobs,
                 ),
             )
         call.output_ids = list(token_ids)
@@ -182,7 +195,7 @@ class TinyLMServer:
         extra_fields.setdefault("max_global_steps", self.global_steps)
         return TokenOutput(
             token_ids=token_ids,
-            log_probs=log_probs if want_logprobs else None,
+            log_probs=log_probs,
             stop_reason="completed",
             num_preempted=0,
             extra_fields=extra_fields,
@@ -225,11 +238,14 @@ async def serve_chat_completions(
                         max_tokens=max_tokens,
                         temperature=float(body.get("temperature", 1.0)),
                         top_p=float(body.get("top_p", 1.0)),
+                        logprobs=False,
                     ),
                 )
             completion_tokens += len(token_ids)
             text = lm.tokenizer.decode(token_ids, skip_special_tokens=True)
-            choices.append({"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"})
+            choices.append(
+                {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            )
         return web.json_response(
             {
                 "id": f"chatcmpl-{len(requests)}",

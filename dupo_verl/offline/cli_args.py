@@ -39,8 +39,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, temperature: float,
     dual.add_argument(
         "--max-answer-chars",
         type=positive_int,
-        default=DualOptions.max_answer_chars,
-        help="longer final answers count as no answer",
+        default=None,
+        help="longer final answers count as no answer (default: the task's own bound)",
     )
     job = parser.add_argument_group("job control")
     job.add_argument("--seed", type=int, default=0, help="base seed; each request's seed derives from it")

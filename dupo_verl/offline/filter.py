@@ -105,7 +105,9 @@ async def filter_row(job: FilterJob, generate: GenerateFn, settings: FilterSetti
     counts.update(
         primal_samples=len(primal.completions), tokens=sum(c.num_tokens for c in primal.completions)
     )
-    answers = extract_answers(task, [c.text for c in primal.completions], settings.dual.max_answer_chars)
+    answers = extract_answers(
+        task, [c.text for c in primal.completions], settings.dual.max_answer_chars or task.max_answer_chars
+    )
     groups = await asyncio.to_thread(group_answers, answers, answer_matcher(task))
     table = await dual_table(
         task, duals, [g.answer for g in groups], generate, settings.dual, f"{job.id}/filter"

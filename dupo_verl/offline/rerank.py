@@ -122,7 +122,7 @@ async def rerank_row(job: RerankJob, generate: GenerateFn, settings: RerankSetti
         generations["primal_samples"] = len(responses)
         generations["tokens"] += sum(c.num_tokens for c in primal.completions)
 
-    answers = extract_answers(task, responses, options.max_answer_chars)
+    answers = extract_answers(task, responses, options.max_answer_chars or task.max_answer_chars)
     groups = await asyncio.to_thread(group_answers, answers, answer_matcher(task))
     group_of = {m: g for g, group in enumerate(groups) for m in group.members}
     votes = [groups[group_of[i]].votes if i in group_of else 0 for i in range(len(responses))]

@@ -27,7 +27,15 @@ logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
 # Constructor kwargs verl itself passes to every agent loop; all other kwargs are DuPO options.
 _VERL_KWARGS = frozenset(
-    {"trainer_config", "server_manager", "tokenizer", "processor", "dataset_cls", "data_config", "hf_model_type"}
+    {
+        "trainer_config",
+        "server_manager",
+        "tokenizer",
+        "processor",
+        "dataset_cls",
+        "data_config",
+        "hf_model_type",
+    }
     | {"name", "tools"}
 )
 
@@ -92,7 +100,8 @@ class DuPOAgentLoop(SingleTurnAgentLoop):
         )
 
     def _context_limit(self) -> int:
+        # prompt_length / response_length were read (interpolations resolved) by SingleTurnAgentLoop
         max_model_len = self.rollout_config.get("max_model_len")
         if max_model_len:
             return int(max_model_len)
-        return int(self.rollout_config.prompt_length) + int(self.rollout_config.response_length)
+        return int(self.prompt_length) + int(self.response_length)

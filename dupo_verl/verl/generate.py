@@ -77,7 +77,13 @@ class ServerGenerate:
         return [Completion(text=t, num_tokens=len(o.token_ids)) for t, o in zip(texts, outputs, strict=True)]
 
     async def _one(
-        self, prompt_ids: list[int], k: int, temperature: float, top_p: float, max_tokens: int, session_id: str
+        self,
+        prompt_ids: list[int],
+        k: int,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        session_id: str,
     ) -> Any:
         params: dict[str, Any] = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         request_id = session_id

@@ -7,8 +7,9 @@
 # unloadable beside the CPU torch) are left out, and a metadata-only `vllm` distribution
 # (version 0.32.0+cpu) answers verl's and vLLM's version look-ups.
 #
-# Re-runs reuse the venv: a stamp keyed on the hash of the lock and of the packages installed
-# into it. A changed hash rebuilds the venv from scratch.
+# Re-runs reuse the venv. Two stamps: the hash of the lock (and this script) -- a change rebuilds
+# the venv from scratch; the hash of the local packages' pyproject files (ours, the CPU support,
+# the shim) -- a change only reinstalls those (editable, seconds).
 #
 #   bash tests/e2e/setup_venv.sh            # install from requirements-e2e.txt (the lock)
 #   bash tests/e2e/setup_venv.sh --relock   # resolve requirements-e2e.in afresh, rewrite the lock
@@ -23,6 +24,7 @@ PYTHON="${DUPO_E2E_PYTHON:-python3.11}"
 LOCK="$HERE/requirements-e2e.txt"
 SPEC="$HERE/requirements-e2e.in"
 STAMP="$VENV/.dupo-e2e-stamp"
+LOCAL_STAMP="$VENV/.dupo-e2e-local-stamp"
 UNLOADABLE=(torchvision torchaudio torchcodec)
 
 log() { echo "[setup_venv] $*" >&2; }
@@ -35,8 +37,12 @@ case "${1:-}" in
 esac
 
 stamp_hash() {
-  cat "$LOCK" "$HERE/setup_venv.sh" "$HERE/cpu_support/pyproject.toml" "$HERE/vllm_shim/pyproject.toml" \
-    "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+  cat "$LOCK" "$HERE/setup_venv.sh" | sha256sum | cut -d' ' -f1
+}
+
+local_hash() {
+  cat "$HERE/cpu_support/pyproject.toml" "$HERE/vllm_shim/pyproject.toml" "$ROOT/pyproject.toml" \
+    | sha256sum | cut -d' ' -f1
 }
 
 smoke_check() {
@@ -128,26 +134,39 @@ if ((relock)); then
     "$VENV/bin/pip" freeze --all --exclude-editable | grep -v -E '^(pip|vllm|dupo-verl|dupo-e2e-cpu-support)[=@ ]'
   } >"$LOCK"
   log "wrote $LOCK ($(grep -vc '^#' "$LOCK") packages)"
+  want_local="$(local_hash)"
   install_local_packages
   check_project_requirements
   smoke_check
   stamp_hash >"$STAMP"
+  echo "$want_local" >"$LOCAL_STAMP"
   log "ready: $VENV"
   exit 0
 fi
 
 want="$(stamp_hash)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" ]]; then
-  log "reusing $VENV (stamp matches)"
+  want_local="$(local_hash)"
+  if [[ -f "$LOCAL_STAMP" && "$(cat "$LOCAL_STAMP")" == "$want_local" ]]; then
+    log "reusing $VENV (stamps match)"
+    exit 0
+  fi
+  log "reusing $VENV; local packages changed: reinstalling them"
+  install_local_packages
+  check_project_requirements
+  smoke_check
+  echo "$want_local" >"$LOCAL_STAMP"
   exit 0
 fi
 
 log "building $VENV from $LOCK"
 new_venv
+want_local="$(local_hash)"
 "$VENV/bin/pip" install --no-deps -r "$LOCK"
 drop_unloadable
 install_local_packages
 check_project_requirements
 smoke_check
 echo "$want" >"$STAMP"
+echo "$want_local" >"$LOCAL_STAMP"
 log "ready: $VENV"

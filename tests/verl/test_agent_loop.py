@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 import pytest
-from hydra.errors import InstantiationException
 import torch
+from hydra.errors import InstantiationException
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 from verl_helpers import (
     is_dual,
@@ -31,7 +31,9 @@ def _primal_calls(server):
 
 
 async def test_reward_on_last_token_and_only_primal_tokens(tiny_lm, tiny_model_path, agent_loop_yaml):
-    config = verl_config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
+    config = verl_config(
+        tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}"
+    )
     replies = {"What is 3 + 4": "The sum is \\boxed{7}", "What is 10 + 5": "so \\boxed{15}"}
 
     def reply(call):
@@ -66,7 +68,9 @@ async def test_reward_on_last_token_and_only_primal_tokens(tiny_lm, tiny_model_p
     assert out.non_tensor_batch["dupo_dual_acc"].tolist() == [1.0, 0.0]
 
 
-async def test_dual_calls_carry_sampling_params_and_sticky_ids(tiny_lm, tiny_model_path, agent_loop_yaml, tmp_path):
+async def test_dual_calls_carry_sampling_params_and_sticky_ids(
+    tiny_lm, tiny_model_path, agent_loop_yaml, tmp_path
+):
     # YAML sets two options, +dupo overrides one of them: +dupo > YAML > defaults
     yaml_path = tmp_path / "loops.yaml"
     yaml_path.write_text(
@@ -111,7 +115,9 @@ async def test_dual_calls_carry_sampling_params_and_sticky_ids(tiny_lm, tiny_mod
 
 
 async def test_metric_keys_identical_and_v0_postprocess_accepts(tiny_lm, tiny_model_path, agent_loop_yaml):
-    config = verl_config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
+    config = verl_config(
+        tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}"
+    )
 
     def reply(call):
         if is_dual(call):
@@ -145,7 +151,9 @@ async def test_metric_keys_identical_and_v0_postprocess_accepts(tiny_lm, tiny_mo
 
 
 async def test_v1_as_dict_accepts_output(tiny_lm, tiny_model_path, agent_loop_yaml):
-    config = verl_config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
+    config = verl_config(
+        tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}"
+    )
     server = make_server(tiny_lm, config, reply_fn=lambda c: "7" if is_dual(c) else "\\boxed{12}")
     _, output = await run_dupo_loop(config, server, plus_row(0, 5, 7))
 
@@ -184,7 +192,9 @@ async def test_planted_server_error_is_retried_counted_not_raised(tiny_lm, tiny_
     ("answers", "expected"),
     [(["4", "4", "4", "4"], 1.0), (["5", "0", "x", "44"], 0.0), (["4", "9", "Vb = 4", "3"], 0.5)],
 )
-async def test_scripted_dual_replies_give_the_fraction(tiny_lm, tiny_model_path, agent_loop_yaml, answers, expected):
+async def test_scripted_dual_replies_give_the_fraction(
+    tiny_lm, tiny_model_path, agent_loop_yaml, answers, expected
+):
     config = verl_config(
         tiny_model_path,
         f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}",
@@ -231,7 +241,9 @@ async def test_dual_prompt_too_long_is_counted_not_truncated(tiny_lm, tiny_model
 
 
 async def test_row_without_dupo_info_names_the_row(tiny_lm, tiny_model_path, agent_loop_yaml):
-    config = verl_config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
+    config = verl_config(
+        tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}"
+    )
     server = make_server(tiny_lm, config)
     row = plus_row(17, 3, 4)
     row["extra_info"] = {"index": 17}
@@ -249,9 +261,13 @@ async def test_packaged_yaml_lists_every_option_at_its_default(tiny_model_path, 
     assert set(options) == set(DualOptions.__dataclass_fields__)
 
     config = verl_config(
-        tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}", dual_max_tokens=None
+        tiny_model_path,
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}",
+        dual_max_tokens=None,
     )
-    loop, _ = await run_dupo_loop(config, make_server(tiny_lm, config, reply_fn=primal_reply("x")), plus_row(0, 1, 2))
+    loop, _ = await run_dupo_loop(
+        config, make_server(tiny_lm, config, reply_fn=primal_reply("x")), plus_row(0, 1, 2)
+    )
     assert loop.options == DualOptions()
 
     config = verl_config(tiny_model_path, "+dupo.dual_sample=3")  # typo

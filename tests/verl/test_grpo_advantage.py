@@ -40,6 +40,13 @@ async def test_grpo_advantage_ranks_rollouts_like_dupo_rewards(tiny_lm, tiny_mod
         config=config.algorithm,
     )
     per_rollout = advantages[:, 0]
-    assert np.array_equal(np.argsort(per_rollout.numpy(), kind="stable"), np.argsort(rewards.numpy(), kind="stable"))
-    assert per_rollout[rewards == 1.0].item() > per_rollout[rewards == 0.5].item() > 0 > per_rollout[rewards == 0.0][0]
+    assert np.array_equal(
+        np.argsort(per_rollout.numpy(), kind="stable"), np.argsort(rewards.numpy(), kind="stable")
+    )
+    assert (
+        per_rollout[rewards == 1.0].item()
+        > per_rollout[rewards == 0.5].item()
+        > 0
+        > per_rollout[rewards == 0.0][0]
+    )
     assert per_rollout[rewards == 0.0][0] == per_rollout[rewards == 0.0][1]  # equal rewards, equal advantage

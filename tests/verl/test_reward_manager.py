@@ -38,7 +38,13 @@ def scored_batch(tokenizer, row, response: str, prompt_len: int = 32, response_l
     pad = tokenizer.pad_token_id
     prompts = torch.tensor([[pad] * (prompt_len - len(prompt)) + prompt])
     responses = torch.tensor([resp + [pad] * (response_len - len(resp))])
-    mask = torch.tensor([[0] * (prompt_len - len(prompt)) + [1] * (len(prompt) + len(resp)) + [0] * (response_len - len(resp))])
+    mask = torch.tensor(
+        [
+            [0] * (prompt_len - len(prompt))
+            + [1] * (len(prompt) + len(resp))
+            + [0] * (response_len - len(resp))
+        ]
+    )
     batch = TensorDict({"prompts": prompts, "responses": responses, "attention_mask": mask}, batch_size=1)
     non_tensors = {}
     for key in ("data_source", "raw_prompt", "reward_model", "extra_info"):
@@ -116,10 +122,14 @@ async def test_server_errors_are_retried_and_counted(tiny_lm, tiny_model_path, c
         ),
     ],
 )
-async def test_both_selection_paths_reach_run_single_through_verl(tiny_lm, tiny_model_path, chat_server, selection):
+async def test_both_selection_paths_reach_run_single_through_verl(
+    tiny_lm, tiny_model_path, chat_server, selection
+):
     address, requests, state = chat_server
     config = reward_config(tiny_model_path, *selection)
-    assert isinstance(load_reward_manager(config, tiny_lm.tokenizer, reward_router_address=address), DuPORewardManager)
+    assert isinstance(
+        load_reward_manager(config, tiny_lm.tokenizer, reward_router_address=address), DuPORewardManager
+    )
 
     # verl's whole reward-loop worker, as the trainer builds it (the class Ray wraps)
     worker = RewardLoopWorker(config, reward_router_address=address)

@@ -12,14 +12,34 @@ from dupo_verl.verl.trainer import DuPOTrainerSync, reward_extra_infos, summariz
 
 def test_summary_means_and_gold_only_rates():
     infos = [
-        {"dupo_reward": 1.0, "dupo_dual_acc": 1.0, "dupo_has_gold": 1.0, "dupo_gold_acc": 1.0, "dupo_agrees_with_gold": 1.0},
-        {"dupo_reward": 0.5, "dupo_dual_acc": 0.5, "dupo_has_gold": 1.0, "dupo_gold_acc": 0.0, "dupo_agrees_with_gold": 0.0},
-        {"dupo_reward": 0.0, "dupo_dual_acc": 0.0, "dupo_has_gold": 0.0, "dupo_gold_acc": 0.0, "dupo_agrees_with_gold": 0.0},
+        {
+            "dupo_reward": 1.0,
+            "dupo_dual_acc": 1.0,
+            "dupo_has_gold": 1.0,
+            "dupo_gold_acc": 1.0,
+            "dupo_agrees_with_gold": 1.0,
+        },
+        {
+            "dupo_reward": 0.5,
+            "dupo_dual_acc": 0.5,
+            "dupo_has_gold": 1.0,
+            "dupo_gold_acc": 0.0,
+            "dupo_agrees_with_gold": 0.0,
+        },
+        {
+            "dupo_reward": 0.0,
+            "dupo_dual_acc": 0.0,
+            "dupo_has_gold": 0.0,
+            "dupo_gold_acc": 0.0,
+            "dupo_agrees_with_gold": 0.0,
+        },
     ]
     out = summarize_reward_extra_info(infos)
     assert out["dupo/reward/mean"] == pytest.approx(0.5)
     assert out["dupo/has_gold/mean"] == pytest.approx(2 / 3)
-    assert out["dupo/gold_acc/mean"] == 0.5 and out["dupo/agrees_with_gold/mean"] == 0.5  # over gold rows only
+    assert (
+        out["dupo/gold_acc/mean"] == 0.5 and out["dupo/agrees_with_gold/mean"] == 0.5
+    )  # over gold rows only
     assert summarize_reward_extra_info([{"acc": 1.0}]) == {}
 
 
@@ -39,10 +59,14 @@ async def test_step_metrics_read_back_from_a_real_transfer_queue(tiny_lm, tiny_m
     from transfer_queue import KVBatchMeta
     from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 
-    config = verl_config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
+    config = verl_config(
+        tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}"
+    )
     answers = {"What is 3 + 4": "\\boxed{7}", "What is 1 + 1": "\\boxed{2}"}
     server = make_server(
-        tiny_lm, config, reply_fn=lambda c: "4" if is_dual(c) else next(v for k, v in answers.items() if k in c.prompt_text)
+        tiny_lm,
+        config,
+        reply_fn=lambda c: "4" if is_dual(c) else next(v for k, v in answers.items() if k in c.prompt_text),
     )
     fields = []
     for row in (plus_row(0, 3, 4), plus_row(1, 1, 1, hidden=[("1 + Vb", "1")])):

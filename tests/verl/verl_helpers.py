@@ -40,7 +40,9 @@ class PlusTask(DualTask):
         return Decomposition(duals=[DualQuestion(masked_text=f"{a} + Vb", variable="Vb", value=str(b))])
 
     def primal_messages(self, example: Mapping[str, Any]) -> Messages:
-        return [{"role": "user", "content": f"What is {example['a']} + {example['b']}? Answer in \\boxed{{}}."}]
+        return [
+            {"role": "user", "content": f"What is {example['a']} + {example['b']}? Answer in \\boxed{{}}."}
+        ]
 
     def extract_primal_answer(self, response: str) -> str | None:
         found = _BOXED.findall(response)

@@ -1,0 +1,120 @@
+"""`dupo-verl demo <name>`: CPU-sized demonstrations of DuPO with tiny local models.
+
+`demo two-sum`: the paper's toy duality trained by verl's real `main_ppo` (see
+`dupo_verl.demo.two_sum_demo`). Each demo is one `add_<name>(demos)` function below; adding a demo
+means adding one such function to `DEMOS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a CPU-sized DuPO demonstration with a tiny local model",
+        description="CPU-sized demonstrations of DuPO with tiny local models (no model hub needed).",
+    )
+    demos = parser.add_subparsers(dest="demo", metavar="DEMO", required=True)
+    for add in DEMOS:
+        add(demos)
+
+
+def add_two_sum(demos: argparse._SubParsersAction) -> None:
+    from dupo_verl.demo.ppo import GRPOSettings
+    from dupo_verl.demo.two_sum_demo import METHODS, DemoConfig, ModelConfig
+    from dupo_verl.demo.warm_start import WarmStartConfig
+
+    d, g, w, m = DemoConfig(output=Path(".")), GRPOSettings(), WarmStartConfig(), ModelConfig()
+    p = demos.add_parser(
+        "two-sum",
+        help="DuPO teaches a tiny model A+B without labels (GRPO via verl main_ppo), against controls",
+        description="Warm-start a tiny model on A+B= (primal) and A+V=S V= (dual), then GRPO it with verl's "
+        "main_ppo: `dupo` (self-dual reward, wrong labels planted in the data), `oracle` (gold reward), "
+        "`shuffled` (a coin with DuPO's reward rate), `warm_start` (no RL). Writes config, per-step logs, "
+        "results.json and accuracy_vs_steps.png to --output. On CPU run it from the e2e venv "
+        "(.venv-e2e/bin/dupo-verl).",
+    )
+    p.add_argument("--output", required=True, type=Path, help="output folder")
+    p.add_argument("--methods", default="dupo",
+                   help=f"comma-separated subset of {','.join(METHODS)}, or all (default: dupo)")
+    p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds to run (default {d.seeds})")
+    p.add_argument("--first-seed", type=int, default=d.first_seed)
+    p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
+    p.add_argument("--num-problems", type=int, default=d.num_problems, help="distinct (A, B) pairs drawn")
+    p.add_argument("--val-problems", type=int, default=d.val_problems, help="held-out pairs (evaluation)")
+    p.add_argument("--operand-min", type=int, default=d.operand_min)
+    p.add_argument("--operand-max", type=int, default=d.operand_max)
+    p.add_argument("--hidden-size", type=int, default=m.hidden_size)
+    p.add_argument("--num-layers", type=int, default=m.num_layers)
+    p.add_argument("--num-heads", type=int, default=m.num_heads)
+    ws = p.add_argument_group("warm start (supervised, stopped early)")
+    ws.add_argument("--warm-max-steps", type=int, default=w.max_steps)
+    ws.add_argument("--warm-lr", type=float, default=w.lr)
+    ws.add_argument("--warm-batch-size", type=int, default=w.batch_size)
+    ws.add_argument("--warm-dual-fraction", type=float, default=w.dual_fraction)
+    ws.add_argument("--warm-primal-target", type=float, default=w.primal_target,
+                    help="stop when the primal reaches this dev accuracy")
+    ws.add_argument("--warm-dual-target", type=float, default=w.dual_target,
+                    help="train the dual alone first up to this dev accuracy (0: no dual-first phase)")
+    rl = p.add_argument_group("GRPO (verl main_ppo; the same budget for every method)")
+    rl.add_argument("--steps", type=int, default=g.steps)
+    rl.add_argument("--batch-size", type=int, default=g.batch_size, help="prompts per step")
+    rl.add_argument("--group-size", type=int, default=g.group_size, help="rollouts per prompt")
+    rl.add_argument("--lr", type=float, default=g.lr)
+    rl.add_argument("--temperature", type=float, default=g.temperature)
+    rl.add_argument("--test-freq", type=int, default=g.test_freq, help="validate every N steps (curves)")
+    rl.add_argument("--dual-samples", type=int, default=g.dual_samples)
+    rl.add_argument("--dual-temperature", type=float, default=g.dual_temperature)
+    rl.add_argument("--run-timeout", type=float, default=d.run_timeout_s, help="hard limit of one main_ppo run (s)")
+    rl.add_argument("--python", default=d.python, help="interpreter that runs main_ppo (default: this one)")
+    rl.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra Hydra override for every main_ppo run (repeatable)")
+    p.set_defaults(func=_run_two_sum)
+
+
+def _run_two_sum(args: argparse.Namespace) -> int:
+    from dupo_verl.demo.ppo import GRPOSettings
+    from dupo_verl.demo.two_sum_demo import METHODS, DemoConfig, ModelConfig, run_demo
+    from dupo_verl.demo.warm_start import WarmStartConfig
+
+    methods = tuple(METHODS) if args.methods.strip() == "all" else tuple(
+        m.strip() for m in args.methods.split(",") if m.strip()
+    )
+    try:
+        config = DemoConfig(
+            output=args.output, methods=methods, seeds=args.seeds, first_seed=args.first_seed,
+            num_problems=args.num_problems, val_problems=args.val_problems,
+            operand_min=args.operand_min, operand_max=args.operand_max,
+            model=ModelConfig(hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads),
+            warm=replace(
+                WarmStartConfig(), max_steps=args.warm_max_steps, lr=args.warm_lr, batch_size=args.warm_batch_size,
+                dual_fraction=args.warm_dual_fraction, primal_target=args.warm_primal_target,
+                dual_target=args.warm_dual_target or None,
+            ),
+            grpo=replace(
+                GRPOSettings(), steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
+                lr=args.lr, temperature=args.temperature, test_freq=args.test_freq,
+                dual_samples=args.dual_samples, dual_temperature=args.dual_temperature,
+            ),
+            device=args.device, python=args.python, run_timeout_s=args.run_timeout,
+            extra_overrides=tuple(args.override),
+        )
+        config.validate()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        results = run_demo(config)
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    statuses = [s for m in results["methods"].values() for s in m["status"]]
+    return 0 if all(s == "ok" for s in statuses) else 1
+
+
+DEMOS = [add_two_sum]

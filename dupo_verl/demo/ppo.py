@@ -1,0 +1,218 @@
+"""The `python -m verl.trainer.main_ppo` command of one demo run (GRPO), per method.
+
+Methods differ only in their training rows and reward (same budget, same starting model):
+- `dupo`: rows name the `dupo_agent` loop (self-dual reward, no label; the rows carry WRONG
+  labels in `reward_model.ground_truth` to show none reaches the reward);
+- `shuffled`: rows name `dupo_shuffled_agent` (a coin with DuPO's running reward rate);
+- `oracle`: rows name `single_turn_agent` and carry the gold label, scored by
+  `reward.custom_reward_function` = `reward_fns.compute_score`.
+Validation rows (held-out primal and dual prompts, true labels) always use `single_turn_agent`
+and `reward_fns.compute_score`, greedily: that is the accuracy curve. Validation never trains.
+
+On a machine without a GPU the CPU recipe of verl-0.9.1 (docs section 9) is added: verl's CPU
+platform from the `verl_cpu_support` module (tests/e2e/cpu_support, installed in `.venv-e2e`), a
+fake Ray GPU, vLLM-CPU settings and small engine sizes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+METHOD_AGENTS = {"dupo": "dupo_agent", "shuffled": "dupo_shuffled_agent", "oracle": "single_turn_agent"}
+CPU_SUPPORT_MODULE = "verl_cpu_support"
+
+
+@dataclass(frozen=True)
+class GRPOSettings:
+    """The RL budget shared by every method (one main_ppo run)."""
+
+    steps: int = 40
+    batch_size: int = 32  # prompts per step
+    group_size: int = 8  # rollouts per prompt (GRPO group)
+    mini_batches: int = 1  # optimizer steps per training step
+    lr: float = 2e-4
+    temperature: float = 1.0
+    entropy_coeff: float = 0.0
+    clip_ratio: float = 0.2
+    test_freq: int = 5
+    prompt_length: int = 32
+    response_length: int = 8
+    dual_samples: int = 1
+    dual_temperature: float = 0.0
+    dual_max_tokens: int = 8
+    rollout_dtype: str = "bfloat16"
+    save_final: bool = True
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("steps", "batch_size", "group_size", "mini_batches", "prompt_length", "response_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.group_size < 2:
+            raise ValueError("GRPO needs group_size >= 2 (advantages are relative to the group)")
+        if self.batch_size % self.mini_batches:
+            raise ValueError(f"batch_size {self.batch_size} is not divisible by mini_batches {self.mini_batches}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Files of one run."""
+
+    model: Path
+    train_files: Path
+    val_files: Sequence[Path]
+    agent_loop_config: Path
+    workdir: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.workdir / "checkpoints"
+
+    @property
+    def rollouts(self) -> Path:
+        return self.workdir / "rollouts"
+
+    @property
+    def metrics(self) -> Path:
+        return self.workdir / "metrics.jsonl"
+
+
+def cpu_support_available() -> bool:
+    """True when verl's CPU platform module can be imported (the e2e venv has it)."""
+    return importlib.util.find_spec(CPU_SUPPORT_MODULE) is not None
+
+
+def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "cpu") -> list[str]:
+    """Hydra overrides of `main_ppo` for `method` ("dupo", "shuffled" or "oracle")."""
+    if method not in METHOD_AGENTS:
+        raise ValueError(f"unknown method {method!r}; RL methods: {sorted(METHOD_AGENTS)}")
+    grpo.validate()
+    samples = grpo.batch_size * grpo.group_size
+    mini = grpo.batch_size // grpo.mini_batches
+    max_len = grpo.prompt_length + grpo.response_length + max(grpo.dual_max_tokens, 16) + 32
+    val_files = ",".join(str(p) for p in paths.val_files)
+    out = [
+        "algorithm.adv_estimator=grpo",
+        "algorithm.use_kl_in_reward=False",
+        f"data.train_files={paths.train_files}",
+        f"data.val_files=[{val_files}]",
+        f"data.train_batch_size={grpo.batch_size}",
+        f"data.max_prompt_length={grpo.prompt_length}",
+        f"data.max_response_length={grpo.response_length}",
+        "data.filter_overlong_prompts=False",
+        "data.truncation=error",
+        "data.dataloader_num_workers=0",
+        "data.shuffle=True",
+        f"data.seed={grpo.seed}",
+        f"actor_rollout_ref.model.path={paths.model}",
+        "actor_rollout_ref.actor.strategy=fsdp2",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={mini}",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={samples}",
+        "actor_rollout_ref.actor.use_kl_loss=False",
+        f"actor_rollout_ref.actor.entropy_coeff={grpo.entropy_coeff}",
+        f"actor_rollout_ref.actor.clip_ratio={grpo.clip_ratio}",
+        "actor_rollout_ref.actor.use_torch_compile=False",
+        f"actor_rollout_ref.actor.optim.lr={grpo.lr}",
+        f"actor_rollout_ref.actor.data_loader_seed={grpo.seed}",
+        f"actor_rollout_ref.actor.fsdp_config.seed={grpo.seed}",
+        "actor_rollout_ref.rollout.name=vllm",
+        f"actor_rollout_ref.rollout.n={grpo.group_size}",
+        f"actor_rollout_ref.rollout.temperature={grpo.temperature}",
+        f"actor_rollout_ref.rollout.seed={grpo.seed}",
+        f"actor_rollout_ref.rollout.dtype={grpo.rollout_dtype}",
+        f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={samples}",
+        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        "actor_rollout_ref.rollout.load_format=auto",
+        f"actor_rollout_ref.rollout.max_model_len={max_len}",
+        f"actor_rollout_ref.rollout.max_num_seqs={min(256, samples)}",
+        f"actor_rollout_ref.rollout.max_num_batched_tokens={max(1024, min(256, samples) * max_len)}",
+        "actor_rollout_ref.rollout.val_kwargs.do_sample=False",
+        "actor_rollout_ref.rollout.val_kwargs.temperature=0",
+        "actor_rollout_ref.rollout.val_kwargs.n=1",
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path={paths.agent_loop_config}",
+        f"actor_rollout_ref.rollout.agent.default_agent_loop={METHOD_AGENTS[method]}",
+        "reward.custom_reward_function.path=pkg://reward_fns",
+        "reward.custom_reward_function.name=compute_score",
+        "reward.num_workers=1",
+        # the DuPO options of the agent loops (no gold label in the reward: hybrid_weight 0)
+        "+dupo.dual_questions_per_rollout=1",
+        f"+dupo.dual_samples={grpo.dual_samples}",
+        f"+dupo.dual_temperature={grpo.dual_temperature}",
+        f"+dupo.dual_max_tokens={grpo.dual_max_tokens}",
+        "+dupo.hybrid_weight=0.0",
+        "trainer.use_v1=true",
+        "trainer.v1.trainer_mode=dupo_sync",
+        f"trainer.total_training_steps={grpo.steps}",
+        "trainer.total_epochs=1000",
+        "trainer.logger=['console','file']",
+        "trainer.val_before_train=True",
+        f"trainer.test_freq={grpo.test_freq}",
+        f"trainer.save_freq={grpo.steps if grpo.save_final else -1}",
+        "actor_rollout_ref.actor.checkpoint.save_contents=['model','hf_model']",
+        "trainer.resume_mode=disable",
+        f"trainer.rollout_data_dir={paths.rollouts}",
+        f"trainer.default_local_dir={paths.checkpoints}",
+        "trainer.project_name=dupo_demo",
+        f"trainer.experiment_name={method}_seed{grpo.seed}",
+        "trainer.nnodes=1",
+        "trainer.n_gpus_per_node=1",
+    ]
+    if device == "cpu":
+        out += cpu_overrides()
+    return out
+
+
+def cpu_overrides() -> list[str]:
+    """What verl 0.9.1 needs to run on CPU (docs/verl-0.9.1.md section 9)."""
+    return [
+        "+ray_kwargs.ray_init.num_gpus=1",
+        "ray_kwargs.ray_init.num_cpus=16",
+        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+        "+actor_rollout_ref.rollout.enable_sleep_mode=False",
+        "actor_rollout_ref.rollout.enforce_eager=True",
+        "actor_rollout_ref.rollout.agent.num_workers=1",
+        "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes=64",
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+    ]
+
+
+def environment(paths: RunPaths, tmpdir: Path, device: str = "cpu") -> dict[str, str]:
+    """Environment of the driver and (through Ray) every worker. `tmpdir` must be a SHORT path:
+    vLLM and Ray put AF_UNIX sockets there (107-character limit)."""
+    env = {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "WANDB_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "VLLM_NO_USAGE_STATS": "1",
+        "DO_NOT_TRACK": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONUNBUFFERED": "1",
+        "TMPDIR": str(tmpdir),
+        "RAY_TMPDIR": str(tmpdir),
+        "TORCHINDUCTOR_CACHE_DIR": str(tmpdir / "inductor"),
+        "VERL_FILE_LOGGER_PATH": str(paths.metrics),
+    }
+    if device == "cpu":
+        env.update(
+            {
+                "VERL_PLATFORM": "cpu",
+                "VERL_USE_EXTERNAL_MODULES": CPU_SUPPORT_MODULE,
+                "VERL_ENGINE_DEVICE": "cuda",  # only a key of verl's engine registry
+                "VLLM_TARGET_DEVICE": "cpu",
+                "VLLM_CPU_KVCACHE_SPACE": "1",
+            }
+        )
+    return env
+
+
+def describe(method: str, grpo: GRPOSettings) -> dict[str, Any]:
+    """The settings of one run as written to the output folder's config."""
+    return {"method": method, "agent": METHOD_AGENTS[method], **asdict(grpo)}

@@ -1,0 +1,181 @@
+"""`results.json`, the before/after table and the accuracy-vs-steps plot of the two-sum demo.
+
+One `RunRecord` per (method, seed). `warm_start` is the no-RL control: its accuracy is the
+warm-started model's, flat over steps. Curves come from verl's greedy validation of the held-out
+primal prompts (`val-core/<source>/...` metrics logged every `test_freq` steps).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+METHOD_ORDER = ("warm_start", "dupo", "oracle", "shuffled")
+_COLORS = {"warm_start": "#777777", "dupo": "#1f77b4", "oracle": "#2ca02c", "shuffled": "#d62728"}
+
+
+@dataclass
+class RunRecord:
+    """Measurements of one method on one seed."""
+
+    method: str
+    seed: int
+    primal_before: float
+    dual_before: float
+    primal_after: float | None = None
+    dual_after: float | None = None
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (step, held-out primal accuracy)
+    dual_curve: list[tuple[int, float]] = field(default_factory=list)
+    agreement: float | None = None  # reward (>= 0.5) == truth, over all training rollouts
+    reward_rate: float | None = None
+    wall_s: float | None = None
+    status: str = "ok"
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_primal(self) -> float | None:
+        """The accuracy after training (the warm start's own for the no-RL control)."""
+        return self.primal_before if self.method == "warm_start" else self.primal_after
+
+
+def val_curve(steps: Mapping[int, Mapping[str, float]], source: str) -> list[tuple[int, float]]:
+    """(step, accuracy) of data source `source` from verl's validation metrics.
+
+    verl names them `val-core/<source>/<key>/mean@1` (or `val-aux/...`); `acc` is preferred over
+    `reward`/`score` (for 0/1 rewards they are equal).
+    """
+    curve = []
+    for step in sorted(steps):
+        metrics = steps[step]
+        value = None
+        for key in ("acc", "reward", "score"):
+            for prefix in ("val-core", "val-aux"):
+                name = f"{prefix}/{source}/{key}/mean@1"
+                if name in metrics and math.isfinite(metrics[name]):
+                    value = metrics[name]
+                    break
+            if value is not None:
+                break
+        if value is not None:
+            curve.append((step, value))
+    return curve
+
+
+def _stats(values: Sequence[float | None]) -> dict[str, Any]:
+    present = [v for v in values if v is not None and math.isfinite(v)]
+    out: dict[str, Any] = {"per_seed": list(values), "mean": statistics.fmean(present) if present else None}
+    if len(present) > 1:
+        out["stdev"] = statistics.stdev(present)
+    return out
+
+
+def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
+    """Per method: held-out primal accuracy per seed and mean, dual accuracy, agreement, curves."""
+    out: dict[str, Any] = {}
+    for method in METHOD_ORDER:
+        runs = sorted((r for r in records if r.method == method), key=lambda r: r.seed)
+        if not runs:
+            continue
+        out[method] = {
+            "seeds": [r.seed for r in runs],
+            "primal_accuracy": _stats([r.final_primal for r in runs]),
+            "primal_accuracy_before": _stats([r.primal_before for r in runs]),
+            "dual_accuracy": _stats([r.dual_before if method == "warm_start" else r.dual_after for r in runs]),
+            "dual_accuracy_before": _stats([r.dual_before for r in runs]),
+            "reward_truth_agreement": _stats([r.agreement for r in runs]),
+            "reward_rate": _stats([r.reward_rate for r in runs]),
+            "wall_s": _stats([r.wall_s for r in runs]),
+            "status": [r.status for r in runs],
+            "curves": {str(r.seed): r.curve for r in runs},
+            "dual_curves": {str(r.seed): r.dual_curve for r in runs},
+            "runs": [asdict(r) for r in runs],
+        }
+    return out
+
+
+def write_results(path: Path, config: Mapping[str, Any], records: Sequence[RunRecord], extra: Mapping[str, Any]) -> dict:
+    """Write `results.json` (config, per-method summary, timings) and return it."""
+    data = {"config": dict(config), "methods": summarize(records), **dict(extra)}
+    path.write_text(json.dumps(data, indent=2, default=_json_default))
+    return data
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{100 * value:5.1f}"
+
+
+def format_table(records: Sequence[RunRecord]) -> str:
+    """The before/after table (means over seeds; held-out greedy accuracy in %)."""
+    summary = summarize(records)
+    lines = [
+        "| method | seeds | primal before | primal after | change | dual before | dual after | reward-truth agreement |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method, s in summary.items():
+        before = s["primal_accuracy_before"]["mean"]
+        after = s["primal_accuracy"]["mean"]
+        change = None if before is None or after is None else after - before
+        change_txt = "-" if change is None else f"{100 * change:+.1f}"
+        lines.append(
+            f"| {method} | {len(s['seeds'])} | {_pct(before)} | {_pct(after)} | {change_txt} | "
+            f"{_pct(s['dual_accuracy_before']['mean'])} | {_pct(s['dual_accuracy']['mean'])} | "
+            f"{_pct(s['reward_truth_agreement']['mean'])} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_curves(records: Sequence[RunRecord], path: Path, total_steps: int, title: str = "") -> Path:
+    """Held-out primal accuracy vs GRPO steps, one colour per method (thin: seeds, thick: mean)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method in METHOD_ORDER:
+        runs = [r for r in records if r.method == method]
+        if not runs:
+            continue
+        color = _COLORS[method]
+        if method == "warm_start":
+            curves = [[(0, r.primal_before), (total_steps, r.primal_before)] for r in runs]
+        else:
+            curves = [r.curve for r in runs if r.curve]
+        for curve in curves:
+            xs, ys = zip(*curve, strict=True)
+            ax.plot(xs, [100 * y for y in ys], color=color, alpha=0.25, linewidth=1)
+        mean = _mean_curve(curves)
+        if mean:
+            xs, ys = zip(*mean, strict=True)
+            ax.plot(xs, [100 * y for y in ys], color=color, linewidth=2.5, label=f"{method} (n={len(curves)})",
+                    linestyle="--" if method == "warm_start" else "-", marker=None if method == "warm_start" else "o",
+                    markersize=3)
+    ax.set_xlabel("GRPO step (verl main_ppo)")
+    ax.set_ylabel("held-out primal accuracy, greedy (%)")
+    ax.set_title(title or "two-sum: DuPO without labels vs controls")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _mean_curve(curves: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:
+    """Mean over curves at the steps every curve has."""
+    if not curves:
+        return []
+    common = set.intersection(*(set(s for s, _ in c) for c in curves))
+    return [(s, statistics.fmean(dict(c)[s] for c in curves)) for s in sorted(common)]

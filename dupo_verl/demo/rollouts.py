@@ -1,0 +1,87 @@
+"""How well the training reward tracked true correctness, from verl's rollout dumps.
+
+verl writes every training rollout to `<rollout_data_dir>/<step>.jsonl` (`input`, `output`,
+`score`, `gts`). The true sum is recomputed from the operands in the prompt itself, so the check
+needs no label at all (the DuPO run's `gts` are planted wrong labels). Per step: the reward rate,
+the true accuracy of the sampled answers, and the agreement of the reward (>= 0.5) with truth,
+plus precision (P(right | rewarded)) and recall (P(rewarded | right)).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dupo_verl.tasks import DualTask
+
+_OPERANDS = re.compile(r"(\d+)\+(\d+)=")
+
+
+def true_sum(prompt_text: str) -> int | None:
+    """A + B from the primal prompt text `A+B=` (None when the text has no such pair)."""
+    match = _OPERANDS.search(prompt_text or "")
+    return int(match.group(1)) + int(match.group(2)) if match else None
+
+
+def step_agreement(records: Iterable[Mapping[str, Any]], task: DualTask) -> dict[str, float]:
+    """Reward-vs-truth statistics of one step's rollouts (records without a prompt pair are counted)."""
+    n = rewarded = right = agree = right_and_rewarded = skipped = 0
+    for rec in records:
+        gold = true_sum(str(rec.get("input", "")))
+        try:
+            reward = float(rec.get("score"))
+        except (TypeError, ValueError):
+            reward = None
+        if gold is None or reward is None:
+            skipped += 1
+            continue
+        ok = bool(task.gold_score(str(rec.get("output", "")), str(gold)))
+        paid = reward >= 0.5
+        n += 1
+        rewarded += paid
+        right += ok
+        agree += paid == ok
+        right_and_rewarded += paid and ok
+    out = {"samples": float(n), "skipped": float(skipped)}
+    if n:
+        out.update(
+            reward_rate=rewarded / n,
+            true_accuracy=right / n,
+            agreement=agree / n,
+            precision=right_and_rewarded / rewarded if rewarded else float("nan"),
+            recall=right_and_rewarded / right if right else float("nan"),
+        )
+    return out
+
+
+def read_rollouts(directory: Path) -> dict[int, list[dict[str, Any]]]:
+    """{step: records} from verl's `<step>.jsonl` rollout dumps (unreadable lines skipped)."""
+    steps: dict[int, list[dict[str, Any]]] = {}
+    if not directory.is_dir():
+        return steps
+    for path in sorted(directory.glob("*.jsonl")):
+        if not path.stem.isdigit():
+            continue
+        records = []
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        steps[int(path.stem)] = records
+    return steps
+
+
+def agreement_over_training(directory: Path, task: DualTask) -> dict[str, Any]:
+    """Per-step statistics and their sample-weighted totals over the whole run."""
+    per_step = {step: step_agreement(recs, task) for step, recs in sorted(read_rollouts(directory).items())}
+    totals: dict[str, float] = {}
+    n = sum(s["samples"] for s in per_step.values())
+    if n:
+        for key in ("reward_rate", "true_accuracy", "agreement"):
+            totals[key] = sum(s.get(key, 0.0) * s["samples"] for s in per_step.values()) / n
+    totals["samples"] = n
+    return {"per_step": per_step, "overall": totals}

@@ -1,0 +1,301 @@
+"""`dupo-verl demo two-sum`: DuPO teaches a tiny model addition without labels, through verl.
+
+Per seed: build a tiny Qwen2 model, warm-start it briefly on primal (A+B=) and dual (A+V=S V=)
+examples, measure held-out greedy accuracy, then train it with GRPO by
+`python -m verl.trainer.main_ppo` once per RL method (`dupo`, `oracle`, `shuffled`) from the same
+warm start and budget, and measure again. Everything lands in one output folder:
+
+    config.json                the demo's settings and the exact main_ppo overrides per method
+    data/                      prepared rows (true labels), per-method training rows, validation rows
+    seed<k>/warm_start/        the warm-started model (+ warm_start.json: its dev curve)
+    seed<k>/<method>/          main_ppo.log, metrics.jsonl (per-step logs), rollouts/, run.json
+    results.json               per method: held-out primal accuracy per seed + mean, agreement, curves
+    results.md                 the before/after table
+    accuracy_vs_steps.png      held-out primal accuracy against steps for the four methods
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dupo_verl.demo import ppo
+from dupo_verl.demo.evaluate import accuracy, load_model
+from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
+from dupo_verl.demo.launch import busy_jobs, run_job
+from dupo_verl.demo.results import RunRecord, format_table, plot_curves, val_curve, write_results
+from dupo_verl.demo.rollouts import agreement_over_training
+from dupo_verl.demo.tiny_lm import build_tiny_lm
+from dupo_verl.demo.two_sum_data import (
+    DUAL_SOURCE,
+    PRIMAL_SOURCE,
+    method_rows,
+    prepare_problems,
+    read_rows,
+    validation_rows,
+    write_rows,
+)
+from dupo_verl.demo.warm_start import WarmStartConfig, warm_start
+
+METHODS = ("warm_start", "dupo", "oracle", "shuffled")
+RL_METHODS = ("dupo", "oracle", "shuffled")
+AGENT_LOOP_YAML = """\
+# Agent loops of the two-sum demo (the DuPO options come from +dupo.<key> overrides).
+- name: dupo_agent
+  _target_: dupo_verl.verl.agent_loop.DuPOAgentLoop
+- name: dupo_shuffled_agent
+  _target_: dupo_verl.demo.shuffled_agent.ShuffledDuPOAgentLoop
+  coin_window: {coin_window}
+"""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The tiny Qwen2 model (head_dim = hidden_size / num_heads must be >= 32 for vLLM-CPU)."""
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    vocab_size: int = 320
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    output: Path
+    methods: tuple[str, ...] = ("dupo",)
+    seeds: int = 1
+    first_seed: int = 0
+    num_problems: int = 10000
+    val_problems: int = 500
+    operand_min: int = 0
+    operand_max: int = 99
+    model: ModelConfig = ModelConfig()
+    warm: WarmStartConfig = WarmStartConfig()
+    grpo: ppo.GRPOSettings = ppo.GRPOSettings()
+    device: str = "auto"
+    python: str = sys.executable
+    run_timeout_s: float = 1800.0
+    wait_busy_s: float = 3600.0
+    coin_window: int = 1024
+    threads: int | None = None
+    extra_overrides: tuple[str, ...] = field(default_factory=tuple)
+
+    def validate(self) -> None:
+        unknown = sorted(set(self.methods) - set(METHODS))
+        if unknown or not self.methods:
+            raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or all")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        self.warm.validate()
+        self.grpo.validate()
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every requested method for every seed; write and return `results.json`'s content."""
+    config.validate()
+    device = resolve_device(config.device)
+    rl_methods = [m for m in RL_METHODS if m in config.methods]
+    if rl_methods and device == "cpu" and not ppo.cpu_support_available():
+        raise RuntimeError(
+            f"main_ppo on CPU needs the `{ppo.CPU_SUPPORT_MODULE}` module (verl's CPU platform). Create the "
+            "end-to-end environment with `bash tests/e2e/setup_venv.sh` and run the demo with "
+            "`.venv-e2e/bin/dupo-verl demo two-sum ...`"
+        )
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    out = Path(config.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    data = _prepare_data(config, out / "data", rl_methods)
+    train_problems = read_problems(data["train"])
+    heldout = read_problems(data["heldout"])
+    task = task_of(train_problems)
+    run_overrides = {}
+    records: list[RunRecord] = []
+    timings: dict[str, Any] = {"per_seed": {}}
+    for seed in range(config.first_seed, config.first_seed + config.seeds):
+        seed_dir = out / f"seed{seed}"
+        t0 = time.monotonic()
+        log(f"[seed {seed}] building the tiny model and warm-starting it")
+        model_dir = build_tiny_lm(
+            seed_dir / "init",
+            corpus=_corpus(train_problems),
+            vocab_size=config.model.vocab_size,
+            hidden_size=config.model.hidden_size,
+            num_layers=config.model.num_layers,
+            num_heads=config.model.num_heads,
+            max_position_embeddings=256,
+            seed=seed,
+            split_digits=True,
+        )
+        warm = warm_start(
+            model_dir, seed_dir / "warm_start", task, examples_of(train_problems, PRIMAL),
+            examples_of(train_problems, DUAL), replace(config.warm, seed=seed),
+            progress=lambda r, s=seed: log(
+                f"[seed {s}] warm start step {r['step']} ({r['phase']}): loss {r['loss']:.3f} "
+                f"dev primal {r['dev_primal']:.3f} dual {r['dev_dual']:.3f}"
+            ),
+        )
+        before_p, before_d = _heldout_accuracy(warm.model_dir, task, heldout, config.warm.max_new_tokens)
+        log(
+            f"[seed {seed}] warm start: {warm.steps} steps in {warm.wall_s:.0f}s ({warm.stopped_because}); "
+            f"held-out primal {before_p:.3f} dual {before_d:.3f}"
+        )
+        seed_timing = {"warm_start_s": round(time.monotonic() - t0, 1), "warm_start_steps": warm.steps}
+        if "warm_start" in config.methods:
+            records.append(RunRecord("warm_start", seed, before_p, before_d, wall_s=warm.wall_s,
+                                     detail={"warm_start": warm.to_dict()}))
+        for method in rl_methods:
+            grpo = replace(config.grpo, seed=seed)
+            record, argv = _run_method(config, device, method, grpo, warm.model_dir, data, seed_dir / method,
+                                       task, heldout, before_p, before_d, log)
+            run_overrides[f"{method}/seed{seed}"] = argv
+            records.append(record)
+            seed_timing[f"{method}_s"] = record.wall_s
+            _write_outputs(out, config, device, records, run_overrides, timings, started)
+        timings["per_seed"][str(seed)] = seed_timing
+    results = _write_outputs(out, config, device, records, run_overrides, timings, started)
+    log("\n" + format_table(records))
+    log(f"\nresults: {out / 'results.json'}\nplot: {out / 'accuracy_vs_steps.png'}")
+    return results
+
+
+def _write_outputs(out, config, device, records, run_overrides, timings, started) -> dict[str, Any]:
+    timings = {**timings, "total_s": round(time.monotonic() - started, 1)}
+    cfg = {**_jsonable(asdict(config)), "device": device, "main_ppo_overrides": run_overrides}
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    results = write_results(out / "results.json", cfg, records, {"timings": timings})
+    (out / "results.md").write_text(format_table(records) + "\n")
+    plot_curves(records, out / "accuracy_vs_steps.png", config.grpo.steps,
+                title=f"two-sum on {device}: held-out primal accuracy ({config.seeds} seed(s))")
+    return results
+
+
+def _prepare_data(config: DemoConfig, data_dir: Path, rl_methods: Sequence[str]) -> dict[str, Path]:
+    """Prepared rows, per-method training rows and validation rows (written once per output)."""
+    train, heldout = prepare_problems(
+        data_dir, config.num_problems, config.val_problems, config.operand_min, config.operand_max, seed=0
+    )
+    rows = read_rows(train)
+    paths = {"train": train, "heldout": heldout}
+    for method in rl_methods:
+        paths[f"train_{method}"] = write_rows(method_rows(rows, method), data_dir / f"train_{method}.parquet")
+    primal, dual = validation_rows(read_rows(heldout))
+    paths["val_primal"] = write_rows(primal, data_dir / "val_primal.parquet")
+    paths["val_dual"] = write_rows(dual, data_dir / "val_dual.parquet")
+    paths["agent_loops"] = data_dir / "agent_loops.yaml"
+    paths["agent_loops"].write_text(AGENT_LOOP_YAML.format(coin_window=config.coin_window))
+    return paths
+
+
+def _corpus(problems) -> list[str]:
+    """Tokenizer training text: the prompts and replies of a sample of problems (digits split anyway)."""
+    lines = []
+    for p in problems[:2000]:
+        lines.append(p.primal.messages[-1]["content"] + p.primal.target)
+        lines += [d.messages[-1]["content"] + d.target for d in p.duals]
+    return lines
+
+
+def _heldout_accuracy(model_dir: Path, task, heldout, max_new_tokens: int) -> tuple[float, float]:
+    model, tokenizer = load_model(str(model_dir))
+    p = accuracy(model, tokenizer, task, examples_of(heldout, PRIMAL), max_new_tokens).value
+    d = accuracy(model, tokenizer, task, examples_of(heldout, DUAL), max_new_tokens).value
+    return p, d
+
+
+def _run_method(config, device, method, grpo, model_dir, data, run_dir, task, heldout, before_p, before_d, log):
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    tmp = Path(tempfile.mkdtemp(prefix="dvd", dir="/tmp"))  # short: AF_UNIX socket paths
+    paths = ppo.RunPaths(
+        model=Path(model_dir), train_files=data[f"train_{method}"], val_files=[data["val_primal"], data["val_dual"]],
+        agent_loop_config=data["agent_loops"], workdir=run_dir,
+    )
+    argv = ppo.overrides(method, paths, grpo, device) + list(config.extra_overrides)
+    env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
+    _wait_for_free_machine(config.wait_busy_s, log)
+    log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
+    try:
+        job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
+                      timeout_s=config.run_timeout_s, log_path=run_dir / "main_ppo.log", metrics_path=paths.metrics)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    (run_dir / "steps.jsonl").write_text("".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
+    record = RunRecord(method, grpo.seed, before_p, before_d, wall_s=round(job.wall_s, 1))
+    record.curve = val_curve(job.steps, PRIMAL_SOURCE)
+    record.dual_curve = val_curve(job.steps, DUAL_SOURCE)
+    agreement = agreement_over_training(paths.rollouts, task)
+    record.agreement = agreement["overall"].get("agreement")
+    record.reward_rate = agreement["overall"].get("reward_rate")
+    record.detail = {"agreement_per_step": agreement["per_step"], "rc": job.rc, "timed_out": job.timed_out,
+                     "leftover_pids": job.leftover_pids}
+    final = _final_checkpoint(paths.checkpoints)
+    if final is not None:
+        record.primal_after, record.dual_after = _heldout_accuracy(final, task, heldout, config.warm.max_new_tokens)
+        record.detail["final_checkpoint"] = str(final)
+    elif record.curve:  # no HF checkpoint: the last greedy validation of verl
+        record.primal_after = record.curve[-1][1]
+        record.dual_after = record.dual_curve[-1][1] if record.dual_curve else None
+    if not job.ok:
+        record.status = "timed_out" if job.timed_out else f"failed (rc={job.rc})"
+        log(f"[seed {grpo.seed}] {method}: main_ppo {record.status}; last lines:\n{job.tail(3000)}")
+    (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2, default=str))
+    log(
+        f"[seed {grpo.seed}] {method}: {record.status} in {job.wall_s:.0f}s; held-out primal "
+        f"{before_p:.3f} -> {_fmt(record.primal_after)}, dual {before_d:.3f} -> {_fmt(record.dual_after)}, "
+        f"reward-truth agreement {_fmt(record.agreement)}"
+    )
+    return record, argv
+
+
+def _final_checkpoint(checkpoints: Path) -> Path | None:
+    """The HF model of the last saved step (`global_step_<N>/actor/huggingface`)."""
+    found = sorted(checkpoints.glob("global_step_*/actor/huggingface"), key=lambda p: int(p.parts[-3].split("_")[-1]))
+    found = [p for p in found if (p / "config.json").exists()]
+    return found[-1] if found else None
+
+
+def _wait_for_free_machine(limit_s: float, log: Callable[[str], None]) -> None:
+    """Wait while another main_ppo job runs on this machine (cores are shared), up to `limit_s`."""
+    deadline = time.monotonic() + limit_s
+    announced = False
+    while busy_jobs() and time.monotonic() < deadline:
+        if not announced:
+            log(f"another main_ppo is running (pids {busy_jobs()}); waiting for it to finish")
+            announced = True
+        time.sleep(15)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value

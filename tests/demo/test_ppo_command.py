@@ -1,0 +1,74 @@
+"""The main_ppo command of each method: its overrides compose with verl's own Hydra config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dupo_verl.demo import ppo
+
+
+def _paths(tmp_path: Path) -> ppo.RunPaths:
+    return ppo.RunPaths(
+        model=tmp_path / "model", train_files=tmp_path / "train.parquet",
+        val_files=[tmp_path / "val_primal.parquet", tmp_path / "val_dual.parquet"],
+        agent_loop_config=tmp_path / "loops.yaml", workdir=tmp_path / "run",
+    )
+
+
+def _as_dict(overrides: list[str]) -> dict[str, str]:
+    return {o.split("=", 1)[0].lstrip("+"): o.split("=", 1)[1] for o in overrides}
+
+
+def test_methods_differ_only_in_their_agent(tmp_path):
+    grpo = ppo.GRPOSettings(steps=7, batch_size=8, group_size=4, seed=3)
+    runs = {m: _as_dict(ppo.overrides(m, _paths(tmp_path), grpo)) for m in ("dupo", "oracle", "shuffled")}
+    assert runs["dupo"]["actor_rollout_ref.rollout.agent.default_agent_loop"] == "dupo_agent"
+    assert runs["oracle"]["actor_rollout_ref.rollout.agent.default_agent_loop"] == "single_turn_agent"
+    assert runs["shuffled"]["actor_rollout_ref.rollout.agent.default_agent_loop"] == "dupo_shuffled_agent"
+    for key in set(runs["dupo"]) - {"actor_rollout_ref.rollout.agent.default_agent_loop", "trainer.experiment_name"}:
+        assert runs["dupo"][key] == runs["oracle"][key] == runs["shuffled"][key], key
+    d = runs["dupo"]
+    assert d["dupo.hybrid_weight"] == "0.0"  # no gold label in the DuPO reward
+    assert d["trainer.total_training_steps"] == "7" and d["actor_rollout_ref.rollout.n"] == "4"
+    assert d["data.seed"] == "3" and d["actor_rollout_ref.rollout.seed"] == "3"
+    assert d["trainer.save_freq"] == "7"  # the final model is saved for the after-training evaluation
+
+
+def test_cpu_recipe_only_on_cpu(tmp_path):
+    cpu = _as_dict(ppo.overrides("dupo", _paths(tmp_path), ppo.GRPOSettings(), device="cpu"))
+    gpu = _as_dict(ppo.overrides("dupo", _paths(tmp_path), ppo.GRPOSettings(), device="cuda"))
+    assert cpu["ray_kwargs.ray_init.num_gpus"] == "1" and "ray_kwargs.ray_init.num_gpus" not in gpu
+    env_cpu = ppo.environment(_paths(tmp_path), Path("/tmp/x"), "cpu")
+    env_gpu = ppo.environment(_paths(tmp_path), Path("/tmp/x"), "cuda")
+    assert env_cpu["VERL_PLATFORM"] == "cpu" and "VERL_PLATFORM" not in env_gpu
+    assert env_cpu["VERL_FILE_LOGGER_PATH"].endswith("metrics.jsonl")
+
+
+@pytest.mark.parametrize("bad", [{"group_size": 1}, {"batch_size": 6, "mini_batches": 4}, {"lr": 0}])
+def test_bad_settings(bad, tmp_path):
+    with pytest.raises(ValueError):
+        ppo.overrides("dupo", _paths(tmp_path), ppo.GRPOSettings(**bad))
+    with pytest.raises(ValueError, match="unknown method"):
+        ppo.overrides("warm_start", _paths(tmp_path), ppo.GRPOSettings())
+
+
+def test_overrides_compose_with_verl_config(tmp_path):
+    """`main_ppo --cfg job` composes the config without running: every key must exist in verl."""
+    argv = ppo.overrides("shuffled", _paths(tmp_path), ppo.GRPOSettings(steps=5, batch_size=4, group_size=2))
+    proc = subprocess.run(
+        [sys.executable, "-m", "verl.trainer.main_ppo", "--cfg", "job", *argv],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = yaml.safe_load(proc.stdout)
+    assert config["algorithm"]["adv_estimator"] == "grpo"
+    assert config["actor_rollout_ref"]["rollout"]["agent"]["default_agent_loop"] == "dupo_shuffled_agent"
+    assert config["data"]["val_files"] == [str(p) for p in _paths(tmp_path).val_files]
+    assert config["actor_rollout_ref"]["actor"]["checkpoint"]["save_contents"] == ["model", "hf_model"]
+    assert config["dupo"]["dual_questions_per_rollout"] == 1
+    assert config["trainer"]["v1"]["trainer_mode"] == "dupo_sync"

@@ -1,0 +1,91 @@
+"""Reward-vs-truth agreement from verl rollout dumps, results.json, the table and the plot."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from dupo_verl.demo.results import RunRecord, format_table, plot_curves, summarize, val_curve, write_results
+from dupo_verl.demo.rollouts import agreement_over_training, step_agreement, true_sum
+from dupo_verl.tasks import get_task
+
+TASK = get_task("two_sum")
+
+
+def _record(a, b, reply, score, planted="999"):
+    # the shape verl's V1 trainer dumps: the prompt decoded without special tokens, planted gts
+    return {"input": f"user\n{a}+{b}=\nassistant\n", "output": reply, "gts": planted, "score": score, "step": 1}
+
+
+def test_true_sum_reads_the_operands():
+    assert true_sum("user\n12+35=\nassistant\n") == 47
+    assert true_sum("no pair here") is None
+
+
+def test_step_agreement_counts():
+    records = [
+        _record(1, 2, "3", 1.0),  # right, rewarded
+        _record(1, 2, "4", 0.0),  # wrong, not rewarded
+        _record(5, 5, "10", 0.0),  # right, missed
+        _record(5, 5, "11", 1.0),  # wrong, rewarded
+        {"input": "garbage", "output": "1", "score": 1.0},  # counted as skipped
+        _record(2, 2, "4", "n/a"),  # unreadable score: skipped
+    ]
+    s = step_agreement(records, TASK)
+    assert s["samples"] == 4 and s["skipped"] == 2
+    assert s["agreement"] == 0.5 and s["reward_rate"] == 0.5 and s["true_accuracy"] == 0.5
+    assert s["precision"] == 0.5 and s["recall"] == 0.5
+
+
+def test_agreement_over_training(tmp_path):
+    (tmp_path / "1.jsonl").write_text("\n".join(json.dumps(_record(1, 1, "2", 1.0)) for _ in range(3)) + "\n")
+    (tmp_path / "2.jsonl").write_text(json.dumps(_record(1, 1, "3", 1.0)) + "\nnot json\n")
+    (tmp_path / "notes.jsonl").write_text("ignored")
+    out = agreement_over_training(tmp_path, TASK)
+    assert sorted(out["per_step"]) == [1, 2]
+    assert out["overall"]["samples"] == 4
+    assert out["overall"]["agreement"] == 0.75
+    assert agreement_over_training(tmp_path / "missing", TASK)["overall"] == {"samples": 0}
+
+
+def test_val_curve_reads_verl_validation_names():
+    steps = {
+        0: {"val-core/two_sum/primal/acc/mean@1": 0.4, "val-core/two_sum/dual/acc/mean@1": 0.8},
+        3: {"critic/score/mean": 0.5},
+        5: {"val-core/two_sum/primal/reward/mean@1": 0.55},
+        10: {"val-aux/two_sum/primal/score/mean@1": 0.6, "val-core/two_sum/primal/acc/mean@1": float("nan")},
+    }
+    assert val_curve(steps, "two_sum/primal") == [(0, 0.4), (5, 0.55), (10, 0.6)]
+    assert val_curve(steps, "two_sum/dual") == [(0, 0.8)]
+
+
+def _records():
+    out = []
+    for seed, (dupo_after, oracle_after, shuffled_after) in enumerate([(0.6, 0.8, 0.4), (0.7, 0.9, 0.45)]):
+        out.append(RunRecord("warm_start", seed, 0.45, 0.85))
+        for method, after in (("dupo", dupo_after), ("oracle", oracle_after), ("shuffled", shuffled_after)):
+            out.append(RunRecord(method, seed, 0.45, 0.85, primal_after=after, dual_after=0.8,
+                                 curve=[(0, 0.45), (5, (0.45 + after) / 2), (10, after)], agreement=0.9))
+    return out
+
+
+def test_summary_table_and_results(tmp_path):
+    records = _records()
+    s = summarize(records)
+    assert list(s) == ["warm_start", "dupo", "oracle", "shuffled"]
+    assert s["warm_start"]["primal_accuracy"]["per_seed"] == [0.45, 0.45]
+    assert math.isclose(s["dupo"]["primal_accuracy"]["mean"], 0.65)
+    assert math.isclose(s["oracle"]["primal_accuracy"]["mean"], 0.85)
+    assert s["dupo"]["curves"]["1"][-1] == (10, 0.7)
+    table = format_table(records)
+    assert "| dupo | 2 |  45.0 |  65.0 | +20.0 |" in table
+    assert "| warm_start | 2 |  45.0 |  45.0 | +0.0 |" in table
+    data = write_results(tmp_path / "results.json", {"seeds": 2}, records, {"timings": {"total_s": 1.0}})
+    assert json.loads((tmp_path / "results.json").read_text())["methods"]["dupo"]["primal_accuracy"]["mean"] == \
+        data["methods"]["dupo"]["primal_accuracy"]["mean"]
+
+
+def test_plot_is_a_png(tmp_path):
+    path = plot_curves(_records(), tmp_path / "plot.png", total_steps=10)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 5000

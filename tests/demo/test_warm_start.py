@@ -1,0 +1,89 @@
+"""The supervised warm start and greedy evaluation on a tiny real model (a tiny budget)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dupo_verl.demo.evaluate import accuracy, generate_greedy, load_model, prompt_ids
+from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, task_of
+from dupo_verl.demo.warm_start import WarmStartConfig, collate, encode, warm_start
+
+
+def test_loss_is_on_the_reply_only(digit_model, two_sum_problems):
+    _, tokenizer = load_model(str(digit_model))
+    ex = two_sum_problems[0][0].primal
+    prompt, reply = encode(tokenizer, ex)
+    assert prompt == prompt_ids(tokenizer, ex.messages)
+    assert reply[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(reply[:-1]) == ex.target
+    batch = collate([(prompt, reply), (prompt[:3], reply)], tokenizer.pad_token_id)
+    labels = batch["labels"]
+    assert labels[0, : len(prompt)].eq(-100).all()
+    assert labels[0, len(prompt) : len(prompt) + len(reply)].tolist() == reply
+    assert batch["attention_mask"][1].sum().item() == 3 + len(reply)
+
+
+def test_batched_greedy_equals_one_by_one(digit_model, two_sum_problems):
+    """Left padding must not change a greedy reply."""
+    model, tokenizer = load_model(str(digit_model))
+    examples = examples_of(two_sum_problems[1][:6], PRIMAL) + examples_of(two_sum_problems[1][:6], DUAL)
+    prompts = [prompt_ids(tokenizer, e.messages) for e in examples]
+    batched = generate_greedy(model, tokenizer, prompts, max_new_tokens=5, batch_size=16)
+    single = [generate_greedy(model, tokenizer, [p], max_new_tokens=5)[0] for p in prompts]
+    assert batched == single
+
+
+def test_warm_start_learns_and_saves(digit_model, two_sum_problems, tmp_path):
+    train, heldout = two_sum_problems
+    task = task_of(train)
+    config = WarmStartConfig(max_steps=60, batch_size=32, lr=3e-3, eval_every=20, dev_size=20,
+                             primal_target=None, dual_target=None, max_new_tokens=4)
+    result = warm_start(digit_model, tmp_path / "ws", task, examples_of(train, PRIMAL), examples_of(train, DUAL), config)
+    assert result.steps == 60 and result.stopped_because == "max_steps"
+    assert [r["step"] for r in result.log] == [20, 40, 60]
+    assert result.log[-1]["loss"] < result.log[0]["loss"]
+    saved = json.loads((tmp_path / "ws" / "warm_start.json").read_text())
+    assert saved["steps"] == 60 and saved["config"]["lr"] == 3e-3
+    trained, tokenizer = load_model(str(result.model_dir))
+    before, _ = load_model(str(digit_model))
+    # the saved weights are the trained ones, and the reply tokens' loss fell on held-out examples
+    ex = examples_of(heldout, PRIMAL)[:32]
+    batch = collate([encode(tokenizer, e) for e in ex], tokenizer.pad_token_id)
+    with torch.no_grad():
+        assert trained(**batch).loss < before(**batch).loss
+    acc = accuracy(trained, tokenizer, task, ex, max_new_tokens=4)
+    assert acc.n == 32 and 0 <= acc.correct <= 32 and len(acc.samples) == 5
+
+
+def test_warm_start_stops_at_the_primal_target(digit_model, two_sum_problems, tmp_path):
+    train, _ = two_sum_problems
+    task = task_of(train)
+    # an untrained model has accuracy 0 >= 0.0 is not a target; a target of 1e-9 stops at the first
+    # evaluation where any dev primal answer is right, or runs to max_steps
+    config = WarmStartConfig(max_steps=40, batch_size=16, lr=3e-3, eval_every=10, dev_size=20,
+                             primal_target=1e-9, dual_target=None, max_new_tokens=4)
+    result = warm_start(digit_model, tmp_path / "ws", task, examples_of(train, PRIMAL), examples_of(train, DUAL), config)
+    hit = [r for r in result.log if r["dev_primal"] > 0]
+    if hit:
+        assert result.stopped_because == "primal_target" and result.steps == hit[0]["step"]
+    else:
+        assert result.stopped_because == "max_steps" and result.steps == 40
+
+
+def test_dual_first_phase(digit_model, two_sum_problems, tmp_path):
+    train, _ = two_sum_problems
+    task = task_of(train)
+    config = WarmStartConfig(max_steps=30, batch_size=16, lr=3e-3, eval_every=10, dev_size=20,
+                             primal_target=None, dual_target=1.0, max_new_tokens=4)
+    result = warm_start(digit_model, tmp_path / "ws", task, examples_of(train, PRIMAL), examples_of(train, DUAL), config)
+    # a 30-step model does not reach a perfect dual: it stays in the dual-only phase
+    assert {r["phase"] for r in result.log} == {"dual"}
+
+
+@pytest.mark.parametrize("bad", [{"dual_fraction": 1.5}, {"primal_target": 0.0}, {"max_steps": 0}, {"lr": 0.0}])
+def test_bad_config(bad):
+    with pytest.raises(ValueError):
+        WarmStartConfig(**bad).validate()
