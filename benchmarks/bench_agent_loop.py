@@ -13,7 +13,7 @@ Engines (`--engine`): `tiny` = the stand-in server of the tests (`tests/tiny_ser
 HF causal LM (default: the random-weight tiny model) generating one request at a time on CPU.
 Add an engine by adding a factory to `ENGINES`.
 
-    python benchmarks/bench_agent_loop.py [--engine tiny] [--rows 12] [--rounds 3]
+    python benchmarks/bench_agent_loop.py [--engine tiny] [--rows 12] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -139,7 +139,9 @@ async def bench(args: argparse.Namespace) -> None:
                 results[agent].append(await run_agent(worker, batch, agent))
 
     def med(agent: str, key: str) -> float:
-        return statistics.median(r[key] for r in results[agent])
+        """Times: the best round (least disturbed by other load); token counts: the median round."""
+        values = [r[key] for r in results[agent]]
+        return min(values) if key in ("wall", "cpu") else statistics.median(values)
 
     plain, dupo = AGENTS
     print(
@@ -147,7 +149,7 @@ async def bench(args: argparse.Namespace) -> None:
         f"dual_samples={args.dual_samples} dual_max_tokens={args.dual_max_tokens} threads={args.threads}"
     )
     print(
-        f"{'agent loop':<20}{'wall s':>9}{'cpu s':>9}{'primal tok':>12}{'dual tok':>10}{'all tok':>10}   (medians)"
+        f"{'agent loop':<20}{'wall s':>9}{'cpu s':>9}{'primal tok':>12}{'dual tok':>10}{'all tok':>10}   (best time, median tokens)"
     )
     for agent in AGENTS:
         total = med(agent, "primal") + med(agent, "dual")
@@ -171,7 +173,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="HF model path (default: build the random tiny model)")
     parser.add_argument("--rows", type=int, default=12, help="FLORES sentences")
     parser.add_argument("--n", type=int, default=2, help="rollouts per sentence")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--prompt-length", type=int, default=256)
     parser.add_argument("--response-length", type=int, default=48)
     parser.add_argument("--dual-samples", type=int, default=2)

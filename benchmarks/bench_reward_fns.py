@@ -153,24 +153,34 @@ def compare(title: str, pairs: list[Pair]) -> float:
     ours_right = sum(a == p.truth for a, p in zip(ours, pairs, strict=True))
     theirs_right = sum(b == p.truth for b, p in zip(theirs, pairs, strict=True))
     speedup = t_theirs / t_ours
-    print(f"\n== {title}: {n} pairs ({sum(p.truth for p in pairs)} right, {sum(not p.truth for p in pairs)} wrong)")
-    print(f"answers_equal      {n / t_ours:12.0f} items/s  ({t_ours:.3f} s)  verdict = construction on {ours_right}/{n}")
-    print(f"math-verify direct {n / t_theirs:12.0f} items/s  ({t_theirs:.3f} s)  verdict = construction on {theirs_right}/{n}")
+    print(
+        f"\n== {title}: {n} pairs ({sum(p.truth for p in pairs)} right, {sum(not p.truth for p in pairs)} wrong)"
+    )
+    print(
+        f"answers_equal      {n / t_ours:12.0f} items/s  ({t_ours:.3f} s)  verdict = construction on {ours_right}/{n}"
+    )
+    print(
+        f"math-verify direct {n / t_theirs:12.0f} items/s  ({t_theirs:.3f} s)  verdict = construction on {theirs_right}/{n}"
+    )
     print(f"speedup {speedup:.1f}x   verdict agreement {agree}/{n} ({100 * agree / n:.2f}%)")
     ours_wrong = 0
     for p, a, b in zip(pairs, ours, theirs, strict=True):
         if a != b:
             wrong_side = "answers_equal" if a != p.truth else "math-verify"
             ours_wrong += wrong_side == "answers_equal"
-            print(f"  disagree [{p.kind}] pred={p.pred!r} gold={p.gold!r} built={p.truth} "
-                  f"ours={a} math-verify={b} -> {wrong_side} is wrong")
+            print(
+                f"  disagree [{p.kind}] pred={p.pred!r} gold={p.gold!r} built={p.truth} "
+                f"ours={a} math-verify={b} -> {wrong_side} is wrong"
+            )
     print(f"disagreements that are our error: {ours_wrong}")
     return speedup
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", type=int, default=150, help="problems taken from each of MATH-500 and GSM8K")
+    parser.add_argument(
+        "--problems", type=int, default=150, help="problems taken from each of MATH-500 and GSM8K"
+    )
     parser.add_argument("--per-problem", type=int, default=3, help="numbers masked per problem")
     args = parser.parse_args()
     logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -183,8 +193,10 @@ def main() -> None:
     warm_up()  # helper startup is a one-time cost, like math-verify's own import below
     answers_equal("\\sqrt{4}", "2")
     math_verify_equal("\\sqrt{4}", "2")
-    print(f"python {sys.version.split()[0]}; baseline: math_verify.verify(parse('$gold$'), parse('$pred$')) "
-          "on the main thread with its default signal timeouts")
+    print(
+        f"python {sys.version.split()[0]}; baseline: math_verify.verify(parse('$gold$'), parse('$pred$')) "
+        "on the main thread with its default signal timeouts"
+    )
     gold_speedup = compare("MATH-500 gold answers", gold)
     dual_speedup = compare("DuPO dual reconstructions (MATH-500 + GSM8K numbers)", dual)
     print(f"\nMATH-500 gold answers speedup: {gold_speedup:.1f}x")

@@ -167,7 +167,8 @@ async def judge_answer(
             logger.warning("dual generation failed (attempt %d, session %s): %r", attempt + 1, session_id, exc)
     else:
         return Judgement(scores=[0.0] * k, tokens=0, errors=errors)
-    scores = [_safe_score(task, dual, c.text) for c in completions[:k]]
+    # Off the event loop: a non-numeric reconstruction may take math-verify up to its time bound.
+    scores = await asyncio.to_thread(lambda: [_safe_score(task, dual, c.text) for c in completions[:k]])
     scores += [0.0] * (k - len(scores))  # a server that returned fewer samples than asked
     return Judgement(scores=scores, tokens=sum(c.num_tokens for c in completions), errors=errors)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +39,19 @@ class Call:
 
 
 class TinyLM:
-    """A tiny HF causal LM with thread-serialized generation and teacher-forced log-probs."""
+    """A tiny HF causal LM with serialized generation and teacher-forced log-probs.
+
+    Work runs on the model's own single worker thread (`self.executor`), like a GPU engine with
+    its own queue, so queued requests never tie up the event loop's default executor that verl
+    uses for tokenizing and decoding.
+    """
 
     def __init__(self, model_path: str | Path) -> None:
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_path))
         self.model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32).eval()
         self.eos_token_id = self.tokenizer.eos_token_id
         self._lock = threading.Lock()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiny-lm")
 
     def generate(
         self,
@@ -170,13 +177,13 @@ class TinyLMServer:
             token_ids = self.lm.tokenizer.encode(scripted, add_special_tokens=False)[: max_tokens - 1]
             token_ids.append(self.lm.eos_token_id)
             log_probs = (
-                await loop.run_in_executor(None, self.lm.score, prompt_ids, token_ids)
+                await loop.run_in_executor(self.lm.executor, self.lm.score, prompt_ids, token_ids)
                 if want_logprobs
                 else None
             )
         else:
             token_ids, log_probs = await loop.run_in_executor(
-                None,
+                self.lm.executor,
                 lambda: self.lm.generate(
                     prompt_ids,
                     max_tokens=max_tokens,
@@ -232,7 +239,7 @@ async def serve_chat_completions(
                 token_ids = lm.tokenizer.encode(scripted, add_special_tokens=False)[:max_tokens]
             else:
                 token_ids, _ = await loop.run_in_executor(
-                    None,
+                    lm.executor,
                     lambda: lm.generate(
                         list(prompt_ids),
                         max_tokens=max_tokens,

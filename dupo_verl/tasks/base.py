@@ -91,6 +91,10 @@ class DualTask(ABC):
         """True if the primal answer gives the hidden part away (it is then not sent to the dual)."""
         return False
 
+    def answers_equal(self, a: str, b: str) -> bool:
+        """Whether two primal answers are the same answer (groups candidates in filter and rerank)."""
+        return " ".join(a.split()) == " ".join(b.split())
+
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         """Verifiable reward against a gold label, or None when the task has none."""
         return None

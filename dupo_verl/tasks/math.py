@@ -145,5 +145,9 @@ class MathTask(DualTask):
             Fraction(_SEPARATOR.sub("", t)) == hidden for t in _ANSWER_NUMBER.findall(primal_answer or "")
         )
 
+    def answers_equal(self, a: str, b: str) -> bool:
+        """Mathematical equality, so `1/2` and `\\frac{1}{2}` are one candidate answer."""
+        return answers_equal(a, b, timeout=self.timeout)
+
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         return math_accuracy(response, ground_truth)

@@ -106,6 +106,10 @@ class TwoSumTask(DualTask):
         a = dual.masked_text.split("+", 1)[0]
         return primal_answer.strip() == dual.value and a != "0"
 
+    def answers_equal(self, a: str, b: str) -> bool:
+        x, y = self._integer(a), self._integer(b)
+        return x is not None and x == y
+
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         value = self._integer(response)
         return 1.0 if value is not None and str(value) == str(ground_truth).strip() else 0.0

@@ -105,6 +105,8 @@ def assert_dupo_step_metrics(steps: dict[int, dict[str, float]], count: int = 2)
         assert 0.0 <= metrics["dupo/reward/mean"] <= 1.0
         assert metrics["dupo/dual_errors/mean"] == 0.0
         assert metrics["response/aborted_ratio"] == 0.0
+        # The reward GRPO trained on is the DuPO reward (no other scorer ran).
+        assert metrics["critic/score/mean"] == pytest.approx(metrics["dupo/reward/mean"], abs=1e-4)
     assert sum(steps[s]["dupo/dual_tokens/mean"] for s in range(1, count + 1)) > 0
 
 
@@ -168,6 +170,9 @@ def test_math_frozen_dual_reward_model(run_ppo, e2e_root: Path, tiny_dual: Path)
         "reward.reward_model.rollout.max_num_seqs=16",
         "reward.reward_model.rollout.max_num_batched_tokens=2048",
         "+reward.reward_model.rollout.enable_sleep_mode=False",
+        # verl puts the reward model to sleep after start-up when this is on, and with its own
+        # resource pool never wakes it: every dual request would wait forever.
+        "reward.reward_model.rollout.free_cache_engine=False",
         # V1 passes dataset columns to a reward model only when it has its own resource pool.
         "reward.reward_model.enable_resource_pool=True",
         "reward.reward_model.n_gpus_per_node=1",

