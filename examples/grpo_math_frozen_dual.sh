@@ -67,8 +67,8 @@ ARGS=(
     reward.reward_model.n_gpus_per_node="$DUAL_GPUS"
     reward.reward_model.nnodes=1
     # verl calls a reward manager next to a reward model only when a custom reward function is
-    # set (else it asks the model for a discriminative /classify score); reward_fns also scores
-    # the gold-label part when +dupo.hybrid_weight > 0.
+    # set (else it asks the model for a discriminative /classify score). The manager does not call
+    # it: DuPO scoring (and the gold-label part of +dupo.hybrid_weight) comes from the task.
     reward.custom_reward_function.path=pkg://reward_fns
     reward.custom_reward_function.name=compute_score
     +dupo.dual_questions_per_rollout=2                  # [ours]

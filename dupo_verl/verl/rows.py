@@ -83,13 +83,13 @@ def _config_get(config: Any, key: str) -> Any:
 
 
 def _plain(value: Any) -> dict[str, Any]:
-    """A plain dict from a DictConfig, a mapping, or None (numpy object scalars unwrapped)."""
+    """A plain dict from a DictConfig, a mapping, a 0-d numpy object array, or None."""
     if value is None:
         return {}
-    if hasattr(value, "item") and not isinstance(value, Mapping):
-        value = value.item()
     if isinstance(value, DictConfig):
         return OmegaConf.to_container(value, resolve=True)  # type: ignore[return-value]
     if isinstance(value, Mapping):
         return dict(value)
+    if getattr(value, "shape", None) == ():  # numpy object scalar from a non-tensor batch
+        return _plain(value.item())
     raise TypeError(f"expected a mapping, got {type(value).__name__}")

@@ -29,7 +29,7 @@ REPO_ROOT = HERE.parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 GSM8K = SHARED_DATA / "math" / "gsm8k_test.jsonl"
 FLORES = SHARED_DATA / "translation" / "flores_devtest"
-RUN_TIMEOUT_S = float(os.environ.get("DUPO_E2E_TIMEOUT_S", "600"))
+RUN_TIMEOUT_S = float(os.environ.get("DUPO_E2E_TIMEOUT_S", "900"))
 
 _RESULTS: list[tuple[str, RunResult]] = []
 

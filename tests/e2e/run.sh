@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tier: build (or reuse) .venv-e2e, then run real `python -m verl.trainer.main_ppo` jobs
 # on CPU. Extra arguments go to pytest (e.g. `-k baseline`). Env: DUPO_E2E_TIMEOUT_S (hard limit
-# per main_ppo run, default 600), DUPO_E2E_KEEP=1 (keep the temp folder with logs).
+# per main_ppo run, default 900), DUPO_E2E_KEEP=1 (keep the temp folder with logs).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"

@@ -74,7 +74,9 @@ async def test_step_metrics_read_back_from_a_real_transfer_queue(tiny_lm, tiny_m
         fields.append(output.as_dict())
     fields.append(fields[0])  # a padding row verl adds to balance the batch: must not count
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
         tags = [{"status": "success"}, {"status": "success"}, {"status": "success", "is_padding": True}]
@@ -83,7 +85,8 @@ async def test_step_metrics_read_back_from_a_real_transfer_queue(tiny_lm, tiny_m
         metrics = DuPOTrainerSync._dupo_step_metrics(KVBatchMeta(keys=keys, tags=tags, partition_id="train"))
     finally:
         tq.close()
-        ray.shutdown()
+        if started_ray:
+            ray.shutdown()
 
     assert metrics["dupo/reward/mean"] == 0.5  # row 0: dual says 4 (right); row 1: dual says 4, hidden 1
     assert metrics["dupo/dual_acc/mean"] == 0.5
