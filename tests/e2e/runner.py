@@ -304,7 +304,8 @@ def run_job(
                 _kill_group(proc.pid, signal.SIGKILL)
                 proc.wait()
             wall = time.monotonic() - start
-            _kill_group(proc.pid, signal.SIGKILL)
+            # Group members and escapees alike carry the marker; the group id itself is not
+            # signalled once its leader is reaped (the number could be reused).
             leftover = _terminate(tracker.processes())
     rc = None if timed_out else proc.returncode
     steps = parse_console_metrics(log_path.read_text(errors="replace").splitlines())
