@@ -1,7 +1,7 @@
 """The `main_ppo` command lines in README.md compose with verl's Hydra config.
 
 README is what users copy; a renamed verl key or a DuPO option that no longer exists must fail here.
-The `...` placeholder line is dropped and `$(dupo-verl agent-loop-config)` is replaced by the real path.
+The `...` placeholders are dropped and `$(dupo-verl agent-loop-config)` is replaced by the real path.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ def _readme_main_ppo_commands() -> list[list[str]]:
         text = " ".join(ln.rstrip("\\").strip() for ln in lines)
         text = text.replace("$(dupo-verl agent-loop-config)", str(CONFIG_PATH)).replace("$HOME", "/home/user")
         argv = shlex.split(text, comments=True)
+        argv = [a for a in argv if a != "..."]  # "your other settings" placeholders
         commands.append(argv[argv.index("verl.trainer.main_ppo") + 1 :])
     return commands
 
