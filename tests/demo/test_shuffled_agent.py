@@ -46,7 +46,7 @@ async def test_reward_is_a_rate_matched_coin(tiny_model_path, loops_yaml, monkey
     assert "dupo_shuffled_agent" in _agent_loop_registry
     real, paid = [], []
     for i in range(40):
-        row = plus_row(i, a=i, b=3, agent_name="dupo_shuffled_agent")
+        row = plus_row(i, a=10 + i, b=3, agent_name="dupo_shuffled_agent")
         loop = hydra.utils.instantiate(
             config=_agent_loop_registry["dupo_shuffled_agent"], trainer_config=DictConfigWrap(config=config),
             server_manager=server, tokenizer=worker.tokenizer, processor=None, hf_model_type=worker.hf_model_type,
