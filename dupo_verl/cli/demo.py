@@ -45,6 +45,8 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds to run (default {d.seeds})")
     p.add_argument("--first-seed", type=int, default=d.first_seed)
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
+    p.add_argument("--resume", action="store_true",
+                   help="reuse warm starts and finished runs already in --output that used the same settings")
     p.add_argument("--num-problems", type=int, default=d.num_problems, help="distinct (A, B) pairs drawn")
     p.add_argument("--val-problems", type=int, default=d.val_problems, help="held-out pairs (evaluation)")
     p.add_argument("--operand-min", type=int, default=d.operand_min)
@@ -101,7 +103,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
                 lr=args.lr, temperature=args.temperature, test_freq=args.test_freq,
                 dual_samples=args.dual_samples, dual_temperature=args.dual_temperature,
             ),
-            device=args.device, python=args.python, run_timeout_s=args.run_timeout,
+            device=args.device, python=args.python, run_timeout_s=args.run_timeout, resume=args.resume,
             extra_overrides=tuple(args.override),
         )
         config.validate()

@@ -42,7 +42,7 @@ from dupo_verl.demo.two_sum_data import (
     validation_rows,
     write_rows,
 )
-from dupo_verl.demo.warm_start import WarmStartConfig, warm_start
+from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 
 METHODS = ("warm_start", "dupo", "oracle", "shuffled")
 RL_METHODS = ("dupo", "oracle", "shuffled")
@@ -85,6 +85,7 @@ class DemoConfig:
     wait_busy_s: float = 3600.0
     coin_window: int = 1024
     threads: int | None = None
+    resume: bool = False  # reuse warm starts and finished runs in `output` made with the same settings
     extra_overrides: tuple[str, ...] = field(default_factory=tuple)
 
     def validate(self) -> None:
@@ -135,26 +136,11 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         seed_dir = out / f"seed{seed}"
         t0 = time.monotonic()
-        log(f"[seed {seed}] building the tiny model and warm-starting it")
-        model_dir = build_tiny_lm(
-            seed_dir / "init",
-            corpus=_corpus(train_problems),
-            vocab_size=config.model.vocab_size,
-            hidden_size=config.model.hidden_size,
-            num_layers=config.model.num_layers,
-            num_heads=config.model.num_heads,
-            max_position_embeddings=256,
-            seed=seed,
-            split_digits=True,
-        )
-        warm = warm_start(
-            model_dir, seed_dir / "warm_start", task, examples_of(train_problems, PRIMAL),
-            examples_of(train_problems, DUAL), replace(config.warm, seed=seed),
-            progress=lambda r, s=seed: log(
-                f"[seed {s}] warm start step {r['step']} ({r['phase']}): loss {r['loss']:.3f} "
-                f"dev primal {r['dev_primal']:.3f} dual {r['dev_dual']:.3f}"
-            ),
-        )
+        warm = _reusable_warm_start(config, seed_dir, seed) if config.resume else None
+        if warm is None:
+            warm = _fresh_warm_start(config, seed_dir, seed, task, train_problems, log)
+        else:
+            log(f"[seed {seed}] reusing the warm start in {warm.model_dir}")
         before_p, before_d = _heldout_accuracy(warm.model_dir, task, heldout, config.warm.max_new_tokens)
         log(
             f"[seed {seed}] warm start: {warm.steps} steps in {warm.wall_s:.0f}s ({warm.stopped_because}); "
@@ -166,9 +152,14 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
                                      detail={"warm_start": warm.to_dict()}))
         for method in rl_methods:
             grpo = replace(config.grpo, seed=seed)
-            record, argv = _run_method(config, device, method, grpo, warm.model_dir, data, seed_dir / method,
-                                       task, heldout, before_p, before_d, log)
+            paths, argv = _method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method)
             run_overrides[f"{method}/seed{seed}"] = argv
+            done = _finished_run(paths.workdir, argv) if config.resume else None
+            if done is not None:
+                log(f"[seed {seed}] {method}: reusing the finished run in {paths.workdir}")
+                records.append(done)
+                continue
+            record = _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log)
             records.append(record)
             seed_timing[f"{method}_s"] = record.wall_s
             _write_outputs(out, config, device, records, run_overrides, timings, started)
@@ -177,6 +168,58 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     log("\n" + format_table(records))
     log(f"\nresults: {out / 'results.json'}\nplot: {out / 'accuracy_vs_steps.png'}")
     return results
+
+
+def _fresh_warm_start(config: DemoConfig, seed_dir: Path, seed: int, task, train_problems, log):
+    log(f"[seed {seed}] building the tiny model and warm-starting it")
+    model_dir = build_tiny_lm(
+        seed_dir / "init",
+        corpus=_corpus(train_problems),
+        vocab_size=config.model.vocab_size,
+        hidden_size=config.model.hidden_size,
+        num_layers=config.model.num_layers,
+        num_heads=config.model.num_heads,
+        max_position_embeddings=256,
+        seed=seed,
+        split_digits=True,
+    )
+    warm = warm_start(
+        model_dir, seed_dir / "warm_start", task, examples_of(train_problems, PRIMAL),
+        examples_of(train_problems, DUAL), replace(config.warm, seed=seed),
+        progress=lambda r: log(
+            f"[seed {seed}] warm start step {r['step']} ({r['phase']}): loss {r['loss']:.3f} "
+            f"dev primal {r['dev_primal']:.3f} dual {r['dev_dual']:.3f}"
+        ),
+    )
+    (seed_dir / "warm_start" / "model_config.json").write_text(json.dumps(asdict(config.model)))
+    return warm
+
+
+def _reusable_warm_start(config: DemoConfig, seed_dir: Path, seed: int) -> WarmStartResult | None:
+    """The warm start already in `seed_dir` if it was made with the same model and warm-start settings."""
+    folder = seed_dir / "warm_start"
+    try:
+        saved = json.loads((folder / "warm_start.json").read_text())
+        model = json.loads((folder / "model_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("config") != asdict(replace(config.warm, seed=seed)) or model != asdict(config.model):
+        return None
+    fields = {k: saved[k] for k in ("steps", "wall_s", "dev_primal", "dev_dual", "stopped_because", "log")}
+    return WarmStartResult(model_dir=folder, **fields)
+
+
+def _finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
+    """The record of a finished run in `run_dir` made with the same main_ppo overrides."""
+    try:
+        saved = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if saved.get("status") != "ok" or saved.get("detail", {}).get("overrides") != list(argv):
+        return None
+    saved["curve"] = [tuple(x) for x in saved.get("curve", [])]
+    saved["dual_curve"] = [tuple(x) for x in saved.get("dual_curve", [])]
+    return RunRecord(**saved)
 
 
 def _write_outputs(out, config, device, records, run_overrides, timings, started) -> dict[str, Any]:
@@ -223,18 +266,22 @@ def _heldout_accuracy(model_dir: Path, task, heldout, max_new_tokens: int) -> tu
     return p, d
 
 
-def _run_method(config, device, method, grpo, model_dir, data, run_dir, task, heldout, before_p, before_d, log):
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
-    tmp = Path(tempfile.mkdtemp(prefix="dvd", dir="/tmp"))  # short: AF_UNIX socket paths
+def _method_command(config, device, method, grpo, model_dir, data, run_dir) -> tuple[ppo.RunPaths, list[str]]:
     paths = ppo.RunPaths(
         model=Path(model_dir), train_files=data[f"train_{method}"], val_files=[data["val_primal"], data["val_dual"]],
         agent_loop_config=data["agent_loops"], workdir=run_dir,
     )
-    argv = ppo.overrides(method, paths, grpo, device) + list(config.extra_overrides)
-    env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
+    return paths, ppo.overrides(method, paths, grpo, device) + list(config.extra_overrides)
+
+
+def _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log) -> RunRecord:
+    run_dir = paths.workdir
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
     _wait_for_free_machine(config.wait_busy_s, log)
+    tmp = Path(tempfile.mkdtemp(prefix="dvd", dir="/tmp"))  # short: AF_UNIX socket paths
+    env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
     log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
     try:
         job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
@@ -249,7 +296,7 @@ def _run_method(config, device, method, grpo, model_dir, data, run_dir, task, he
     record.agreement = agreement["overall"].get("agreement")
     record.reward_rate = agreement["overall"].get("reward_rate")
     record.detail = {"agreement_per_step": agreement["per_step"], "rc": job.rc, "timed_out": job.timed_out,
-                     "leftover_pids": job.leftover_pids}
+                     "leftover_pids": job.leftover_pids, "overrides": list(argv)}
     final = _final_checkpoint(paths.checkpoints)
     if final is not None:
         record.primal_after, record.dual_after = _heldout_accuracy(final, task, heldout, config.warm.max_new_tokens)
@@ -266,7 +313,7 @@ def _run_method(config, device, method, grpo, model_dir, data, run_dir, task, he
         f"{before_p:.3f} -> {_fmt(record.primal_after)}, dual {before_d:.3f} -> {_fmt(record.dual_after)}, "
         f"reward-truth agreement {_fmt(record.agreement)}"
     )
-    return record, argv
+    return record
 
 
 def _final_checkpoint(checkpoints: Path) -> Path | None:
@@ -284,7 +331,7 @@ def _wait_for_free_machine(limit_s: float, log: Callable[[str], None]) -> None:
         if not announced:
             log(f"another main_ppo is running (pids {busy_jobs()}); waiting for it to finish")
             announced = True
-        time.sleep(15)
+        time.sleep(2)  # another job's runs may follow each other closely
 
 
 def _fmt(value: float | None) -> str:
