@@ -30,7 +30,7 @@ CPU_SUPPORT_MODULE = "verl_cpu_support"
 class GRPOSettings:
     """The RL budget shared by every method (one main_ppo run)."""
 
-    steps: int = 40
+    steps: int = 50
     batch_size: int = 32  # prompts per step
     group_size: int = 8  # rollouts per prompt (GRPO group)
     mini_batches: int = 1  # optimizer steps per training step

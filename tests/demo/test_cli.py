@@ -1,0 +1,32 @@
+"""`dupo-verl demo two-sum` argument handling (no training here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dupo_verl.cli import main
+from dupo_verl.demo import ppo
+
+
+def test_unknown_method_is_a_usage_error(tmp_path, capsys):
+    assert main(["demo", "two-sum", "--output", str(tmp_path), "--methods", "dupo,magic"]) == 2
+    assert "unknown method(s) ['magic']" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_bad_grpo_setting_is_a_usage_error(tmp_path, capsys):
+    assert main(["demo", "two-sum", "--output", str(tmp_path), "--group-size", "1"]) == 2
+    assert "group_size" in capsys.readouterr().err
+
+
+def test_cpu_without_verl_cpu_platform_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ppo, "cpu_support_available", lambda: False)
+    assert main(["demo", "two-sum", "--output", str(tmp_path), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "verl_cpu_support" in err and ".venv-e2e/bin/dupo-verl" in err
+    assert not any(tmp_path.iterdir())  # it stopped before any work
+
+
+def test_demo_requires_a_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        main(["demo"])
