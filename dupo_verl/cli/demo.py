@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_two_sum(demos: argparse._SubParsersAction) -> None:
     from dupo_verl.demo.ppo import GRPOSettings
-    from dupo_verl.demo.two_sum_demo import METHODS, DemoConfig, ModelConfig
+    from dupo_verl.demo.two_sum_demo import ALL_METHODS, METHODS, DemoConfig, ModelConfig
     from dupo_verl.demo.warm_start import WarmStartConfig
 
     d, g, w, m = DemoConfig(output=Path(".")), GRPOSettings(), WarmStartConfig(), ModelConfig()
@@ -35,19 +35,22 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
         help="DuPO teaches a tiny model A+B without labels (GRPO via verl main_ppo), against controls",
         description="Warm-start a tiny model on A+B= (primal) and A+V=S V= (dual), then GRPO it with verl's "
         "main_ppo: `dupo` (self-dual reward, wrong labels planted in the data), `oracle` (gold reward), "
-        "`shuffled` (a coin with DuPO's reward rate), `warm_start` (no RL). Writes config, per-step logs, "
+        "`shuffled` (a coin with DuPO's reward rate), `warm_start` (no RL); opt-in `dupo_frozen` (the dual is a "
+        "frozen copy of the warm start, served by verl's reward-model server). Writes config, per-step logs, "
         "results.json and accuracy_vs_steps.png to --output. On CPU run it from the e2e venv "
         "(.venv-e2e/bin/dupo-verl).",
     )
     p.add_argument("--output", required=True, type=Path, help="output folder")
     p.add_argument("--methods", default="dupo",
-                   help=f"comma-separated subset of {','.join(METHODS)}, or all (default: dupo)")
+                   help=f"comma-separated subset of {','.join(METHODS)}, or all (= {','.join(ALL_METHODS)}; "
+                   "default: dupo)")
     p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds to run (default {d.seeds})")
     p.add_argument("--first-seed", type=int, default=d.first_seed)
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true",
                    help="reuse warm starts and finished runs already in --output that used the same settings")
-    p.add_argument("--num-problems", type=int, default=d.num_problems, help="distinct (A, B) pairs drawn")
+    p.add_argument("--num-problems", type=int, default=d.num_problems,
+                   help="distinct (A, B) pairs drawn (default: every pair of the operand range, at most 10000)")
     p.add_argument("--val-problems", type=int, default=d.val_problems, help="held-out pairs (evaluation)")
     p.add_argument("--operand-min", type=int, default=d.operand_min)
     p.add_argument("--operand-max", type=int, default=d.operand_max)
@@ -81,10 +84,10 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
 
 def _run_two_sum(args: argparse.Namespace) -> int:
     from dupo_verl.demo.ppo import GRPOSettings
-    from dupo_verl.demo.two_sum_demo import METHODS, DemoConfig, ModelConfig, run_demo
+    from dupo_verl.demo.two_sum_demo import ALL_METHODS, DemoConfig, ModelConfig, run_demo
     from dupo_verl.demo.warm_start import WarmStartConfig
 
-    methods = tuple(METHODS) if args.methods.strip() == "all" else tuple(
+    methods = ALL_METHODS if args.methods.strip() == "all" else tuple(
         m.strip() for m in args.methods.split(",") if m.strip()
     )
     try:

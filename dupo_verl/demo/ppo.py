@@ -5,7 +5,11 @@ Methods differ only in their training rows and reward (same budget, same startin
   labels in `reward_model.ground_truth` to show none reaches the reward);
 - `shuffled`: rows name `dupo_shuffled_agent` (a coin with DuPO's running reward rate);
 - `oracle`: rows name `single_turn_agent` and carry the gold label, scored by
-  `reward.custom_reward_function` = `reward_fns.compute_score`.
+  `reward.custom_reward_function` = `reward_fns.compute_score`;
+- `dupo_frozen` (a remedy, opt-in): the same label-free DuPO reward, but the dual is a FROZEN copy
+  of the warm-started model served by verl's reward-model server (the `dupo` reward manager), so
+  training the primal cannot degrade the judge. Every row, validation included, is then scored by
+  that manager; the held-out accuracy comes from its `dupo_gold_acc` metric (true labels).
 Validation rows (held-out primal and dual prompts, true labels) always use `single_turn_agent`
 and `reward_fns.compute_score`, greedily: that is the accuracy curve. Validation never trains.
 
@@ -22,7 +26,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-METHOD_AGENTS = {"dupo": "dupo_agent", "shuffled": "dupo_shuffled_agent", "oracle": "single_turn_agent"}
+METHOD_AGENTS = {
+    "dupo": "dupo_agent",
+    "shuffled": "dupo_shuffled_agent",
+    "oracle": "single_turn_agent",
+    "dupo_frozen": "single_turn_agent",
+}
 CPU_SUPPORT_MODULE = "verl_cpu_support"
 
 
@@ -30,15 +39,15 @@ CPU_SUPPORT_MODULE = "verl_cpu_support"
 class GRPOSettings:
     """The RL budget shared by every method (one main_ppo run)."""
 
-    steps: int = 50
+    steps: int = 24
     batch_size: int = 32  # prompts per step
     group_size: int = 8  # rollouts per prompt (GRPO group)
     mini_batches: int = 1  # optimizer steps per training step
-    lr: float = 2e-4
+    lr: float = 3e-4
     temperature: float = 1.0
     entropy_coeff: float = 0.0
     clip_ratio: float = 0.2
-    test_freq: int = 5
+    test_freq: int = 8
     prompt_length: int = 32
     response_length: int = 8
     dual_samples: int = 1
@@ -113,7 +122,7 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
         f"actor_rollout_ref.model.path={paths.model}",
         "actor_rollout_ref.actor.strategy=fsdp2",
         f"actor_rollout_ref.actor.ppo_mini_batch_size={mini}",
-        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={samples}",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={mini * grpo.group_size}",  # one micro batch per mini batch
         "actor_rollout_ref.actor.use_kl_loss=False",
         f"actor_rollout_ref.actor.entropy_coeff={grpo.entropy_coeff}",
         f"actor_rollout_ref.actor.clip_ratio={grpo.clip_ratio}",
@@ -165,13 +174,44 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
     ]
     if device == "cpu":
         out += cpu_overrides()
+    if method == "dupo_frozen":
+        frozen = frozen_dual_overrides(paths.model, max_len, samples, device)
+        keys = {o.split("=", 1)[0] for o in frozen}
+        out = [o for o in out if o.split("=", 1)[0] not in keys] + frozen
+    return out
+
+
+def frozen_dual_overrides(dual_model: Path, max_len: int, samples: int, device: str) -> list[str]:
+    """The `dupo` reward manager with the dual served by verl's reward-model server (its own pool)."""
+    out = [
+        "reward.reward_manager.name=dupo",
+        "reward.reward_model.enable=True",
+        f"reward.reward_model.model_path={dual_model}",
+        "reward.reward_model.rollout.name=vllm",
+        "reward.reward_model.rollout.tensor_model_parallel_size=1",
+        f"reward.reward_model.rollout.max_model_len={max_len}",
+        f"reward.reward_model.rollout.max_num_seqs={min(256, samples)}",
+        f"reward.reward_model.rollout.max_num_batched_tokens={max(1024, min(256, samples) * max_len)}",
+        # with its own pool verl never wakes a sleeping reward model: keep it awake
+        "reward.reward_model.rollout.free_cache_engine=False",
+        # V1 hands dataset columns (extra_info) to the manager only with a separate pool
+        "reward.reward_model.enable_resource_pool=True",
+        "reward.reward_model.n_gpus_per_node=1",
+        "reward.reward_model.nnodes=1",
+    ]
+    if device == "cpu":
+        out += [
+            "+ray_kwargs.ray_init.num_gpus=2",
+            "reward.reward_model.rollout.enforce_eager=True",
+            "+reward.reward_model.rollout.enable_sleep_mode=False",
+        ]
     return out
 
 
 def cpu_overrides() -> list[str]:
     """What verl 0.9.1 needs to run on CPU (docs/verl-0.9.1.md section 9)."""
     return [
-        "+ray_kwargs.ray_init.num_gpus=1",
+        "+ray_kwargs.ray_init.num_gpus=1",  # one fake Ray GPU per vLLM server
         "ray_kwargs.ray_init.num_cpus=16",
         "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
         "+actor_rollout_ref.rollout.enable_sleep_mode=False",

@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-METHOD_ORDER = ("warm_start", "dupo", "oracle", "shuffled")
-_COLORS = {"warm_start": "#777777", "dupo": "#1f77b4", "oracle": "#2ca02c", "shuffled": "#d62728"}
+METHOD_ORDER = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen")
+_COLORS = {"warm_start": "#777777", "dupo": "#1f77b4", "oracle": "#2ca02c", "shuffled": "#d62728",
+           "dupo_frozen": "#9467bd"}
 
 
 @dataclass
@@ -46,14 +47,15 @@ class RunRecord:
 def val_curve(steps: Mapping[int, Mapping[str, float]], source: str) -> list[tuple[int, float]]:
     """(step, accuracy) of data source `source` from verl's validation metrics.
 
-    verl names them `val-core/<source>/<key>/mean@1` (or `val-aux/...`); `acc` is preferred over
-    `reward`/`score` (for 0/1 rewards they are equal).
+    verl names them `val-core/<source>/<key>/mean@1` (or `val-aux/...`). `dupo_gold_acc` (the
+    `dupo` reward manager scores validation rows too, and reports gold accuracy there) comes first,
+    then `acc`, then `reward`/`score` (equal to accuracy for a 0/1 gold reward).
     """
     curve = []
     for step in sorted(steps):
         metrics = steps[step]
         value = None
-        for key in ("acc", "reward", "score"):
+        for key in ("dupo_gold_acc", "acc", "reward", "score"):
             for prefix in ("val-core", "val-aux"):
                 name = f"{prefix}/{source}/{key}/mean@1"
                 if name in metrics and math.isfinite(metrics[name]):
@@ -132,6 +134,19 @@ def format_table(records: Sequence[RunRecord]) -> str:
             f"{_pct(s['dual_accuracy_before']['mean'])} | {_pct(s['dual_accuracy']['mean'])} | "
             f"{_pct(s['reward_truth_agreement']['mean'])} |"
         )
+    return "\n".join(lines)
+
+
+def format_per_seed(records: Sequence[RunRecord]) -> str:
+    """Held-out primal accuracy (%) after training, one row per method, one column per seed."""
+    seeds = sorted({r.seed for r in records})
+    lines = ["| method | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |",
+             "|---|" + "---|" * (len(seeds) + 1)]
+    summary = summarize(records)
+    for method, s in summary.items():
+        by_seed = dict(zip(s["seeds"], s["primal_accuracy"]["per_seed"], strict=True))
+        cells = [_pct(by_seed.get(seed)) for seed in seeds]
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {_pct(s['primal_accuracy']['mean'])} |")
     return "\n".join(lines)
 
 

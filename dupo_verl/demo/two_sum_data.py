@@ -3,7 +3,8 @@
 - `prepare_problems` runs the real `dupo-verl prepare two-sum` (train rows plus a held-out split).
 - `method_rows` makes the training rows of a method: `dupo` and `shuffled` get a WRONG label
   planted in `reward_model.ground_truth` (if any gold reached their reward, it would pay for wrong
-  answers); `oracle` keeps the gold label and is scored by `reward_fns.compute_score`.
+  answers), and so does the `dupo_frozen` remedy; `oracle` keeps the gold label and is scored by
+  `reward_fns.compute_score`.
 - `validation_rows` makes the held-out primal rows and dual rows (the dual prompt built from the
   true sum, expected reply B), both answered by `single_turn_agent` and scored against true labels:
   verl's own greedy validation gives the accuracy curves.

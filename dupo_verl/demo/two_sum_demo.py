@@ -30,7 +30,14 @@ from dupo_verl.demo import ppo
 from dupo_verl.demo.evaluate import accuracy, load_model
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
 from dupo_verl.demo.launch import busy_jobs, run_job
-from dupo_verl.demo.results import RunRecord, format_table, plot_curves, val_curve, write_results
+from dupo_verl.demo.results import (
+    RunRecord,
+    format_per_seed,
+    format_table,
+    plot_curves,
+    val_curve,
+    write_results,
+)
 from dupo_verl.demo.rollouts import agreement_over_training
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.two_sum_data import (
@@ -44,8 +51,9 @@ from dupo_verl.demo.two_sum_data import (
 )
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 
-METHODS = ("warm_start", "dupo", "oracle", "shuffled")
-RL_METHODS = ("dupo", "oracle", "shuffled")
+METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen")
+ALL_METHODS = ("warm_start", "dupo", "oracle", "shuffled")  # `--methods all`; dupo_frozen is opt-in
+RL_METHODS = ("dupo", "oracle", "shuffled", "dupo_frozen")
 AGENT_LOOP_YAML = """\
 # Agent loops of the two-sum demo (the DuPO options come from +dupo.<key> overrides).
 - name: dupo_agent
@@ -68,14 +76,16 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DemoConfig:
+    """Everything one `dupo-verl demo two-sum` invocation does (written to config.json)."""
+
     output: Path
     methods: tuple[str, ...] = ("dupo",)
     seeds: int = 1
     first_seed: int = 0
-    num_problems: int = 10000
-    val_problems: int = 500
+    num_problems: int | None = None  # distinct (A, B) pairs; None: all pairs of the range, at most 10000
+    val_problems: int = 300
     operand_min: int = 0
-    operand_max: int = 99
+    operand_max: int = 49
     model: ModelConfig = ModelConfig()
     warm: WarmStartConfig = WarmStartConfig()
     grpo: ppo.GRPOSettings = ppo.GRPOSettings()
@@ -227,7 +237,10 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
     cfg = {**_jsonable(asdict(config)), "device": device, "main_ppo_overrides": run_overrides}
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     results = write_results(out / "results.json", cfg, records, {"timings": timings})
-    (out / "results.md").write_text(format_table(records) + "\n")
+    (out / "results.md").write_text(
+        "Means over seeds (held-out greedy accuracy, %):\n\n" + format_table(records)
+        + "\n\nHeld-out primal accuracy after training, per seed (%):\n\n" + format_per_seed(records) + "\n"
+    )
     plot_curves(records, out / "accuracy_vs_steps.png", config.grpo.steps,
                 title=f"two-sum on {device}: held-out primal accuracy ({config.seeds} seed(s))")
     return results
@@ -235,8 +248,10 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
 
 def _prepare_data(config: DemoConfig, data_dir: Path, rl_methods: Sequence[str]) -> dict[str, Path]:
     """Prepared rows, per-method training rows and validation rows (written once per output)."""
+    width = config.operand_max - config.operand_min + 1
+    num_problems = config.num_problems or min(width * width, 10000)
     train, heldout = prepare_problems(
-        data_dir, config.num_problems, config.val_problems, config.operand_min, config.operand_max, seed=0
+        data_dir, num_problems, config.val_problems, config.operand_min, config.operand_max, seed=0
     )
     rows = read_rows(train)
     paths = {"train": train, "heldout": heldout}

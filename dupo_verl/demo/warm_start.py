@@ -35,7 +35,7 @@ class WarmStartConfig:
     lr: float = 1e-3
     warmup_steps: int = 50
     dual_fraction: float = 0.5  # share of dual examples in the mixed phase
-    primal_target: float | None = 0.25  # stop once the primal reaches this dev accuracy (None: max_steps)
+    primal_target: float | None = 0.35  # stop once the primal reaches this dev accuracy (None: max_steps)
     dual_target: float | None = 0.7  # train the dual alone first, up to this dev accuracy (None: no such phase)
     eval_every: int = 50
     dev_size: int = 200

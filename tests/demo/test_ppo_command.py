@@ -49,6 +49,18 @@ def test_cpu_recipe_only_on_cpu(tmp_path):
     assert env_cpu["VERL_FILE_LOGGER_PATH"].endswith("metrics.jsonl")
 
 
+def test_frozen_dual_remedy_serves_the_warm_start_as_the_judge(tmp_path):
+    paths = _paths(tmp_path)
+    frozen = ppo.overrides("dupo_frozen", paths, ppo.GRPOSettings(), device="cpu")
+    d = _as_dict(frozen)
+    assert d["reward.reward_manager.name"] == "dupo"
+    assert d["reward.reward_model.model_path"] == str(paths.model)  # the frozen copy of the start
+    assert d["ray_kwargs.ray_init.num_gpus"] == "2"  # one fake GPU per vLLM server
+    assert d["actor_rollout_ref.rollout.agent.default_agent_loop"] == "single_turn_agent"
+    assert d["dupo.hybrid_weight"] == "0.0"
+    assert len(d) == len(frozen)  # no key given twice
+
+
 @pytest.mark.parametrize("bad", [{"group_size": 1}, {"batch_size": 6, "mini_batches": 4}, {"lr": 0}])
 def test_bad_settings(bad, tmp_path):
     with pytest.raises(ValueError):
@@ -60,6 +72,7 @@ def test_bad_settings(bad, tmp_path):
 def test_overrides_compose_with_verl_config(tmp_path):
     """`main_ppo --cfg job` composes the config without running: every key must exist in verl."""
     argv = ppo.overrides("shuffled", _paths(tmp_path), ppo.GRPOSettings(steps=5, batch_size=4, group_size=2))
+    argv += [o for o in ppo.overrides("dupo_frozen", _paths(tmp_path), ppo.GRPOSettings()) if o.startswith("reward.")]
     proc = subprocess.run(
         [sys.executable, "-m", "verl.trainer.main_ppo", "--cfg", "job", *argv],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
@@ -72,3 +85,13 @@ def test_overrides_compose_with_verl_config(tmp_path):
     assert config["actor_rollout_ref"]["actor"]["checkpoint"]["save_contents"] == ["model", "hf_model"]
     assert config["dupo"]["dual_questions_per_rollout"] == 1
     assert config["trainer"]["v1"]["trainer_mode"] == "dupo_sync"
+    assert config["reward"]["reward_model"]["enable_resource_pool"] is True
+
+
+def test_micro_batch_fits_the_mini_batch(tmp_path):
+    """verl splits each mini batch into micro batches: the micro batch may not exceed the mini batch."""
+    grpo = ppo.GRPOSettings(batch_size=8, group_size=4, mini_batches=2)
+    d = _as_dict(ppo.overrides("dupo", _paths(tmp_path), grpo))
+    mini_samples = int(d["actor_rollout_ref.actor.ppo_mini_batch_size"]) * grpo.group_size
+    assert mini_samples == 16
+    assert mini_samples % int(d["actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu"]) == 0

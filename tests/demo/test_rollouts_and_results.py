@@ -89,3 +89,11 @@ def test_plot_is_a_png(tmp_path):
     path = plot_curves(_records(), tmp_path / "plot.png", total_steps=10)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 5000
+
+
+def test_per_seed_table():
+    from dupo_verl.demo.results import format_per_seed
+
+    table = format_per_seed(_records()).splitlines()
+    assert table[0] == "| method | seed 0 | seed 1 | mean |"
+    assert table[3] == "| dupo |  60.0 |  70.0 |  65.0 |"

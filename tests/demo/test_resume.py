@@ -1,0 +1,48 @@
+"""`--resume`: a warm start or finished run is reused only when it was made with the same settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from dupo_verl.demo import two_sum_demo as demo
+from dupo_verl.demo.results import RunRecord
+
+
+def _config(tmp_path: Path, **kw) -> demo.DemoConfig:
+    return demo.DemoConfig(output=tmp_path, **kw)
+
+
+def _save_warm_start(seed_dir: Path, config: demo.DemoConfig, seed: int) -> None:
+    folder = seed_dir / "warm_start"
+    folder.mkdir(parents=True)
+    saved = {"model_dir": str(folder), "steps": 7, "wall_s": 1.5, "dev_primal": 0.3, "dev_dual": 0.8,
+             "stopped_because": "primal_target", "log": [], "config": asdict(replace(config.warm, seed=seed))}
+    (folder / "warm_start.json").write_text(json.dumps(saved))
+    (folder / "model_config.json").write_text(json.dumps(asdict(config.model)))
+
+
+def test_warm_start_reused_only_with_the_same_settings(tmp_path):
+    config = _config(tmp_path)
+    _save_warm_start(tmp_path / "seed1", config, seed=1)
+    reused = demo._reusable_warm_start(config, tmp_path / "seed1", 1)
+    assert reused is not None and reused.steps == 7 and reused.model_dir == tmp_path / "seed1" / "warm_start"
+    assert demo._reusable_warm_start(config, tmp_path / "seed1", 2) is None  # other seed
+    other_lr = _config(tmp_path, warm=replace(config.warm, lr=5e-4))
+    assert demo._reusable_warm_start(other_lr, tmp_path / "seed1", 1) is None
+    bigger = _config(tmp_path, model=demo.ModelConfig(hidden_size=256, num_heads=8))
+    assert demo._reusable_warm_start(bigger, tmp_path / "seed1", 1) is None
+    assert demo._reusable_warm_start(config, tmp_path / "seed9", 9) is None  # nothing there
+
+
+def test_finished_run_reused_only_with_the_same_overrides(tmp_path):
+    record = RunRecord("dupo", 0, 0.3, 0.8, primal_after=0.45, curve=[(0, 0.3), (10, 0.4)],
+                       detail={"overrides": ["a=1", "b=2"]})
+    (tmp_path / "run.json").write_text(json.dumps(asdict(record)))
+    again = demo._finished_run(tmp_path, ["a=1", "b=2"])
+    assert again == record
+    assert demo._finished_run(tmp_path, ["a=1", "b=3"]) is None
+    failed = replace(record, status="failed (rc=1)")
+    (tmp_path / "run.json").write_text(json.dumps(asdict(failed)))
+    assert demo._finished_run(tmp_path, ["a=1", "b=2"]) is None
