@@ -36,7 +36,9 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
         description="Warm-start a tiny model on A+B= (primal) and A+V=S V= (dual), then GRPO it with verl's "
         "main_ppo: `dupo` (self-dual reward, wrong labels planted in the data), `oracle` (gold reward), "
         "`shuffled` (a coin with DuPO's reward rate), `warm_start` (no RL); opt-in `dupo_frozen` (the dual is a "
-        "frozen copy of the warm start, served by verl's reward-model server). Writes config, per-step logs, "
+        "frozen copy of the warm start, served by verl's reward-model server) and `dupo_alternate` (dupo's rows "
+        "plus the dual prompts A+V=S V= as primals judged by the policy's own A+B=, so both roles train "
+        "label-free). Writes config, per-step logs, "
         "results.json and accuracy_vs_steps.png to --output. On CPU run it from the e2e venv "
         "(.venv-e2e/bin/dupo-verl).",
     )

@@ -10,6 +10,9 @@ Methods differ only in their training rows and reward (same budget, same startin
   of the warm-started model served by verl's reward-model server (the `dupo` reward manager), so
   training the primal cannot degrade the judge. Every row, validation included, is then scored by
   that manager; the held-out accuracy comes from its `dupo_gold_acc` metric (true labels).
+- `dupo_alternate` (a remedy, opt-in): `dupo`'s rows plus one `two_sum_inverse` row per problem
+  (the dual prompt as a primal, judged by the live policy's own A+B=), all on `dupo_agent`. Both
+  roles train label-free, so the judge is trained too instead of decaying. Same command as `dupo`.
 Validation rows (held-out primal and dual prompts, true labels) always use `single_turn_agent`
 and `reward_fns.compute_score`, greedily: that is the accuracy curve. Validation never trains.
 
@@ -31,6 +34,7 @@ METHOD_AGENTS = {
     "shuffled": "dupo_shuffled_agent",
     "oracle": "single_turn_agent",
     "dupo_frozen": "single_turn_agent",
+    "dupo_alternate": "dupo_agent",
 }
 CPU_SUPPORT_MODULE = "verl_cpu_support"
 
@@ -98,7 +102,7 @@ def cpu_support_available() -> bool:
 
 
 def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "cpu") -> list[str]:
-    """Hydra overrides of `main_ppo` for `method` ("dupo", "shuffled" or "oracle")."""
+    """Hydra overrides of `main_ppo` for `method` (a key of `METHOD_AGENTS`)."""
     if method not in METHOD_AGENTS:
         raise ValueError(f"unknown method {method!r}; RL methods: {sorted(METHOD_AGENTS)}")
     grpo.validate()

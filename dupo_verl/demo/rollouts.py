@@ -5,19 +5,24 @@ verl writes every training rollout to `<rollout_data_dir>/<step>.jsonl` (`input`
 needs no label at all (the DuPO run's `gts` are planted wrong labels). Per step: the reward rate,
 the true accuracy of the sampled answers, and the agreement of the reward (>= 0.5) with truth,
 plus precision (P(right | rewarded)) and recall (P(rewarded | right)).
+
+These statistics are over the primal prompts `A+B=` (the headline: held-out primal accuracy is
+the metric). When the rollouts also hold inverse prompts `A+V=S V=` (`dupo_alternate`), the same
+statistics for them, with truth B = S - A, are reported apart under "inverse".
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from dupo_verl.tasks import DualTask
 
 _OPERANDS = re.compile(r"(\d+)\+(\d+)=")
+_INVERSE = re.compile(r"(\d+)\+V=(\d+) V=")
 
 
 def true_sum(prompt_text: str) -> int | None:
@@ -26,11 +31,22 @@ def true_sum(prompt_text: str) -> int | None:
     return int(match.group(1)) + int(match.group(2)) if match else None
 
 
-def step_agreement(records: Iterable[Mapping[str, Any]], task: DualTask) -> dict[str, float]:
-    """Reward-vs-truth statistics of one step's rollouts (records without a prompt pair are counted)."""
+def true_difference(prompt_text: str) -> int | None:
+    """S - A from the inverse prompt text `A+V=S V=` (None without one, or when S < A)."""
+    match = _INVERSE.search(prompt_text or "")
+    if match is None or int(match.group(2)) < int(match.group(1)):
+        return None
+    return int(match.group(2)) - int(match.group(1))
+
+
+def step_agreement(
+    records: Iterable[Mapping[str, Any]], task: DualTask, truth: Callable[[str], int | None] = true_sum
+) -> dict[str, float]:
+    """Reward-vs-truth statistics of one step's rollouts; `truth` reads the right answer from the
+    prompt text (records where it finds none, e.g. prompts of the other kind, count as skipped)."""
     n = rewarded = right = agree = right_and_rewarded = skipped = 0
     for rec in records:
-        gold = true_sum(str(rec.get("input", "")))
+        gold = truth(str(rec.get("input", "")))
         try:
             reward = float(rec.get("score"))
         except (TypeError, ValueError):
@@ -76,8 +92,20 @@ def read_rollouts(directory: Path) -> dict[int, list[dict[str, Any]]]:
 
 
 def agreement_over_training(directory: Path, task: DualTask) -> dict[str, Any]:
-    """Per-step statistics and their sample-weighted totals over the whole run."""
-    per_step = {step: step_agreement(recs, task) for step, recs in sorted(read_rollouts(directory).items())}
+    """Per-step statistics of the primal prompts and their sample-weighted totals over the whole
+    run, plus the same under "inverse" for inverse prompts when there are any."""
+    steps = read_rollouts(directory)
+    out = _over_steps(steps, task, true_sum)
+    inverse = _over_steps(steps, task, true_difference)
+    if inverse["overall"]["samples"]:
+        out["inverse"] = inverse
+    return out
+
+
+def _over_steps(
+    steps: Mapping[int, list[dict[str, Any]]], task: DualTask, truth: Callable[[str], int | None]
+) -> dict[str, Any]:
+    per_step = {step: step_agreement(recs, task, truth) for step, recs in sorted(steps.items())}
     totals: dict[str, float] = {}
     n = sum(s["samples"] for s in per_step.values())
     if n:

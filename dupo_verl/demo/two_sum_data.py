@@ -4,7 +4,8 @@
 - `method_rows` makes the training rows of a method: `dupo` and `shuffled` get a WRONG label
   planted in `reward_model.ground_truth` (if any gold reached their reward, it would pay for wrong
   answers), and so does the `dupo_frozen` remedy; `oracle` keeps the gold label and is scored by
-  `reward_fns.compute_score`.
+  `reward_fns.compute_score`. `dupo_alternate` gets the `dupo` rows plus one `two_sum_inverse` row
+  per problem (`inverse_row`: the dual prompt A+V=S V= as a primal, a wrong B planted), shuffled in.
 - `validation_rows` makes the held-out primal rows and dual rows (the dual prompt built from the
   true sum, expected reply B), both answered by `single_turn_agent` and scored against true labels:
   verl's own greedy validation gives the accuracy curves.
@@ -14,16 +15,25 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.data.readers import RawRecord
+from dupo_verl.data.rows import RowOptions, build_row
 from dupo_verl.demo.examples import plain, problem_from_row
 from dupo_verl.demo.ppo import METHOD_AGENTS
+from dupo_verl.scoring import task_from_info
+from dupo_verl.tasks import get_task
+from dupo_verl.tasks.inputs import data_source
 
 PRIMAL_SOURCE = "two_sum/primal"
 DUAL_SOURCE = "two_sum/dual"
 VALIDATION_AGENT = "single_turn_agent"
+ALTERNATE = "dupo_alternate"
+INVERSE_TASK = "two_sum_inverse"
+_PRIMAL_PROMPT = re.compile(r"(\d+)\+(\d+)=")
 
 
 def prepare_problems(
@@ -75,6 +85,8 @@ def method_rows(rows: Sequence[dict[str, Any]], method: str, seed: int = 0) -> l
     """Training rows of `method`: its agent loop; planted wrong labels unless it is the oracle."""
     if method not in METHOD_AGENTS:
         raise ValueError(f"unknown method {method!r}; RL methods: {sorted(METHOD_AGENTS)}")
+    if method == ALTERNATE:
+        return alternate_rows(rows, seed)
     rng = random.Random(f"wrong_labels:{seed}")
     out = []
     for i, row in enumerate(rows):
@@ -87,6 +99,41 @@ def method_rows(rows: Sequence[dict[str, Any]], method: str, seed: int = 0) -> l
             new["reward_model"] = {**new["reward_model"], "ground_truth": wrong_label(gold, rng)}
         out.append(new)
     return out
+
+
+def alternate_rows(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """`dupo`'s rows and one inverse row per problem, each with a wrong label, shuffled together."""
+    rng = random.Random(f"wrong_labels_inverse:{seed}")
+    out = method_rows(rows, "dupo", seed) + [inverse_row(row, i, rng) for i, row in enumerate(rows)]
+    random.Random(f"alternate:{seed}").shuffle(out)
+    return out
+
+
+def inverse_row(row: Mapping[str, Any], index: int, rng: random.Random) -> dict[str, Any]:
+    """The `two_sum_inverse` row of a prepared two-sum row, as `dupo-verl prepare` writes it.
+
+    Its prompt is the dual prompt with the TRUE sum S = A + B (the inverse task's input, not a
+    label); B, its answer, is replaced by a planted wrong value in `reward_model.ground_truth`.
+    """
+    gold = str((row.get("reward_model") or {}).get("ground_truth") or "").strip()
+    content = str(row["prompt"][-1]["content"]) if row.get("prompt") else ""
+    match = _PRIMAL_PROMPT.fullmatch(content)
+    if match is None or not gold.isdigit() or int(match[1]) + int(match[2]) != int(gold):
+        raise ValueError(f"row {index}: expected a two-sum prompt A+B= with its sum as the label, "
+                         f"got {content!r} / {gold!r}")
+    a, b = int(match[1]), int(match[2])
+    forward, _ = task_from_info(row["extra_info"]["dupo"])
+    task = get_task(INVERSE_TASK, **forward.params)
+    info = row["extra_info"]
+    raw = RawRecord(int(info.get("index", index)), {"a": a, "s": a + b, "id": f"{a}+V={a + b}"})
+    options = RowOptions(data_source=data_source(task, INVERSE_TASK), agent_name=METHOD_AGENTS[ALTERNATE])
+    outcome = build_row(task, raw, options)
+    if outcome.row is None:
+        raise ValueError(f"row {index}: no {INVERSE_TASK} row ({outcome.message})")
+    new = outcome.row
+    new["extra_info"]["split"] = info.get("split", "train")
+    new["reward_model"] = {**new["reward_model"], "ground_truth": wrong_label(str(b), rng)}
+    return new
 
 
 def validation_rows(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

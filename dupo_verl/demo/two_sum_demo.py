@@ -3,7 +3,10 @@
 Per seed: build a tiny Qwen2 model, warm-start it briefly on primal (A+B=) and dual (A+V=S V=)
 examples, measure held-out greedy accuracy, then train it with GRPO by
 `python -m verl.trainer.main_ppo` once per RL method (`dupo`, `oracle`, `shuffled`) from the same
-warm start and budget, and measure again. Everything lands in one output folder:
+warm start and budget, and measure again. Opt-in remedies for the decaying self-judge: `dupo_frozen`
+(a frozen dual) and `dupo_alternate` (both roles trained label-free, each judged by the other; its
+agreement is that of the primal rows, the inverse rows' goes to run.json's detail). Everything
+lands in one output folder:
 
     config.json                the demo's settings and the exact main_ppo overrides per method
     data/                      prepared rows (true labels), per-method training rows, validation rows
@@ -51,9 +54,9 @@ from dupo_verl.demo.two_sum_data import (
 )
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 
-METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen")
-ALL_METHODS = ("warm_start", "dupo", "oracle", "shuffled")  # `--methods all`; dupo_frozen is opt-in
-RL_METHODS = ("dupo", "oracle", "shuffled", "dupo_frozen")
+METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate")
+ALL_METHODS = ("warm_start", "dupo", "oracle", "shuffled")  # `--methods all`; the remedies are opt-in
+RL_METHODS = ("dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate")
 AGENT_LOOP_YAML = """\
 # Agent loops of the two-sum demo (the DuPO options come from +dupo.<key> overrides).
 - name: dupo_agent
@@ -312,6 +315,9 @@ def _run_method(config, device, method, grpo, paths, argv, task, heldout, before
     record.reward_rate = agreement["overall"].get("reward_rate")
     record.detail = {"agreement_per_step": agreement["per_step"], "rc": job.rc, "timed_out": job.timed_out,
                      "leftover_pids": job.leftover_pids, "overrides": list(argv)}
+    if "inverse" in agreement:  # dupo_alternate: the inverse rows' reward vs truth, apart
+        record.detail["inverse_agreement"] = agreement["inverse"]["overall"]
+        record.detail["inverse_agreement_per_step"] = agreement["inverse"]["per_step"]
     final = _final_checkpoint(paths.checkpoints)
     if final is not None:
         record.primal_after, record.dual_after = _heldout_accuracy(final, task, heldout, config.warm.max_new_tokens)

@@ -1,3 +1,3 @@
 """Registers the tasks shipped with dupo-verl (imported lazily by the registry)."""
 
-from dupo_verl.tasks import math, span, translation, two_sum  # noqa: F401
+from dupo_verl.tasks import math, span, translation, two_sum, two_sum_inverse  # noqa: F401
