@@ -66,6 +66,8 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     ws.add_argument("--warm-dual-fraction", type=float, default=w.dual_fraction)
     ws.add_argument("--warm-primal-target", type=float, default=w.primal_target,
                     help="stop when the primal reaches this dev accuracy")
+    ws.add_argument("--warm-dual-min", type=float, default=w.dual_min,
+                    help="also require this dev dual accuracy before stopping (dual-only batches top it up)")
     ws.add_argument("--warm-dual-target", type=float, default=w.dual_target,
                     help="train the dual alone first up to this dev accuracy (0: no dual-first phase)")
     rl = p.add_argument_group("GRPO (verl main_ppo; the same budget for every method)")
@@ -101,7 +103,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
             warm=replace(
                 WarmStartConfig(), max_steps=args.warm_max_steps, lr=args.warm_lr, batch_size=args.warm_batch_size,
                 dual_fraction=args.warm_dual_fraction, primal_target=args.warm_primal_target,
-                dual_target=args.warm_dual_target or None,
+                dual_target=args.warm_dual_target or None, dual_min=args.warm_dual_min,
             ),
             grpo=replace(
                 GRPOSettings(), steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,

@@ -7,7 +7,10 @@ training on gold examples in two phases: first dual examples only, until the dua
 the usual reason DuPO fails), then a mix of both roles (`dual_fraction` dual) until the primal
 reaches `primal_target`, where training stops so the primal is still far from perfect. Training a
 single role alone once the other is trained makes the model forget the other, so the second phase
-always mixes. Only the reply tokens (and the end-of-turn token) carry loss.
+always mixes. With `dual_min`, stopping also needs the dual at that dev accuracy: once the primal is
+at its target, batches are dual-only until the dual is back at `dual_min` (a judge reliably stronger
+than the policy; the two-sum demo's DuPO gain tracked the warm start's dual accuracy). Only the reply
+tokens (and the end-of-turn token) carry loss.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class WarmStartConfig:
     dual_fraction: float = 0.5  # share of dual examples in the mixed phase
     primal_target: float | None = 0.35  # stop once the primal reaches this dev accuracy (None: max_steps)
     dual_target: float | None = 0.7  # train the dual alone first, up to this dev accuracy (None: no such phase)
+    dual_min: float | None = None  # also require this dev dual accuracy to stop; dual-only batches top it up
     eval_every: int = 50
     dev_size: int = 200
     max_new_tokens: int = 8
@@ -47,7 +51,7 @@ class WarmStartConfig:
             raise ValueError("max_steps, batch_size and eval_every must be >= 1")
         if not 0.0 <= self.dual_fraction <= 1.0:
             raise ValueError(f"dual_fraction must be in [0, 1], got {self.dual_fraction}")
-        for name in ("primal_target", "dual_target"):
+        for name in ("primal_target", "dual_target", "dual_min"):
             value = getattr(self, name)
             if value is not None and not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1] or None, got {value}")
@@ -137,15 +141,16 @@ def warm_start(
     dual_done = _reached(dev_d, config.dual_target)
     phase = "both" if dual_done or config.dual_target is None else "dual"
     primal_done = phase == "both" and _reached(dev_p, config.primal_target)
+    dual_ok = config.dual_min is None or dev_d >= config.dual_min
     step, loss_sum, loss_n = 0, 0.0, 0
     stopped = "max_steps"
     while step < config.max_steps:
-        if primal_done:
+        if primal_done and dual_ok:
             stopped = "primal_target"
             break
         if phase == "dual" and dual_done:
             phase = "both"
-        share = 1.0 if phase == "dual" else config.dual_fraction
+        share = dual_share(phase, primal_done, dual_ok, config.dual_fraction)
         kinds = [DUAL if rng.random() < share else PRIMAL for _ in range(config.batch_size)]
         batch = collate([rng.choice(encoded[k]) for k in kinds], tokenizer.pad_token_id)
         loss = model(**batch).loss
@@ -172,6 +177,7 @@ def warm_start(
                 progress(record)
             loss_sum, loss_n = 0.0, 0
             primal_done = phase == "both" and _reached(dev_p, config.primal_target)
+            dual_ok = config.dual_min is None or dev_d >= config.dual_min
             dual_done = dual_done or _reached(dev_d, config.dual_target)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -180,6 +186,12 @@ def warm_start(
     result = WarmStartResult(out, step, time.monotonic() - start, dev_p, dev_d, stopped, log)
     (out / "warm_start.json").write_text(json.dumps({**result.to_dict(), "config": asdict(config)}, indent=2))
     return result
+
+
+def dual_share(phase: str, primal_done: bool, dual_ok: bool, dual_fraction: float) -> float:
+    """Share of dual examples in the next batch: all of it while the dual trains first or is topped
+    up (primal at its target, dual below `dual_min`), else the mixed phase's `dual_fraction`."""
+    return 1.0 if phase == "dual" or (primal_done and not dual_ok) else dual_fraction
 
 
 def _reached(value: float, target: float | None) -> bool:

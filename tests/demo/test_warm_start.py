@@ -87,3 +87,18 @@ def test_dual_first_phase(digit_model, two_sum_problems, tmp_path):
 def test_bad_config(bad):
     with pytest.raises(ValueError):
         WarmStartConfig(**bad).validate()
+
+
+def test_dual_is_topped_up_before_stopping():
+    from dupo_verl.demo.warm_start import dual_share
+
+    assert dual_share("dual", primal_done=False, dual_ok=False, dual_fraction=0.5) == 1.0
+    assert dual_share("both", primal_done=False, dual_ok=False, dual_fraction=0.5) == 0.5
+    assert dual_share("both", primal_done=True, dual_ok=False, dual_fraction=0.5) == 1.0  # top-up
+    assert dual_share("both", primal_done=True, dual_ok=True, dual_fraction=0.3) == 0.3
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.5, -0.1])
+def test_dual_min_is_validated(bad):
+    with pytest.raises(ValueError, match="dual_min"):
+        WarmStartConfig(dual_min=bad).validate()
