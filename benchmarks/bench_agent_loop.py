@@ -73,17 +73,29 @@ def prepare_rows(out_dir: Path, rows: int) -> Path:
     source = out_dir / "eng.txt"
     lines = (FLORES / "eng_Latn.txt").read_text(encoding="utf-8").splitlines()[:rows]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    output = out_dir / "bench.parquet"
-    cmd = [sys.executable, "-m", "dupo_verl", "prepare", "translation", "--input", str(source)]
-    cmd += ["--src-lang", "eng_Latn", "--tgt-lang", "deu_Latn", "--output", str(output), "--no-progress"]
+    return run_prepare(["translation", "--input", str(source), "--src-lang", "eng_Latn", "--tgt-lang", "deu_Latn"],
+                       out_dir / "bench.parquet")
+
+
+def run_prepare(args: list[str], output: Path) -> Path:
+    """The real `dupo-verl prepare <args>` writing `output`."""
+    cmd = [sys.executable, "-m", "dupo_verl", "prepare", *args, "--output", str(output), "--no-progress"]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return output
 
 
-def compose_config(args: argparse.Namespace) -> Any:
+def compose_trainer_config(overrides: list[str]) -> Any:
+    """verl's `ppo_trainer` config composed with `overrides`."""
     import verl
     from hydra import compose, initialize_config_dir
 
+    with initialize_config_dir(
+        config_dir=str(Path(verl.__file__).parent / "trainer" / "config"), version_base=None
+    ):
+        return compose("ppo_trainer", overrides=overrides)
+
+
+def compose_config(args: argparse.Namespace) -> Any:
     from dupo_verl.cli.agent_loop_config import CONFIG_PATH
 
     overrides = [
@@ -99,10 +111,7 @@ def compose_config(args: argparse.Namespace) -> Any:
         "+dupo.dual_temperature=1.0",
         "+dupo.max_answer_chars=100000",
     ]
-    with initialize_config_dir(
-        config_dir=str(Path(verl.__file__).parent / "trainer" / "config"), version_base=None
-    ):
-        return compose("ppo_trainer", overrides=overrides)
+    return compose_trainer_config(overrides)
 
 
 def load_batch(parquet: Path, config: Any, n: int, rows: int | None = None) -> Any:
@@ -286,11 +295,7 @@ def gsm8k_corpus(limit: int = 400) -> list[str]:
 
 def prepare_math(out_dir: Path) -> Path:
     """GSM8K through the real `dupo-verl prepare math`, label-free (no `--answer-key`)."""
-    output = out_dir / "gsm8k.parquet"
-    cmd = [sys.executable, "-m", "dupo_verl", "prepare", "math", "--input", str(GSM8K)]
-    cmd += ["--output", str(output), "--seed", "0", "--no-progress"]
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return output
+    return run_prepare(["math", "--input", str(GSM8K), "--seed", "0"], out_dir / "gsm8k.parquet")
 
 
 def write_agent_loops(path: Path, ks: list[int], args: argparse.Namespace) -> dict[int, str]:
@@ -319,9 +324,6 @@ def write_agent_loops(path: Path, ks: list[int], args: argparse.Namespace) -> di
 
 def vllm_config(args: argparse.Namespace, model: Path, parquet: Path, loops: Path, workdir: Path) -> Any:
     """verl's trainer config with the e2e tier's CPU overrides (tests/e2e/ppo_config.py)."""
-    import verl
-    from hydra import compose, initialize_config_dir
-
     sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
     from ppo_config import cpu_overrides, with_overrides
 
@@ -345,10 +347,7 @@ def vllm_config(args: argparse.Namespace, model: Path, parquet: Path, loops: Pat
         f"actor_rollout_ref.rollout.max_num_batched_tokens={args.max_num_batched_tokens}",
         f"actor_rollout_ref.rollout.agent.agent_loop_config_path={loops}",
     ]
-    with initialize_config_dir(
-        config_dir=str(Path(verl.__file__).parent / "trainer" / "config"), version_base=None
-    ):
-        return compose("ppo_trainer", overrides=with_overrides(base, extra))
+    return compose_trainer_config(with_overrides(base, extra))
 
 
 def ray_init_kwargs(config: Any) -> dict[str, Any]:
