@@ -75,6 +75,8 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     rl.add_argument("--batch-size", type=int, default=g.batch_size, help="prompts per step")
     rl.add_argument("--group-size", type=int, default=g.group_size, help="rollouts per prompt")
     rl.add_argument("--lr", type=float, default=g.lr)
+    rl.add_argument("--mini-batches", type=int, default=g.mini_batches,
+                    help="optimizer steps per GRPO step (the batch split into this many mini batches)")
     rl.add_argument("--temperature", type=float, default=g.temperature)
     rl.add_argument("--test-freq", type=int, default=g.test_freq, help="validate every N steps (curves)")
     rl.add_argument("--dual-samples", type=int, default=g.dual_samples)
@@ -107,7 +109,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
             ),
             grpo=replace(
                 GRPOSettings(), steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
-                lr=args.lr, temperature=args.temperature, test_freq=args.test_freq,
+                lr=args.lr, mini_batches=args.mini_batches, temperature=args.temperature, test_freq=args.test_freq,
                 dual_samples=args.dual_samples, dual_temperature=args.dual_temperature,
             ),
             device=args.device, python=args.python, run_timeout_s=args.run_timeout, resume=args.resume,

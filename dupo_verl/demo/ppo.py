@@ -37,6 +37,14 @@ METHOD_AGENTS = {
     "dupo_alternate": "dupo_agent",
 }
 CPU_SUPPORT_MODULE = "verl_cpu_support"
+# verl's CPU platform (docs section 9); VERL_ENGINE_DEVICE is only a key of verl's engine registry
+CPU_ENV = {
+    "VERL_PLATFORM": "cpu",
+    "VERL_USE_EXTERNAL_MODULES": CPU_SUPPORT_MODULE,
+    "VERL_ENGINE_DEVICE": "cuda",
+    "VLLM_TARGET_DEVICE": "cpu",
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+}
 
 
 @dataclass(frozen=True)
@@ -213,7 +221,8 @@ def frozen_dual_overrides(dual_model: Path, max_len: int, samples: int, device: 
 
 
 def cpu_overrides() -> list[str]:
-    """What verl 0.9.1 needs to run on CPU (docs/verl-0.9.1.md section 9)."""
+    """What verl 0.9.1 needs to run on CPU (docs/verl-0.9.1.md section 9), whatever the run's sizes
+    (the e2e tier's runs use it too)."""
     return [
         "+ray_kwargs.ray_init.num_gpus=1",  # one fake Ray GPU per vLLM server
         "ray_kwargs.ray_init.num_cpus=16",
@@ -245,15 +254,7 @@ def environment(paths: RunPaths, tmpdir: Path, device: str = "cpu") -> dict[str,
         "VERL_FILE_LOGGER_PATH": str(paths.metrics),
     }
     if device == "cpu":
-        env.update(
-            {
-                "VERL_PLATFORM": "cpu",
-                "VERL_USE_EXTERNAL_MODULES": CPU_SUPPORT_MODULE,
-                "VERL_ENGINE_DEVICE": "cuda",  # only a key of verl's engine registry
-                "VLLM_TARGET_DEVICE": "cpu",
-                "VLLM_CPU_KVCACHE_SPACE": "1",
-            }
-        )
+        env.update(CPU_ENV)
     return env
 
 

@@ -13,19 +13,15 @@ from pathlib import Path
 
 from runner import private_env
 
-CPU_SUPPORT_MODULE = "verl_cpu_support"
+from dupo_verl.demo.ppo import CPU_ENV
+from dupo_verl.demo.ppo import cpu_overrides as cpu_recipe
 
 
 def cpu_env(workdir: Path, shared_cache: Path | None = None) -> dict[str, str]:
     """Environment for the driver and (inherited through Ray) every worker and vLLM process."""
     return {
         **private_env(workdir, shared_cache),
-        "VERL_PLATFORM": "cpu",
-        "VERL_USE_EXTERNAL_MODULES": CPU_SUPPORT_MODULE,
-        # verl's engine registry lists the FSDP engines under cuda/npu only; a registry key here.
-        "VERL_ENGINE_DEVICE": "cuda",
-        "VLLM_TARGET_DEVICE": "cpu",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
+        **CPU_ENV,
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
         "HF_HUB_OFFLINE": "1",
@@ -69,7 +65,6 @@ def cpu_overrides(
         "data.dataloader_num_workers=0",
         "data.shuffle=False",
         f"actor_rollout_ref.model.path={model_path}",
-        "+actor_rollout_ref.model.override_config.attn_implementation=sdpa",
         "actor_rollout_ref.actor.strategy=fsdp2",
         f"actor_rollout_ref.actor.ppo_mini_batch_size={batch_size}",
         f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={micro}",
@@ -80,14 +75,10 @@ def cpu_overrides(
         f"actor_rollout_ref.rollout.n={n}",
         f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={micro}",
         "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
-        "actor_rollout_ref.rollout.enforce_eager=True",
         "actor_rollout_ref.rollout.load_format=auto",
-        "+actor_rollout_ref.rollout.enable_sleep_mode=False",
         f"actor_rollout_ref.rollout.max_model_len={max_model_len}",
         "actor_rollout_ref.rollout.max_num_seqs=16",
         f"actor_rollout_ref.rollout.max_num_batched_tokens={2 * max_model_len}",
-        "actor_rollout_ref.rollout.agent.num_workers=1",
-        "actor_rollout_ref.rollout.checkpoint_engine.update_weights_bucket_megabytes=64",
         "reward.num_workers=1",
         f"trainer.use_v1={str(use_v1).lower()}",
         "trainer.n_gpus_per_node=1",
@@ -102,9 +93,7 @@ def cpu_overrides(
         f"trainer.experiment_name={experiment}",
         f"trainer.default_local_dir={workdir / 'checkpoints'}",
         f"trainer.rollout_data_dir={workdir / 'rollouts'}",
-        "+ray_kwargs.ray_init.num_gpus=1",
-        "ray_kwargs.ray_init.num_cpus=16",
-        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+        *cpu_recipe(),
     ]
 
 
