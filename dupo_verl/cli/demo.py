@@ -51,6 +51,9 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true",
                    help="reuse warm starts and finished runs already in --output that used the same settings")
+    p.add_argument("--collect", action="store_true",
+                   help="train nothing: rebuild results.json, results.md and the plot from the warm starts and "
+                   "finished runs in --output made with the same settings; what is missing is listed and skipped")
     p.add_argument("--num-problems", type=int, default=d.num_problems,
                    help="distinct (A, B) pairs drawn (default: every pair of the operand range, at most 10000)")
     p.add_argument("--val-problems", type=int, default=d.val_problems, help="held-out pairs (evaluation)")
@@ -67,7 +70,7 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     ws.add_argument("--warm-primal-target", type=float, default=w.primal_target,
                     help="stop when the primal reaches this dev accuracy")
     ws.add_argument("--warm-dual-min", type=float, default=w.dual_min,
-                    help="also require this dev dual accuracy before stopping (dual-only batches top it up)")
+                    help="also require this dev dual accuracy before stopping (dual-only batches top it up; 0: no such rule)")
     ws.add_argument("--warm-dual-target", type=float, default=w.dual_target,
                     help="train the dual alone first up to this dev accuracy (0: no dual-first phase)")
     rl = p.add_argument_group("GRPO (verl main_ppo; the same budget for every method)")
@@ -105,14 +108,14 @@ def _run_two_sum(args: argparse.Namespace) -> int:
             warm=replace(
                 WarmStartConfig(), max_steps=args.warm_max_steps, lr=args.warm_lr, batch_size=args.warm_batch_size,
                 dual_fraction=args.warm_dual_fraction, primal_target=args.warm_primal_target,
-                dual_target=args.warm_dual_target or None, dual_min=args.warm_dual_min,
+                dual_target=args.warm_dual_target or None, dual_min=args.warm_dual_min or None,
             ),
             grpo=replace(
                 GRPOSettings(), steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
                 lr=args.lr, mini_batches=args.mini_batches, temperature=args.temperature, test_freq=args.test_freq,
                 dual_samples=args.dual_samples, dual_temperature=args.dual_temperature,
             ),
-            device=args.device, python=args.python, run_timeout_s=args.run_timeout, resume=args.resume,
+            device=args.device, python=args.python, run_timeout_s=args.run_timeout, resume=args.resume, collect=args.collect,
             extra_overrides=tuple(args.override),
         )
         config.validate()

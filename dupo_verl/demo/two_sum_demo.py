@@ -99,6 +99,7 @@ class DemoConfig:
     coin_window: int = 1024
     threads: int | None = None
     resume: bool = False  # reuse warm starts and finished runs in `output` made with the same settings
+    collect: bool = False  # train nothing: gather what `output` already holds (same settings), list the rest
     extra_overrides: tuple[str, ...] = field(default_factory=tuple)
 
     def validate(self) -> None:
@@ -126,7 +127,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     config.validate()
     device = resolve_device(config.device)
     rl_methods = [m for m in RL_METHODS if m in config.methods]
-    if rl_methods and device == "cpu" and not ppo.cpu_support_available():
+    if rl_methods and device == "cpu" and not config.collect and not ppo.cpu_support_available():
         raise RuntimeError(
             f"main_ppo on CPU needs the `{ppo.CPU_SUPPORT_MODULE}` module (verl's CPU platform). Create the "
             "end-to-end environment with `bash tests/e2e/setup_venv.sh` and run the demo with "
@@ -146,10 +147,15 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     run_overrides = {}
     records: list[RunRecord] = []
     timings: dict[str, Any] = {"per_seed": {}}
+    missing: list[str] = []  # with `collect`: what the output folder lacks (not in the results)
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         seed_dir = out / f"seed{seed}"
         t0 = time.monotonic()
-        warm = _reusable_warm_start(config, seed_dir, seed) if config.resume else None
+        warm = _reusable_warm_start(config, seed_dir, seed) if config.resume or config.collect else None
+        if warm is None and config.collect:
+            missing.append(f"seed{seed}/warm_start")
+            log(f"[seed {seed}] no warm start made with these settings in {seed_dir}: seed skipped")
+            continue
         if warm is None:
             warm = _fresh_warm_start(config, seed_dir, seed, task, train_problems, log)
         else:
@@ -167,7 +173,11 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
             grpo = replace(config.grpo, seed=seed)
             paths, argv = _method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method)
             run_overrides[f"{method}/seed{seed}"] = argv
-            done = _finished_run(paths.workdir, argv) if config.resume else None
+            done = _finished_run(paths.workdir, argv) if config.resume or config.collect else None
+            if done is None and config.collect:
+                missing.append(f"seed{seed}/{method}")
+                log(f"[seed {seed}] {method}: no finished run with these settings in {paths.workdir}: skipped")
+                continue
             if done is not None:
                 log(f"[seed {seed}] {method}: reusing the finished run in {paths.workdir}")
                 records.append(done)
@@ -175,9 +185,9 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
             record = _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log)
             records.append(record)
             seed_timing[f"{method}_s"] = record.wall_s
-            _write_outputs(out, config, device, records, run_overrides, timings, started)
+            _write_outputs(out, config, device, records, run_overrides, timings, started, missing)
         timings["per_seed"][str(seed)] = seed_timing
-    results = _write_outputs(out, config, device, records, run_overrides, timings, started)
+    results = _write_outputs(out, config, device, records, run_overrides, timings, started, missing)
     log("\n" + format_table(records))
     log(f"\nresults: {out / 'results.json'}\nplot: {out / 'accuracy_vs_steps.png'}")
     return results
@@ -235,11 +245,11 @@ def _finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
     return RunRecord(**saved)
 
 
-def _write_outputs(out, config, device, records, run_overrides, timings, started) -> dict[str, Any]:
+def _write_outputs(out, config, device, records, run_overrides, timings, started, missing=()) -> dict[str, Any]:
     timings = {**timings, "total_s": round(time.monotonic() - started, 1)}
     cfg = {**_jsonable(asdict(config)), "device": device, "main_ppo_overrides": run_overrides}
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
-    results = write_results(out / "results.json", cfg, records, {"timings": timings})
+    results = write_results(out / "results.json", cfg, records, {"timings": timings, "missing": list(missing)})
     (out / "results.md").write_text(
         "Means over seeds (held-out greedy accuracy, %):\n\n" + format_table(records)
         + "\n\nHeld-out primal accuracy after training, per seed (%):\n\n" + format_per_seed(records) + "\n"

@@ -19,6 +19,12 @@ def test_bad_grpo_setting_is_a_usage_error(tmp_path, capsys):
     assert "group_size" in capsys.readouterr().err
 
 
+def test_mini_batches_reach_the_grpo_settings(tmp_path, capsys):
+    # 32 prompts cannot be split into 3 mini batches: the flag is checked by GRPOSettings
+    assert main(["demo", "two-sum", "--output", str(tmp_path), "--batch-size", "32", "--mini-batches", "3"]) == 2
+    assert "not divisible by mini_batches 3" in capsys.readouterr().err
+
+
 def test_cpu_without_verl_cpu_platform_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(ppo, "cpu_support_available", lambda: False)
     assert main(["demo", "two-sum", "--output", str(tmp_path), "--device", "cpu"]) == 1

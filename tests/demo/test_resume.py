@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import pytest
+
 from dupo_verl.demo import two_sum_demo as demo
 from dupo_verl.demo.results import RunRecord
 
@@ -46,3 +48,27 @@ def test_finished_run_reused_only_with_the_same_overrides(tmp_path):
     failed = replace(record, status="failed (rc=1)")
     (tmp_path / "run.json").write_text(json.dumps(asdict(failed)))
     assert demo._finished_run(tmp_path, ["a=1", "b=2"]) is None
+
+
+def test_collect_gathers_finished_work_and_lists_the_rest(tmp_path, monkeypatch):
+    """`--collect` trains nothing: results hold what the folder has, `missing` names the rest."""
+    monkeypatch.setattr(demo, "_heldout_accuracy", lambda *a: (0.4, 0.9))
+    monkeypatch.setattr(demo, "run_job", lambda *a, **k: pytest.fail("collect must not start main_ppo"))
+    monkeypatch.setattr(demo, "warm_start", lambda *a, **k: pytest.fail("collect must not warm-start"))
+    config = _config(tmp_path, methods=("warm_start", "dupo", "oracle"), seeds=2, operand_max=19,
+                     val_problems=40, device="cpu", collect=True)
+    _save_warm_start(tmp_path / "seed0", config, seed=0)
+    first = demo.run_demo(config, log=lambda _: None)
+    assert first["missing"] == ["seed0/dupo", "seed0/oracle", "seed1/warm_start"]
+    assert first["methods"]["warm_start"]["seeds"] == [0] and "dupo" not in first["methods"]
+
+    argv = json.loads((tmp_path / "config.json").read_text())["main_ppo_overrides"]["dupo/seed0"]
+    record = RunRecord("dupo", 0, 0.4, 0.9, primal_after=0.55, dual_after=0.9, curve=[(0, 0.4), (24, 0.55)],
+                       detail={"overrides": argv})
+    (tmp_path / "seed0" / "dupo").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "seed0" / "dupo" / "run.json").write_text(json.dumps(asdict(record)))
+    second = demo.run_demo(config, log=lambda _: None)
+    assert second["missing"] == ["seed0/oracle", "seed1/warm_start"]
+    assert second["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.55]
+    dupo_rows = [line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| dupo ")]
+    assert dupo_rows and all("55.0" in line for line in dupo_rows)
