@@ -4,7 +4,8 @@ verl writes every training rollout to `<rollout_data_dir>/<step>.jsonl` (`input`
 `score`, `gts`). The true sum is recomputed from the operands in the prompt itself, so the check
 needs no label at all (the DuPO run's `gts` are planted wrong labels). Per step: the reward rate,
 the true accuracy of the sampled answers, and the agreement of the reward (>= 0.5) with truth,
-plus precision (P(right | rewarded)) and recall (P(rewarded | right)).
+plus precision (P(right | rewarded)) and recall (P(rewarded | right)); over the whole run, also
+the commonest offsets (answer - truth) of the wrong answers the reward paid for.
 
 These statistics are over the primal prompts `A+B=` (the headline: held-out primal accuracy is
 the metric). When the rollouts also hold inverse prompts `A+V=S V=` (`dupo_alternate`), the same
@@ -14,7 +15,9 @@ statistics for them, with truth B = S - A, are reported apart under "inverse".
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -106,10 +109,41 @@ def _over_steps(
     steps: Mapping[int, list[dict[str, Any]]], task: DualTask, truth: Callable[[str], int | None]
 ) -> dict[str, Any]:
     per_step = {step: step_agreement(recs, task, truth) for step, recs in sorted(steps.items())}
-    totals: dict[str, float] = {}
+    totals: dict[str, Any] = {}
     n = sum(s["samples"] for s in per_step.values())
     if n:
         for key in ("reward_rate", "true_accuracy", "agreement"):
             totals[key] = sum(s.get(key, 0.0) * s["samples"] for s in per_step.values()) / n
+        rewarded = totals["reward_rate"] * n
+        right = totals["true_accuracy"] * n
+        hits = sum(s["precision"] * s["reward_rate"] * s["samples"] for s in per_step.values()
+                   if s.get("reward_rate") and math.isfinite(s["precision"]))
+        totals["precision"] = hits / rewarded if rewarded else float("nan")
+        totals["recall"] = hits / right if right else float("nan")
+        offsets = false_positive_offsets((r for recs in steps.values() for r in recs), task, truth)
+        if offsets:
+            totals["false_positive_offsets"] = offsets
     totals["samples"] = n
     return {"per_step": per_step, "overall": totals}
+
+
+def false_positive_offsets(
+    records: Iterable[Mapping[str, Any]], task: DualTask, truth: Callable[[str], int | None], top: int = 5
+) -> dict[str, int]:
+    """The commonest (answer - truth) among WRONG answers the reward paid for, e.g. {"+10": 225}.
+
+    A self-dual judge shares the policy's weights and so its systematic errors: a carry slip in the
+    sum (+-10) is confirmed by the mirror borrow slip in the dual. Non-numeric answers count as "other".
+    """
+    counts: Counter[str] = Counter()
+    for rec in records:
+        gold = truth(str(rec.get("input", "")))
+        try:
+            paid = float(rec.get("score")) >= 0.5
+        except (TypeError, ValueError):
+            continue
+        answer = str(rec.get("output", "")).strip()
+        if gold is None or not paid or task.gold_score(answer, str(gold)):
+            continue
+        counts[f"{int(answer) - gold:+d}" if answer.isdigit() else "other"] += 1
+    return dict(counts.most_common(top))

@@ -323,7 +323,8 @@ def _run_method(config, device, method, grpo, paths, argv, task, heldout, before
     agreement = agreement_over_training(paths.rollouts, task)
     record.agreement = agreement["overall"].get("agreement")
     record.reward_rate = agreement["overall"].get("reward_rate")
-    record.detail = {"agreement_per_step": agreement["per_step"], "rc": job.rc, "timed_out": job.timed_out,
+    record.detail = {"reward_vs_truth": agreement["overall"], "agreement_per_step": agreement["per_step"],
+                     "rc": job.rc, "timed_out": job.timed_out,
                      "leftover_pids": job.leftover_pids, "overrides": list(argv)}
     if "inverse" in agreement:  # dupo_alternate: the inverse rows' reward vs truth, apart
         record.detail["inverse_agreement"] = agreement["inverse"]["overall"]
@@ -342,7 +343,8 @@ def _run_method(config, device, method, grpo, paths, argv, task, heldout, before
     log(
         f"[seed {grpo.seed}] {method}: {record.status} in {job.wall_s:.0f}s; held-out primal "
         f"{before_p:.3f} -> {_fmt(record.primal_after)}, dual {before_d:.3f} -> {_fmt(record.dual_after)}, "
-        f"reward-truth agreement {_fmt(record.agreement)}"
+        f"reward-truth agreement {_fmt(record.agreement)}, precision {_fmt(agreement['overall'].get('precision'))}, "
+        f"wrong answers paid (answer - truth: count) {agreement['overall'].get('false_positive_offsets', {})}"
     )
     return record
 

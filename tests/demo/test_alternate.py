@@ -141,7 +141,8 @@ def test_agreement_is_reported_per_kind(tmp_path):
     ]
     (tmp_path / "1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     out = agreement_over_training(tmp_path, get_task("two_sum"))
-    assert out["overall"] == {"reward_rate": 1.0, "true_accuracy": 0.5, "agreement": 0.5, "samples": 2}
+    assert out["overall"] == {"reward_rate": 1.0, "true_accuracy": 0.5, "agreement": 0.5, "samples": 2,
+                              "precision": 0.5, "recall": 1.0, "false_positive_offsets": {"+1": 1}}
     assert out["per_step"][1]["skipped"] == 3  # the inverse prompts are not primal samples
     assert out["inverse"]["overall"]["samples"] == 3 and out["inverse"]["overall"]["agreement"] == 1.0
     primal_only = tmp_path / "primal"

@@ -48,6 +48,19 @@ def test_agreement_over_training(tmp_path):
     assert agreement_over_training(tmp_path / "missing", TASK)["overall"] == {"samples": 0}
 
 
+def test_wrong_answers_paid_for_are_counted_by_offset(tmp_path):
+    """Precision, recall and the offsets of false positives over the run (carry slips show as +-10)."""
+    step1 = [_record(17, 25, "52", 1.0), _record(17, 25, "32", 1.0), _record(17, 25, "42", 1.0),
+             _record(17, 25, "43", 0.0), _record(17, 25, "x", 1.0)]
+    step2 = [_record(38, 4, "52", 1.0), _record(38, 4, "42", 0.0)]
+    (tmp_path / "1.jsonl").write_text("\n".join(json.dumps(r) for r in step1) + "\n")
+    (tmp_path / "2.jsonl").write_text("\n".join(json.dumps(r) for r in step2) + "\n")
+    overall = agreement_over_training(tmp_path, TASK)["overall"]
+    assert overall["false_positive_offsets"] == {"+10": 2, "-10": 1, "other": 1}
+    assert overall["precision"] == 1 / 5  # one right answer among five paid
+    assert overall["recall"] == 1 / 2  # the right answer of step 2 was not paid
+
+
 def test_val_curve_reads_verl_validation_names():
     steps = {
         0: {"val-core/two_sum/primal/acc/mean@1": 0.4, "val-core/two_sum/dual/acc/mean@1": 0.8},
