@@ -15,7 +15,6 @@ statistics for them, with truth B = S - A, are reported apart under "inverse".
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -47,7 +46,18 @@ def step_agreement(
 ) -> dict[str, float]:
     """Reward-vs-truth statistics of one step's rollouts; `truth` reads the right answer from the
     prompt text (records where it finds none, e.g. prompts of the other kind, count as skipped)."""
-    n = rewarded = right = agree = right_and_rewarded = skipped = 0
+    counts, _ = _tally(records, task, truth)
+    return {**_rates(counts), "skipped": float(counts["skipped"])}
+
+
+def _tally(
+    records: Iterable[Mapping[str, Any]], task: DualTask, truth: Callable[[str], int | None]
+) -> tuple[Counter[str], Counter[str]]:
+    """One pass over the records: (counts, offsets). `offsets` counts answer - truth over the WRONG
+    answers the reward paid for: a self-dual judge shares the policy's weights and so its systematic
+    errors (a carry slip in the sum, +-10, is confirmed by the mirror borrow slip in the dual)."""
+    counts: Counter[str] = Counter()
+    offsets: Counter[str] = Counter()
     for rec in records:
         gold = truth(str(rec.get("input", "")))
         try:
@@ -55,23 +65,29 @@ def step_agreement(
         except (TypeError, ValueError):
             reward = None
         if gold is None or reward is None:
-            skipped += 1
+            counts["skipped"] += 1
             continue
-        ok = bool(task.gold_score(str(rec.get("output", "")), str(gold)))
+        answer = str(rec.get("output", ""))
+        ok = bool(task.gold_score(answer, str(gold)))
         paid = reward >= 0.5
-        n += 1
-        rewarded += paid
-        right += ok
-        agree += paid == ok
-        right_and_rewarded += paid and ok
-    out = {"samples": float(n), "skipped": float(skipped)}
+        counts.update(samples=1, rewarded=paid, right=ok, agree=paid == ok, hits=paid and ok)
+        if paid and not ok:
+            answer = answer.strip()
+            offsets[f"{int(answer) - gold:+d}" if answer.isdigit() else "other"] += 1
+    return counts, offsets
+
+
+def _rates(counts: Mapping[str, int]) -> dict[str, float]:
+    n = counts.get("samples", 0)
+    out = {"samples": float(n)}
     if n:
+        rewarded, right, hits = counts.get("rewarded", 0), counts.get("right", 0), counts.get("hits", 0)
         out.update(
             reward_rate=rewarded / n,
             true_accuracy=right / n,
-            agreement=agree / n,
-            precision=right_and_rewarded / rewarded if rewarded else float("nan"),
-            recall=right_and_rewarded / right if right else float("nan"),
+            agreement=counts.get("agree", 0) / n,
+            precision=hits / rewarded if rewarded else float("nan"),
+            recall=hits / right if right else float("nan"),
         )
     return out
 
@@ -108,42 +124,11 @@ def agreement_over_training(directory: Path, task: DualTask) -> dict[str, Any]:
 def _over_steps(
     steps: Mapping[int, list[dict[str, Any]]], task: DualTask, truth: Callable[[str], int | None]
 ) -> dict[str, Any]:
-    per_step = {step: step_agreement(recs, task, truth) for step, recs in sorted(steps.items())}
-    totals: dict[str, Any] = {}
-    n = sum(s["samples"] for s in per_step.values())
-    if n:
-        for key in ("reward_rate", "true_accuracy", "agreement"):
-            totals[key] = sum(s.get(key, 0.0) * s["samples"] for s in per_step.values()) / n
-        rewarded = totals["reward_rate"] * n
-        right = totals["true_accuracy"] * n
-        hits = sum(s["precision"] * s["reward_rate"] * s["samples"] for s in per_step.values()
-                   if s.get("reward_rate") and math.isfinite(s["precision"]))
-        totals["precision"] = hits / rewarded if rewarded else float("nan")
-        totals["recall"] = hits / right if right else float("nan")
-        offsets = false_positive_offsets((r for recs in steps.values() for r in recs), task, truth)
-        if offsets:
-            totals["false_positive_offsets"] = offsets
-    totals["samples"] = n
+    tallies = {step: _tally(recs, task, truth) for step, recs in sorted(steps.items())}
+    per_step = {step: {**_rates(c), "skipped": float(c["skipped"])} for step, (c, _) in tallies.items()}
+    counts: Counter[str] = sum((c for c, _ in tallies.values()), Counter())
+    offsets: Counter[str] = sum((o for _, o in tallies.values()), Counter())
+    totals: dict[str, Any] = _rates(counts)
+    if offsets:
+        totals["false_positive_offsets"] = dict(offsets.most_common(5))
     return {"per_step": per_step, "overall": totals}
-
-
-def false_positive_offsets(
-    records: Iterable[Mapping[str, Any]], task: DualTask, truth: Callable[[str], int | None], top: int = 5
-) -> dict[str, int]:
-    """The commonest (answer - truth) among WRONG answers the reward paid for, e.g. {"+10": 225}.
-
-    A self-dual judge shares the policy's weights and so its systematic errors: a carry slip in the
-    sum (+-10) is confirmed by the mirror borrow slip in the dual. Non-numeric answers count as "other".
-    """
-    counts: Counter[str] = Counter()
-    for rec in records:
-        gold = truth(str(rec.get("input", "")))
-        try:
-            paid = float(rec.get("score")) >= 0.5
-        except (TypeError, ValueError):
-            continue
-        answer = str(rec.get("output", "")).strip()
-        if gold is None or not paid or task.gold_score(answer, str(gold)):
-            continue
-        counts[f"{int(answer) - gold:+d}" if answer.isdigit() else "other"] += 1
-    return dict(counts.most_common(top))

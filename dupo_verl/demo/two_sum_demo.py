@@ -148,10 +148,11 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     records: list[RunRecord] = []
     timings: dict[str, Any] = {"per_seed": {}}
     missing: list[str] = []  # with `collect`: what the output folder lacks (not in the results)
+    reuse = config.resume or config.collect
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         seed_dir = out / f"seed{seed}"
         t0 = time.monotonic()
-        warm = _reusable_warm_start(config, seed_dir, seed) if config.resume or config.collect else None
+        warm = _reusable_warm_start(config, seed_dir, seed) if reuse else None
         if warm is None and config.collect:
             missing.append(f"seed{seed}/warm_start")
             log(f"[seed {seed}] no warm start made with these settings in {seed_dir}: seed skipped")
@@ -173,7 +174,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
             grpo = replace(config.grpo, seed=seed)
             paths, argv = _method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method)
             run_overrides[f"{method}/seed{seed}"] = argv
-            done = _finished_run(paths.workdir, argv) if config.resume or config.collect else None
+            done = _finished_run(paths.workdir, argv) if reuse else None
             if done is None and config.collect:
                 missing.append(f"seed{seed}/{method}")
                 log(f"[seed {seed}] {method}: no finished run with these settings in {paths.workdir}: skipped")

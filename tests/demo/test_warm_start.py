@@ -89,7 +89,7 @@ def test_bad_config(bad):
         WarmStartConfig(**bad).validate()
 
 
-def test_dual_is_topped_up_before_stopping():
+def test_dual_share_tops_up_the_dual_once_the_primal_is_at_target():
     from dupo_verl.demo.warm_start import dual_share
 
     assert dual_share("dual", primal_done=False, dual_ok=False, dual_fraction=0.5) == 1.0
