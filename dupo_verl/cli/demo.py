@@ -54,6 +54,10 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--collect", action="store_true",
                    help="train nothing: rebuild results.json, results.md and the plot from the warm starts and "
                    "finished runs in --output made with the same settings; what is missing is listed and skipped")
+    p.add_argument("--continue-from", type=Path, default=None, metavar="PREV",
+                   help="more GRPO steps for every method: each run starts from the final checkpoint of the same method "
+                   "and seed in the earlier output PREV (same warm start and problems; --steps more steps; the "
+                   "results join both stages)")
     p.add_argument("--num-problems", type=int, default=d.num_problems,
                    help="distinct (A, B) pairs drawn (default: every pair of the operand range, at most 10000)")
     p.add_argument("--val-problems", type=int, default=d.val_problems, help="held-out pairs (evaluation)")
@@ -116,6 +120,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
                 dual_samples=args.dual_samples, dual_temperature=args.dual_temperature,
             ),
             device=args.device, python=args.python, run_timeout_s=args.run_timeout, resume=args.resume, collect=args.collect,
+            continue_from=args.continue_from,
             extra_overrides=tuple(args.override),
         )
         config.validate()
@@ -124,7 +129,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
         return 2
     try:
         results = run_demo(config)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     statuses = [s for m in results["methods"].values() for s in m["status"]]

@@ -68,6 +68,7 @@ class GRPOSettings:
     rollout_dtype: str = "bfloat16"
     save_final: bool = True
     seed: int = 0
+    data_seed: int | None = None  # order of the training prompts (None: `seed`); a continued run draws a new one
 
     def validate(self) -> None:
         for name in ("steps", "batch_size", "group_size", "mini_batches", "prompt_length", "response_length"):
@@ -90,6 +91,7 @@ class RunPaths:
     val_files: Sequence[Path]
     agent_loop_config: Path
     workdir: Path
+    frozen_dual: Path | None = None  # `dupo_frozen`'s judge (None: `model`, the warm start)
 
     @property
     def checkpoints(self) -> Path:
@@ -130,7 +132,7 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
         "data.truncation=error",
         "data.dataloader_num_workers=0",
         "data.shuffle=True",
-        f"data.seed={grpo.seed}",
+        f"data.seed={grpo.seed if grpo.data_seed is None else grpo.data_seed}",
         f"actor_rollout_ref.model.path={paths.model}",
         "actor_rollout_ref.actor.strategy=fsdp2",
         f"actor_rollout_ref.actor.ppo_mini_batch_size={mini}",
@@ -187,7 +189,7 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
     if device == "cpu":
         out += cpu_overrides()
     if method == "dupo_frozen":
-        frozen = frozen_dual_overrides(paths.model, max_len, samples, device)
+        frozen = frozen_dual_overrides(paths.frozen_dual or paths.model, max_len, samples, device)
         keys = {o.split("=", 1)[0] for o in frozen}
         out = [o for o in out if o.split("=", 1)[0] not in keys] + frozen
     return out

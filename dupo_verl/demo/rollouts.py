@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,10 +110,14 @@ def read_rollouts(directory: Path) -> dict[int, list[dict[str, Any]]]:
     return steps
 
 
-def agreement_over_training(directory: Path, task: DualTask) -> dict[str, Any]:
+def agreement_over_training(directories: Path | Sequence[Path], task: DualTask) -> dict[str, Any]:
     """Per-step statistics of the primal prompts and their sample-weighted totals over the whole
-    run, plus the same under "inverse" for inverse prompts when there are any."""
-    steps = read_rollouts(directory)
+    run, plus the same under "inverse" for inverse prompts when there are any. Several directories
+    are the stages of one continued run, in order: their steps are numbered on from each other."""
+    steps: dict[int, list[dict[str, Any]]] = {}
+    for directory in [directories] if isinstance(directories, Path) else directories:
+        offset = max(steps, default=0)
+        steps.update({offset + step: recs for step, recs in read_rollouts(directory).items()})
     out = _over_steps(steps, task, true_sum)
     inverse = _over_steps(steps, task, true_difference)
     if inverse["overall"]["samples"]:

@@ -15,6 +15,12 @@ lands in one output folder:
     results.json               per method: held-out primal accuracy per seed + mean, agreement, curves
     results.md                 the before/after table
     accuracy_vs_steps.png      held-out primal accuracy against steps for the four methods
+
+`continue_from` (`--continue-from PREV`) gives every method more GRPO steps without redoing the
+first ones: each run starts from the final checkpoint of the same method and seed in PREV (the
+warm start stays PREV's, the training prompts are drawn in a new order) and its record joins both
+stages: curves numbered on, reward-vs-truth over all rollouts, before = the warm start. Adam's
+state is not carried over (verl saves the model only), the same for every method.
 """
 
 from __future__ import annotations
@@ -100,6 +106,7 @@ class DemoConfig:
     threads: int | None = None
     resume: bool = False  # reuse warm starts and finished runs in `output` made with the same settings
     collect: bool = False  # train nothing: gather what `output` already holds (same settings), list the rest
+    continue_from: Path | None = None  # an earlier output: start each run from its final checkpoint there
     extra_overrides: tuple[str, ...] = field(default_factory=tuple)
 
     def validate(self) -> None:
@@ -112,6 +119,18 @@ class DemoConfig:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         self.warm.validate()
         self.grpo.validate()
+        if self.continue_from is not None and Path(self.continue_from).resolve() == Path(self.output).resolve():
+            raise ValueError("--continue-from must name another output folder than --output")
+
+
+@dataclass(frozen=True)
+class PreviousStage:
+    """A finished run of an earlier output that a continued run starts from."""
+
+    record: RunRecord
+    checkpoint: Path  # its final HF model: the continued run's starting policy
+    rollout_dirs: tuple[Path, ...]  # the rollouts of all its stages, in order
+    stages: int
 
 
 def resolve_device(device: str) -> str:
@@ -133,6 +152,9 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
             "end-to-end environment with `bash tests/e2e/setup_venv.sh` and run the demo with "
             "`.venv-e2e/bin/dupo-verl demo two-sum ...`"
         )
+    previous_out = Path(config.continue_from).resolve() if config.continue_from else None
+    if previous_out is not None:
+        _check_same_problems(config, previous_out)
     if config.threads:
         import torch
 
@@ -152,7 +174,13 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         seed_dir = out / f"seed{seed}"
         t0 = time.monotonic()
-        warm = _reusable_warm_start(config, seed_dir, seed) if reuse else None
+        if previous_out is not None:
+            warm = _reusable_warm_start(config, previous_out / f"seed{seed}", seed)
+            if warm is None:
+                raise ValueError(f"--continue-from: no warm start made with these model and warm-start settings "
+                                 f"in {previous_out / f'seed{seed}' / 'warm_start'}")
+        else:
+            warm = _reusable_warm_start(config, seed_dir, seed) if reuse else None
         if warm is None and config.collect:
             missing.append(f"seed{seed}/warm_start")
             log(f"[seed {seed}] no warm start made with these settings in {seed_dir}: seed skipped")
@@ -172,7 +200,12 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
                                      detail={"warm_start": warm.to_dict()}))
         for method in rl_methods:
             grpo = replace(config.grpo, seed=seed)
-            paths, argv = _method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method)
+            previous = None
+            if previous_out is not None:
+                previous = _previous_stage(previous_out / f"seed{seed}" / method)
+                grpo = replace(grpo, data_seed=seed + 1000 * previous.stages)  # new prompts order per stage
+            paths, argv = _method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method,
+                                          start=previous.checkpoint if previous else None)
             run_overrides[f"{method}/seed{seed}"] = argv
             done = _finished_run(paths.workdir, argv) if reuse else None
             if done is None and config.collect:
@@ -183,7 +216,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
                 log(f"[seed {seed}] {method}: reusing the finished run in {paths.workdir}")
                 records.append(done)
                 continue
-            record = _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log)
+            record = _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log,
+                                 previous)
             records.append(record)
             seed_timing[f"{method}_s"] = record.wall_s
             _write_outputs(out, config, device, records, run_overrides, timings, started, missing)
@@ -233,6 +267,43 @@ def _reusable_warm_start(config: DemoConfig, seed_dir: Path, seed: int) -> WarmS
     return WarmStartResult(model_dir=folder, **fields)
 
 
+def _check_same_problems(config: DemoConfig, previous_out: Path) -> None:
+    """A continued run must train and evaluate on the problems of the output it continues."""
+    try:
+        before = json.loads((previous_out / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--continue-from: cannot read {previous_out / 'config.json'}: {exc}") from exc
+    for key in ("num_problems", "val_problems", "operand_min", "operand_max"):
+        if before.get(key) != getattr(config, key):
+            raise ValueError(f"--continue-from: {key} was {before.get(key)!r} in {previous_out}, "
+                             f"now {getattr(config, key)!r}; the held-out problems would differ")
+
+
+def _previous_stage(run_dir: Path) -> PreviousStage:
+    """The finished run in `run_dir` (an earlier output) with its final checkpoint."""
+    try:
+        saved = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--continue-from: no finished run to continue in {run_dir} ({exc})") from exc
+    checkpoint = _final_checkpoint(run_dir / "checkpoints")
+    if saved.get("status") != "ok" or checkpoint is None:
+        raise ValueError(f"--continue-from: the run in {run_dir} has status {saved.get('status')!r} and "
+                         f"{'no' if checkpoint is None else 'a'} final checkpoint; only finished runs continue")
+    saved["curve"] = [tuple(x) for x in saved.get("curve", [])]
+    saved["dual_curve"] = [tuple(x) for x in saved.get("dual_curve", [])]
+    detail = saved.get("detail", {})
+    dirs = tuple(Path(d) for d in detail.get("rollout_dirs", [run_dir / "rollouts"]))
+    return PreviousStage(RunRecord(**saved), checkpoint, dirs, int(detail.get("stages", 1)))
+
+
+def _joined_curve(before: Sequence[tuple[int, float]], after: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """`after`'s points numbered on from `before`'s last step (its step 0 is `before`'s end)."""
+    if not before:
+        return list(after)
+    shift = before[-1][0]
+    return list(before) + [(shift + step, value) for step, value in after if step > 0]
+
+
 def _finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
     """The record of a finished run in `run_dir` made with the same main_ppo overrides."""
     try:
@@ -255,7 +326,8 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
         "Means over seeds (held-out greedy accuracy, %):\n\n" + format_table(records)
         + "\n\nHeld-out primal accuracy after training, per seed (%):\n\n" + format_per_seed(records) + "\n"
     )
-    plot_curves(records, out / "accuracy_vs_steps.png", config.grpo.steps,
+    last_step = max((r.curve[-1][0] for r in records if r.curve), default=config.grpo.steps)
+    plot_curves(records, out / "accuracy_vs_steps.png", last_step,
                 title=f"two-sum on {device}: held-out primal accuracy ({config.seeds} seed(s))")
     return results
 
@@ -295,15 +367,18 @@ def _heldout_accuracy(model_dir: Path, task, heldout, max_new_tokens: int) -> tu
     return p, d
 
 
-def _method_command(config, device, method, grpo, model_dir, data, run_dir) -> tuple[ppo.RunPaths, list[str]]:
+def _method_command(config, device, method, grpo, model_dir, data, run_dir, start=None) -> tuple[ppo.RunPaths, list[str]]:
+    """`start`: the policy to train when not the warm start (a continued run); a frozen dual stays the warm start."""
     paths = ppo.RunPaths(
-        model=Path(model_dir), train_files=data[f"train_{method}"], val_files=[data["val_primal"], data["val_dual"]],
-        agent_loop_config=data["agent_loops"], workdir=run_dir,
+        model=Path(start or model_dir), train_files=data[f"train_{method}"],
+        val_files=[data["val_primal"], data["val_dual"]], agent_loop_config=data["agent_loops"], workdir=run_dir,
+        frozen_dual=Path(model_dir),
     )
     return paths, ppo.overrides(method, paths, grpo, device) + list(config.extra_overrides)
 
 
-def _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log) -> RunRecord:
+def _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log,
+                previous: PreviousStage | None = None) -> RunRecord:
     run_dir = paths.workdir
     if run_dir.exists():
         shutil.rmtree(run_dir)
@@ -319,14 +394,22 @@ def _run_method(config, device, method, grpo, paths, argv, task, heldout, before
         shutil.rmtree(tmp, ignore_errors=True)
     (run_dir / "steps.jsonl").write_text("".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
     record = RunRecord(method, grpo.seed, before_p, before_d, wall_s=round(job.wall_s, 1))
+    rollout_dirs = (*previous.rollout_dirs, paths.rollouts) if previous else (paths.rollouts,)
     record.curve = val_curve(job.steps, PRIMAL_SOURCE)
     record.dual_curve = val_curve(job.steps, DUAL_SOURCE)
-    agreement = agreement_over_training(paths.rollouts, task)
+    if previous is not None:
+        record.curve = _joined_curve(previous.record.curve, record.curve)
+        record.dual_curve = _joined_curve(previous.record.dual_curve, record.dual_curve)
+        record.wall_s = round(job.wall_s + (previous.record.wall_s or 0.0), 1)
+    agreement = agreement_over_training(list(rollout_dirs), task)
     record.agreement = agreement["overall"].get("agreement")
     record.reward_rate = agreement["overall"].get("reward_rate")
     record.detail = {"reward_vs_truth": agreement["overall"], "agreement_per_step": agreement["per_step"],
                      "rc": job.rc, "timed_out": job.timed_out,
-                     "leftover_pids": job.leftover_pids, "overrides": list(argv)}
+                     "leftover_pids": job.leftover_pids, "overrides": list(argv),
+                     "stages": previous.stages + 1 if previous else 1, "rollout_dirs": [str(d) for d in rollout_dirs]}
+    if previous is not None:
+        record.detail["continued_from"] = str(previous.checkpoint)
     if "inverse" in agreement:  # dupo_alternate: the inverse rows' reward vs truth, apart
         record.detail["inverse_agreement"] = agreement["inverse"]["overall"]
         record.detail["inverse_agreement_per_step"] = agreement["inverse"]["per_step"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,18 @@ def digit_model(tmp_path_factory: pytest.TempPathFactory, two_sum_problems) -> P
         tmp_path_factory.mktemp("digit_lm"), corpus=corpus, vocab_size=300, hidden_size=64, num_layers=1,
         num_heads=2, max_position_embeddings=128, split_digits=True, seed=1,
     )
+
+
+@pytest.fixture
+def save_warm_start():
+    """Writes what a finished warm start leaves in `<seed_dir>/warm_start` for `config` and `seed`."""
+    return _save_warm_start
+
+
+def _save_warm_start(seed_dir: Path, config, seed: int) -> None:
+    folder = seed_dir / "warm_start"
+    folder.mkdir(parents=True)
+    saved = {"model_dir": str(folder), "steps": 7, "wall_s": 1.5, "dev_primal": 0.3, "dev_dual": 0.8,
+             "stopped_because": "primal_target", "log": [], "config": asdict(replace(config.warm, seed=seed))}
+    (folder / "warm_start.json").write_text(json.dumps(saved))
+    (folder / "model_config.json").write_text(json.dumps(asdict(config.model)))

@@ -36,3 +36,15 @@ def test_cpu_without_verl_cpu_platform_says_how_to_get_it(tmp_path, capsys, monk
 def test_demo_requires_a_subcommand(capsys):
     with pytest.raises(SystemExit):
         main(["demo"])
+
+
+def test_continue_from_is_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(ppo, "cpu_support_available", lambda: True)
+    assert main(["demo", "two-sum", "--output", str(tmp_path), "--continue-from", str(tmp_path)]) == 2
+    assert "another output folder" in capsys.readouterr().err
+    missing = tmp_path / "never_made"
+    assert main(["demo", "two-sum", "--output", str(tmp_path / "out"), "--device", "cpu",
+                 "--continue-from", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert "--continue-from" in err and str(missing / "config.json") in err
+    assert not (tmp_path / "out").exists()  # it stopped before any work

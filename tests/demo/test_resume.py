@@ -16,18 +16,9 @@ def _config(tmp_path: Path, **kw) -> demo.DemoConfig:
     return demo.DemoConfig(output=tmp_path, **kw)
 
 
-def _save_warm_start(seed_dir: Path, config: demo.DemoConfig, seed: int) -> None:
-    folder = seed_dir / "warm_start"
-    folder.mkdir(parents=True)
-    saved = {"model_dir": str(folder), "steps": 7, "wall_s": 1.5, "dev_primal": 0.3, "dev_dual": 0.8,
-             "stopped_because": "primal_target", "log": [], "config": asdict(replace(config.warm, seed=seed))}
-    (folder / "warm_start.json").write_text(json.dumps(saved))
-    (folder / "model_config.json").write_text(json.dumps(asdict(config.model)))
-
-
-def test_warm_start_reused_only_with_the_same_settings(tmp_path):
+def test_warm_start_reused_only_with_the_same_settings(tmp_path, save_warm_start):
     config = _config(tmp_path)
-    _save_warm_start(tmp_path / "seed1", config, seed=1)
+    save_warm_start(tmp_path / "seed1", config, seed=1)
     reused = demo._reusable_warm_start(config, tmp_path / "seed1", 1)
     assert reused is not None and reused.steps == 7 and reused.model_dir == tmp_path / "seed1" / "warm_start"
     assert demo._reusable_warm_start(config, tmp_path / "seed1", 2) is None  # other seed
@@ -50,14 +41,14 @@ def test_finished_run_reused_only_with_the_same_overrides(tmp_path):
     assert demo._finished_run(tmp_path, ["a=1", "b=2"]) is None
 
 
-def test_collect_gathers_finished_work_and_lists_the_rest(tmp_path, monkeypatch):
+def test_collect_gathers_finished_work_and_lists_the_rest(tmp_path, monkeypatch, save_warm_start):
     """`--collect` trains nothing: results hold what the folder has, `missing` names the rest."""
     monkeypatch.setattr(demo, "_heldout_accuracy", lambda *a: (0.4, 0.9))
     monkeypatch.setattr(demo, "run_job", lambda *a, **k: pytest.fail("collect must not start main_ppo"))
     monkeypatch.setattr(demo, "warm_start", lambda *a, **k: pytest.fail("collect must not warm-start"))
     config = _config(tmp_path, methods=("warm_start", "dupo", "oracle"), seeds=2, operand_max=19,
                      val_problems=40, device="cpu", collect=True)
-    _save_warm_start(tmp_path / "seed0", config, seed=0)
+    save_warm_start(tmp_path / "seed0", config, seed=0)
     first = demo.run_demo(config, log=lambda _: None)
     assert first["missing"] == ["seed0/dupo", "seed0/oracle", "seed1/warm_start"]
     assert first["methods"]["warm_start"]["seeds"] == [0] and "dupo" not in first["methods"]

@@ -1,0 +1,146 @@
+"""`--continue-from`: more GRPO steps start from each run's final checkpoint and join both stages.
+
+main_ppo itself is replaced by a job that writes what verl writes (a final HF checkpoint, rollout
+dumps, validation metrics): the real one takes minutes and runs in the e2e tier's demo smoke test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dupo_verl.demo import two_sum_demo as demo
+from dupo_verl.demo.launch import JobResult
+from dupo_verl.demo.rollouts import agreement_over_training
+from dupo_verl.demo.two_sum_data import DUAL_SOURCE, PRIMAL_SOURCE
+from dupo_verl.tasks import get_task
+
+
+def _override(argv, key: str) -> str:
+    values = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0] == key]
+    assert len(values) == 1, f"{key} appears {len(values)} times"
+    return values[0]
+
+
+class FakeMainPPO:
+    """Writes a run's outputs like verl does and records each command; a run that starts from a
+    checkpoint is stage 2 (its accuracy, rewards and wall time differ from stage 1's)."""
+
+    def __init__(self, model_source: Path, steps: int):
+        self.model_source, self.steps, self.commands = model_source, steps, []
+
+    def __call__(self, argv, cwd, env, timeout_s, log_path, metrics_path):
+        self.commands.append(list(argv))
+        overrides = argv[3:]
+        run_dir = Path(cwd)
+        final = run_dir / "checkpoints" / f"global_step_{self.steps}" / "actor" / "huggingface"
+        shutil.copytree(self.model_source, final)
+        rollouts = Path(_override(overrides, "trainer.rollout_data_dir"))
+        rollouts.mkdir(parents=True)
+        stage = 2 if "checkpoints" in _override(overrides, "actor_rollout_ref.model.path") else 1
+        # stage 1 pays one wrong answer (agreement 1/2), stage 2 pays only right ones (agreement 1)
+        first = {"input": "user\n17+25=\nassistant\n", "output": "42", "score": 1.0}
+        second = {"input": "user\n17+25=\nassistant\n", "output": "32" if stage == 1 else "42", "score": 1.0}
+        for step in range(1, self.steps + 1):
+            (rollouts / f"{step}.jsonl").write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+        steps = {
+            s: {f"val-core/{PRIMAL_SOURCE}/acc/mean@1": 0.4 + 0.1 * stage * s / self.steps,
+                f"val-core/{DUAL_SOURCE}/acc/mean@1": 0.9}
+            for s in (0, self.steps)
+        }
+        log_path.write_text("fake main_ppo\n")
+        return JobResult(rc=0, timed_out=False, wall_s=10.0 * stage, log_path=log_path, steps=steps)
+
+
+@pytest.fixture
+def fake_main_ppo(monkeypatch, digit_model):
+    fake = FakeMainPPO(digit_model, steps=4)
+    monkeypatch.setattr(demo, "run_job", fake)
+    monkeypatch.setattr(demo, "busy_jobs", lambda: [])
+    monkeypatch.setattr(demo.ppo, "cpu_support_available", lambda: True)
+    evaluated = []
+
+    def heldout(model_dir, *a):
+        evaluated.append(Path(model_dir))
+        return (0.7, 0.95) if "checkpoints" in str(model_dir) else (0.4, 0.9)
+
+    monkeypatch.setattr(demo, "_heldout_accuracy", heldout)
+    fake.evaluated = evaluated
+    return fake
+
+
+def _config(out: Path, **kw) -> demo.DemoConfig:
+    settings = {"methods": ("warm_start", "dupo", "dupo_frozen"), "operand_max": 19, "val_problems": 40,
+                "device": "cpu", "grpo": demo.ppo.GRPOSettings(steps=4, test_freq=4), **kw}
+    return demo.DemoConfig(output=out, **settings)
+
+
+def test_joined_curve_numbers_the_second_stage_on():
+    assert demo._joined_curve([(0, 0.4), (24, 0.5)], [(0, 0.5), (8, 0.55), (24, 0.6)]) == [
+        (0, 0.4), (24, 0.5), (32, 0.55), (48, 0.6)]
+    assert demo._joined_curve([], [(0, 0.4)]) == [(0, 0.4)]
+
+
+def test_agreement_over_stages_numbers_steps_on(tmp_path):
+    task = get_task("two_sum")
+    for name, reply in (("a", "32"), ("b", "42")):
+        (tmp_path / name).mkdir()
+        for step in (1, 2):
+            rec = {"input": "user\n17+25=\nassistant\n", "output": reply, "score": 1.0}
+            (tmp_path / name / f"{step}.jsonl").write_text(json.dumps(rec) + "\n")
+    out = agreement_over_training([tmp_path / "a", tmp_path / "b"], task)
+    assert sorted(out["per_step"]) == [1, 2, 3, 4]
+    assert [out["per_step"][s]["agreement"] for s in (1, 2, 3, 4)] == [0.0, 0.0, 1.0, 1.0]
+    assert out["overall"]["samples"] == 4 and out["overall"]["precision"] == 0.5
+
+
+def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tmp_path, fake_main_ppo, save_warm_start):
+    first_out, second_out = tmp_path / "first", tmp_path / "second"
+    first = _config(first_out, resume=True)  # resume: reuse the saved warm start
+    save_warm_start(first_out / "seed0", first, seed=0)
+    demo.run_demo(first, log=lambda _: None)
+    warm_dir = first_out / "seed0" / "warm_start"
+    stage1 = {Path(_override(c, "trainer.default_local_dir")).parent.name: c for c in fake_main_ppo.commands}
+    assert _override(stage1["dupo"], "actor_rollout_ref.model.path") == str(warm_dir)
+
+    fake_main_ppo.commands.clear()
+    fake_main_ppo.evaluated.clear()
+    results = demo.run_demo(_config(second_out, continue_from=first_out), log=lambda _: None)
+    stage2 = {Path(_override(c, "trainer.default_local_dir")).parent.name: c for c in fake_main_ppo.commands}
+    assert sorted(stage2) == ["dupo", "dupo_frozen"]
+    for method, argv in stage2.items():
+        start = first_out / "seed0" / method / "checkpoints" / "global_step_4" / "actor" / "huggingface"
+        assert _override(argv, "actor_rollout_ref.model.path") == str(start)  # the policy goes on
+        assert _override(argv, "data.seed") != _override(stage1[method], "data.seed")  # new prompt order
+    assert _override(stage2["dupo_frozen"], "reward.reward_model.model_path") == str(warm_dir)  # judge stays frozen
+    assert not (second_out / "seed0" / "warm_start").exists()  # the warm start is the earlier output's
+
+    dupo = json.loads((second_out / "seed0" / "dupo" / "run.json").read_text())
+    assert dupo["primal_before"] == 0.4 and dupo["primal_after"] == 0.7  # before = the warm start
+    assert [p[0] for p in dupo["curve"]] == [0, 4, 8]
+    assert [p[1] for p in dupo["curve"]] == pytest.approx([0.4, 0.5, 0.6])
+    assert dupo["wall_s"] == 10.0 + 20.0  # both stages
+    assert dupo["detail"]["stages"] == 2 and sorted(dupo["detail"]["agreement_per_step"]) == [
+        str(s) for s in range(1, 9)]
+    assert dupo["agreement"] == 0.75  # stage 1 at 1/2, stage 2 at 1
+    assert results["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.7]
+    assert results["methods"]["warm_start"]["primal_accuracy"]["per_seed"] == [0.4]
+
+
+def test_continue_from_refuses_what_it_cannot_continue(tmp_path, fake_main_ppo, save_warm_start):
+    first_out = tmp_path / "first"
+    first = _config(first_out, methods=("dupo",), resume=True)
+    with pytest.raises(ValueError, match="config.json"):
+        demo.run_demo(_config(tmp_path / "x", continue_from=first_out), log=lambda _: None)
+    save_warm_start(first_out / "seed0", first, seed=0)
+    demo.run_demo(first, log=lambda _: None)
+    with pytest.raises(ValueError, match="operand_max was 19"):
+        demo.run_demo(replace(_config(tmp_path / "y", continue_from=first_out), operand_max=29), log=lambda _: None)
+    with pytest.raises(ValueError, match=r"no finished run to continue in .*dupo_frozen"):
+        demo.run_demo(_config(tmp_path / "z", continue_from=first_out), log=lambda _: None)
+    with pytest.raises(ValueError, match="another output folder"):
+        _config(first_out, continue_from=first_out).validate()
