@@ -155,6 +155,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     previous_out = Path(config.continue_from).resolve() if config.continue_from else None
     if previous_out is not None:
         _check_same_problems(config, previous_out)
+        if not config.collect:  # hours of runs must not stop at a missing piece: all are checked first
+            _check_continuable(config, previous_out, rl_methods)
     if config.threads:
         import torch
 
@@ -176,9 +178,6 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
         t0 = time.monotonic()
         if previous_out is not None:
             warm = _reusable_warm_start(config, previous_out / f"seed{seed}", seed)
-            if warm is None:
-                raise ValueError(f"--continue-from: no warm start made with these model and warm-start settings "
-                                 f"in {previous_out / f'seed{seed}' / 'warm_start'}")
         else:
             warm = _reusable_warm_start(config, seed_dir, seed) if reuse else None
         if warm is None and config.collect:
@@ -202,7 +201,12 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
             grpo = replace(config.grpo, seed=seed)
             previous = None
             if previous_out is not None:
-                previous = _previous_stage(previous_out / f"seed{seed}" / method)
+                try:
+                    previous = _previous_stage(previous_out / f"seed{seed}" / method)
+                except ValueError as exc:  # only with `collect`: the rest was checked before any run
+                    missing.append(f"seed{seed}/{method}")
+                    log(f"[seed {seed}] {method}: {exc}: skipped")
+                    continue
                 grpo = replace(grpo, data_seed=seed + 1000 * previous.stages)  # new prompts order per stage
             paths, argv = _method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method,
                                           start=previous.checkpoint if previous else None)
@@ -277,6 +281,22 @@ def _check_same_problems(config: DemoConfig, previous_out: Path) -> None:
         if before.get(key) != getattr(config, key):
             raise ValueError(f"--continue-from: {key} was {before.get(key)!r} in {previous_out}, "
                              f"now {getattr(config, key)!r}; the held-out problems would differ")
+
+
+def _check_continuable(config: DemoConfig, previous_out: Path, rl_methods: Sequence[str]) -> None:
+    """Every seed's warm start and every method's finished run are in `previous_out`, or one error lists them all."""
+    problems = []
+    for seed in range(config.first_seed, config.first_seed + config.seeds):
+        if _reusable_warm_start(config, previous_out / f"seed{seed}", seed) is None:
+            problems.append(f"no warm start made with these model and warm-start settings in "
+                            f"{previous_out / f'seed{seed}' / 'warm_start'}")
+        for method in rl_methods:
+            try:
+                _previous_stage(previous_out / f"seed{seed}" / method)
+            except ValueError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise ValueError("--continue-from: " + "; ".join(p.removeprefix("--continue-from: ") for p in problems))
 
 
 def _previous_stage(run_dir: Path) -> PreviousStage:

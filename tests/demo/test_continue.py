@@ -140,7 +140,14 @@ def test_continue_from_refuses_what_it_cannot_continue(tmp_path, fake_main_ppo, 
     demo.run_demo(first, log=lambda _: None)
     with pytest.raises(ValueError, match="operand_max was 19"):
         demo.run_demo(replace(_config(tmp_path / "y", continue_from=first_out), operand_max=29), log=lambda _: None)
-    with pytest.raises(ValueError, match=r"no finished run to continue in .*dupo_frozen"):
-        demo.run_demo(_config(tmp_path / "z", continue_from=first_out), log=lambda _: None)
+    runs_before = len(fake_main_ppo.commands)
+    with pytest.raises(ValueError, match=r"no finished run to continue in .*dupo_frozen.*no warm start .*seed1"):
+        demo.run_demo(_config(tmp_path / "z", continue_from=first_out, seeds=2), log=lambda _: None)
+    assert len(fake_main_ppo.commands) == runs_before  # everything is checked before the first run
+
+    collected = demo.run_demo(_config(tmp_path / "c", continue_from=first_out, seeds=2, collect=True),
+                              log=lambda _: None)
+    assert collected["missing"] == ["seed0/dupo", "seed0/dupo_frozen", "seed1/warm_start"]
+    assert len(fake_main_ppo.commands) == runs_before  # collect trains nothing
     with pytest.raises(ValueError, match="another output folder"):
         _config(first_out, continue_from=first_out).validate()
