@@ -153,10 +153,13 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
             "`.venv-e2e/bin/dupo-verl demo two-sum ...`"
         )
     previous_out = Path(config.continue_from).resolve() if config.continue_from else None
+    previous_stages: dict[tuple[int, str], PreviousStage | str] = {}
     if previous_out is not None:
         _check_same_problems(config, previous_out)
-        if not config.collect:  # hours of runs must not stop at a missing piece: all are checked first
-            _check_continuable(config, previous_out, rl_methods)
+        previous_stages = _previous_stages(config, previous_out, rl_methods)
+        problems = [v for v in previous_stages.values() if isinstance(v, str)]
+        if problems and not config.collect:  # hours of runs must not stop at a missing piece: all checked first
+            raise ValueError("--continue-from: " + "; ".join(problems))
     if config.threads:
         import torch
 
@@ -199,14 +202,12 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
                                      detail={"warm_start": warm.to_dict()}))
         for method in rl_methods:
             grpo = replace(config.grpo, seed=seed)
-            previous = None
-            if previous_out is not None:
-                try:
-                    previous = _previous_stage(previous_out / f"seed{seed}" / method)
-                except ValueError as exc:  # only with `collect`: the rest was checked before any run
-                    missing.append(f"seed{seed}/{method}")
-                    log(f"[seed {seed}] {method}: {exc}: skipped")
-                    continue
+            previous = previous_stages.get((seed, method))
+            if isinstance(previous, str):  # only with `collect`: otherwise refused before any run
+                missing.append(f"seed{seed}/{method}")
+                log(f"[seed {seed}] {method}: cannot continue, {previous}: skipped")
+                continue
+            if previous is not None:
                 grpo = replace(grpo, data_seed=seed + 1000 * previous.stages)  # new prompts order per stage
             paths, argv = _method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method,
                                           start=previous.checkpoint if previous else None)
@@ -283,37 +284,31 @@ def _check_same_problems(config: DemoConfig, previous_out: Path) -> None:
                              f"now {getattr(config, key)!r}; the held-out problems would differ")
 
 
-def _check_continuable(config: DemoConfig, previous_out: Path, rl_methods: Sequence[str]) -> None:
-    """Every seed's warm start and every method's finished run are in `previous_out`, or one error lists them all."""
-    problems = []
+def _previous_stages(
+    config: DemoConfig, previous_out: Path, rl_methods: Sequence[str]
+) -> dict[tuple[int, str], PreviousStage | str]:
+    """(seed, method) -> the finished run in `previous_out` to continue, or why there is none (a
+    missing warm start is reported under (seed, "warm_start"))."""
+    found: dict[tuple[int, str], PreviousStage | str] = {}
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         if _reusable_warm_start(config, previous_out / f"seed{seed}", seed) is None:
-            problems.append(f"no warm start made with these model and warm-start settings in "
-                            f"{previous_out / f'seed{seed}' / 'warm_start'}")
+            found[(seed, "warm_start")] = (f"no warm start made with these model and warm-start settings in "
+                                           f"{previous_out / f'seed{seed}' / 'warm_start'}")
         for method in rl_methods:
-            try:
-                _previous_stage(previous_out / f"seed{seed}" / method)
-            except ValueError as exc:
-                problems.append(str(exc))
-    if problems:
-        raise ValueError("--continue-from: " + "; ".join(p.removeprefix("--continue-from: ") for p in problems))
+            found[(seed, method)] = _previous_stage(previous_out / f"seed{seed}" / method)
+    return found
 
 
-def _previous_stage(run_dir: Path) -> PreviousStage:
-    """The finished run in `run_dir` (an earlier output) with its final checkpoint."""
-    try:
-        saved = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"--continue-from: no finished run to continue in {run_dir} ({exc})") from exc
+def _previous_stage(run_dir: Path) -> PreviousStage | str:
+    """The finished run in `run_dir` (an earlier output) with its final checkpoint, or why not."""
+    saved = _saved_run(run_dir)
     checkpoint = _final_checkpoint(run_dir / "checkpoints")
-    if saved.get("status") != "ok" or checkpoint is None:
-        raise ValueError(f"--continue-from: the run in {run_dir} has status {saved.get('status')!r} and "
-                         f"{'no' if checkpoint is None else 'a'} final checkpoint; only finished runs continue")
-    saved["curve"] = [tuple(x) for x in saved.get("curve", [])]
-    saved["dual_curve"] = [tuple(x) for x in saved.get("dual_curve", [])]
-    detail = saved.get("detail", {})
-    dirs = tuple(Path(d) for d in detail.get("rollout_dirs", [run_dir / "rollouts"]))
-    return PreviousStage(RunRecord(**saved), checkpoint, dirs, int(detail.get("stages", 1)))
+    if saved is None or saved.status != "ok" or checkpoint is None:
+        status = "no readable run.json" if saved is None else f"status {saved.status!r}"
+        return (f"no finished run to continue in {run_dir} ({status}, "
+                f"{'no' if checkpoint is None else 'a'} final checkpoint)")
+    dirs = tuple(Path(d) for d in saved.detail.get("rollout_dirs", [run_dir / "rollouts"]))
+    return PreviousStage(saved, checkpoint, dirs, int(saved.detail.get("stages", 1)))
 
 
 def _joined_curve(before: Sequence[tuple[int, float]], after: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -324,17 +319,23 @@ def _joined_curve(before: Sequence[tuple[int, float]], after: Sequence[tuple[int
     return list(before) + [(shift + step, value) for step, value in after if step > 0]
 
 
-def _finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
-    """The record of a finished run in `run_dir` made with the same main_ppo overrides."""
+def _saved_run(run_dir: Path) -> RunRecord | None:
+    """The record in `run_dir/run.json` (None when absent or unreadable)."""
     try:
         saved = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
+        saved["curve"] = [tuple(x) for x in saved.get("curve", [])]
+        saved["dual_curve"] = [tuple(x) for x in saved.get("dual_curve", [])]
+        return RunRecord(**saved)
+    except (OSError, ValueError, TypeError):
         return None
-    if saved.get("status") != "ok" or saved.get("detail", {}).get("overrides") != list(argv):
+
+
+def _finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
+    """The record of a finished run in `run_dir` made with the same main_ppo overrides."""
+    saved = _saved_run(run_dir)
+    if saved is None or saved.status != "ok" or saved.detail.get("overrides") != list(argv):
         return None
-    saved["curve"] = [tuple(x) for x in saved.get("curve", [])]
-    saved["dual_curve"] = [tuple(x) for x in saved.get("dual_curve", [])]
-    return RunRecord(**saved)
+    return saved
 
 
 def _write_outputs(out, config, device, records, run_overrides, timings, started, missing=()) -> dict[str, Any]:
