@@ -18,7 +18,8 @@ lands in one output folder:
 
 `continue_from` (`--continue-from PREV`) gives every method more GRPO steps without redoing the
 first ones: each run starts from the final checkpoint of the same method and seed in PREV (the
-warm start stays PREV's, the training prompts are drawn in a new order) and its record joins both
+warm start stays the first stage's: a continued PREV is followed back through its own
+`continue_from`; the training prompts are drawn in a new order) and its record joins both
 stages: curves numbered on, reward-vs-truth over all rollouts, before = the warm start. Adam's
 state is not carried over (verl saves the model only), the same for every method.
 """
@@ -156,7 +157,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     previous_stages: dict[tuple[int, str], PreviousStage | str] = {}
     if previous_out is not None:
         _check_same_problems(config, previous_out)
-        previous_stages = _previous_stages(config, previous_out, rl_methods)
+        warm_home = _warm_start_home(previous_out)
+        previous_stages = _previous_stages(config, previous_out, warm_home, rl_methods)
         problems = [v for v in previous_stages.values() if isinstance(v, str)]
         if problems and not config.collect:  # hours of runs must not stop at a missing piece: all checked first
             raise ValueError("--continue-from: " + "; ".join(problems))
@@ -180,7 +182,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
         seed_dir = out / f"seed{seed}"
         t0 = time.monotonic()
         if previous_out is not None:
-            warm = _reusable_warm_start(config, previous_out / f"seed{seed}", seed)
+            warm = _reusable_warm_start(config, warm_home / f"seed{seed}", seed)
         else:
             warm = _reusable_warm_start(config, seed_dir, seed) if reuse else None
         if warm is None and config.collect:
@@ -284,16 +286,33 @@ def _check_same_problems(config: DemoConfig, previous_out: Path) -> None:
                              f"now {getattr(config, key)!r}; the held-out problems would differ")
 
 
+def _warm_start_home(previous_out: Path) -> Path:
+    """The output that holds the warm starts behind `previous_out`: a continued output has none of its
+    own, so its `continue_from` is followed back to the first stage."""
+    seen = [previous_out]
+    while True:
+        try:
+            earlier = json.loads((seen[-1] / "config.json").read_text()).get("continue_from")
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--continue-from: cannot read {seen[-1] / 'config.json'}: {exc}") from exc
+        if not earlier:
+            return seen[-1]
+        earlier = Path(earlier).resolve()
+        if earlier in seen:
+            raise ValueError(f"--continue-from: the outputs continue each other in a loop: {seen + [earlier]}")
+        seen.append(earlier)
+
+
 def _previous_stages(
-    config: DemoConfig, previous_out: Path, rl_methods: Sequence[str]
+    config: DemoConfig, previous_out: Path, warm_home: Path, rl_methods: Sequence[str]
 ) -> dict[tuple[int, str], PreviousStage | str]:
     """(seed, method) -> the finished run in `previous_out` to continue, or why there is none (a
-    missing warm start is reported under (seed, "warm_start"))."""
+    missing warm start in `warm_home` is reported under (seed, "warm_start"))."""
     found: dict[tuple[int, str], PreviousStage | str] = {}
     for seed in range(config.first_seed, config.first_seed + config.seeds):
-        if _reusable_warm_start(config, previous_out / f"seed{seed}", seed) is None:
+        if _reusable_warm_start(config, warm_home / f"seed{seed}", seed) is None:
             found[(seed, "warm_start")] = (f"no warm start made with these model and warm-start settings in "
-                                           f"{previous_out / f'seed{seed}' / 'warm_start'}")
+                                           f"{warm_home / f'seed{seed}' / 'warm_start'}")
         for method in rl_methods:
             found[(seed, method)] = _previous_stage(previous_out / f"seed{seed}" / method)
     return found

@@ -130,6 +130,18 @@ def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tm
     assert results["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.7]
     assert results["methods"]["warm_start"]["primal_accuracy"]["per_seed"] == [0.4]
 
+    fake_main_ppo.commands.clear()  # a third stage continues the second, whose warm start is the first's
+    demo.run_demo(_config(tmp_path / "third", continue_from=second_out), log=lambda _: None)
+    stage3 = {Path(_override(c, "trainer.default_local_dir")).parent.name: c for c in fake_main_ppo.commands}
+    for method, argv in stage3.items():
+        start = second_out / "seed0" / method / "checkpoints" / "global_step_4" / "actor" / "huggingface"
+        assert _override(argv, "actor_rollout_ref.model.path") == str(start)
+    assert _override(stage3["dupo_frozen"], "reward.reward_model.model_path") == str(warm_dir)
+    assert len({_override(c["dupo"], "data.seed") for c in (stage1, stage2, stage3)}) == 3
+    third = json.loads((tmp_path / "third" / "seed0" / "dupo" / "run.json").read_text())
+    assert [p[0] for p in third["curve"]] == [0, 4, 8, 12] and third["detail"]["stages"] == 3
+    assert len(third["detail"]["rollout_dirs"]) == 3 and third["primal_before"] == 0.4
+
 
 def test_continue_from_refuses_what_it_cannot_continue(tmp_path, fake_main_ppo, save_warm_start):
     first_out = tmp_path / "first"
@@ -151,3 +163,9 @@ def test_continue_from_refuses_what_it_cannot_continue(tmp_path, fake_main_ppo, 
     assert len(fake_main_ppo.commands) == runs_before  # collect trains nothing
     with pytest.raises(ValueError, match="another output folder"):
         _config(first_out, continue_from=first_out).validate()
+    config = json.loads((first_out / "config.json").read_text())  # two outputs that continue each other
+    (first_out / "config.json").write_text(json.dumps({**config, "continue_from": str(tmp_path / "loop")}))
+    (tmp_path / "loop").mkdir()
+    (tmp_path / "loop" / "config.json").write_text(json.dumps({**config, "continue_from": str(first_out)}))
+    with pytest.raises(ValueError, match="in a loop"):
+        demo.run_demo(_config(tmp_path / "w", continue_from=first_out), log=lambda _: None)
