@@ -57,7 +57,7 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--continue-from", type=Path, default=None, metavar="PREV",
                    help="more GRPO steps for every method: each run starts from the final checkpoint of the same method "
                    "and seed in the earlier output PREV (same warm start and problems; --steps more steps; the "
-                   "results join both stages)")
+                   "results join all stages; PREV may itself be a continued output)")
     p.add_argument("--num-problems", type=int, default=d.num_problems,
                    help="distinct (A, B) pairs drawn (default: every pair of the operand range, at most 10000)")
     p.add_argument("--val-problems", type=int, default=d.val_problems, help="held-out pairs (evaluation)")
