@@ -360,6 +360,8 @@ def _finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
 def _write_outputs(out, config, device, records, run_overrides, timings, started, missing=()) -> dict[str, Any]:
     timings = {**timings, "total_s": round(time.monotonic() - started, 1)}
     cfg = {**_jsonable(asdict(config)), "device": device, "main_ppo_overrides": run_overrides}
+    if config.continue_from:  # a later stage follows it back from any working directory
+        cfg["continue_from"] = str(Path(config.continue_from).resolve())
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     results = write_results(out / "results.json", cfg, records, {"timings": timings, "missing": list(missing)})
     (out / "results.md").write_text(

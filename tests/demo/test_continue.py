@@ -98,7 +98,8 @@ def test_agreement_over_stages_numbers_steps_on(tmp_path):
     assert out["overall"]["samples"] == 4 and out["overall"]["precision"] == 0.5
 
 
-def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tmp_path, fake_main_ppo, save_warm_start):
+def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tmp_path, fake_main_ppo, save_warm_start,
+                                                                              monkeypatch):
     first_out, second_out = tmp_path / "first", tmp_path / "second"
     first = _config(first_out, resume=True)  # resume: reuse the saved warm start
     save_warm_start(first_out / "seed0", first, seed=0)
@@ -109,7 +110,9 @@ def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tm
 
     fake_main_ppo.commands.clear()
     fake_main_ppo.evaluated.clear()
-    results = demo.run_demo(_config(second_out, continue_from=first_out), log=lambda _: None)
+    monkeypatch.chdir(tmp_path)  # PREV given relative to the working directory
+    results = demo.run_demo(_config(second_out, continue_from=Path("first")), log=lambda _: None)
+    assert json.loads((second_out / "config.json").read_text())["continue_from"] == str(first_out.resolve())
     stage2 = {Path(_override(c, "trainer.default_local_dir")).parent.name: c for c in fake_main_ppo.commands}
     assert sorted(stage2) == ["dupo", "dupo_frozen"]
     for method, argv in stage2.items():
@@ -131,6 +134,7 @@ def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tm
     assert results["methods"]["warm_start"]["primal_accuracy"]["per_seed"] == [0.4]
 
     fake_main_ppo.commands.clear()  # a third stage continues the second, whose warm start is the first's
+    monkeypatch.chdir(second_out)  # elsewhere: the second's PREV is found all the same
     demo.run_demo(_config(tmp_path / "third", continue_from=second_out), log=lambda _: None)
     stage3 = {Path(_override(c, "trainer.default_local_dir")).parent.name: c for c in fake_main_ppo.commands}
     for method, argv in stage3.items():
