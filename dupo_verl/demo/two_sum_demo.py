@@ -154,12 +154,18 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
             "`.venv-e2e/bin/dupo-verl demo two-sum ...`"
         )
     previous_out = Path(config.continue_from).resolve() if config.continue_from else None
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
     previous_stages: dict[tuple[int, str], PreviousStage | str] = {}
+    previous_warm: dict[int, WarmStartResult | None] = {}  # a continued run keeps the first stage's warm start
     if previous_out is not None:
         _check_same_problems(config, previous_out)
         warm_home = _warm_start_home(previous_out)
-        previous_stages = _previous_stages(config, previous_out, warm_home, rl_methods)
+        previous_warm = {seed: _reusable_warm_start(config, warm_home / f"seed{seed}", seed) for seed in seeds}
+        previous_stages = {(seed, method): _previous_stage(previous_out / f"seed{seed}" / method)
+                           for seed in seeds for method in rl_methods}
         problems = [v for v in previous_stages.values() if isinstance(v, str)]
+        problems += [f"no warm start made with these model and warm-start settings in "
+                     f"{warm_home / f'seed{seed}' / 'warm_start'}" for seed, warm in previous_warm.items() if warm is None]
         if problems and not config.collect:  # hours of runs must not stop at a missing piece: all checked first
             raise ValueError("--continue-from: " + "; ".join(problems))
     if config.threads:
@@ -178,16 +184,17 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     timings: dict[str, Any] = {"per_seed": {}}
     missing: list[str] = []  # with `collect`: what the output folder lacks (not in the results)
     reuse = config.resume or config.collect
-    for seed in range(config.first_seed, config.first_seed + config.seeds):
+    for seed in seeds:
         seed_dir = out / f"seed{seed}"
         t0 = time.monotonic()
         if previous_out is not None:
-            warm = _reusable_warm_start(config, warm_home / f"seed{seed}", seed)
+            warm = previous_warm[seed]
         else:
             warm = _reusable_warm_start(config, seed_dir, seed) if reuse else None
         if warm is None and config.collect:
             missing.append(f"seed{seed}/warm_start")
-            log(f"[seed {seed}] no warm start made with these settings in {seed_dir}: seed skipped")
+            where = warm_home / f"seed{seed}" if previous_out is not None else seed_dir
+            log(f"[seed {seed}] no warm start made with these settings in {where}: seed skipped")
             continue
         if warm is None:
             warm = _fresh_warm_start(config, seed_dir, seed, task, train_problems, log)
@@ -301,21 +308,6 @@ def _warm_start_home(previous_out: Path) -> Path:
         if earlier in seen:
             raise ValueError(f"--continue-from: the outputs continue each other in a loop: {seen + [earlier]}")
         seen.append(earlier)
-
-
-def _previous_stages(
-    config: DemoConfig, previous_out: Path, warm_home: Path, rl_methods: Sequence[str]
-) -> dict[tuple[int, str], PreviousStage | str]:
-    """(seed, method) -> the finished run in `previous_out` to continue, or why there is none (a
-    missing warm start in `warm_home` is reported under (seed, "warm_start"))."""
-    found: dict[tuple[int, str], PreviousStage | str] = {}
-    for seed in range(config.first_seed, config.first_seed + config.seeds):
-        if _reusable_warm_start(config, warm_home / f"seed{seed}", seed) is None:
-            found[(seed, "warm_start")] = (f"no warm start made with these model and warm-start settings in "
-                                           f"{warm_home / f'seed{seed}' / 'warm_start'}")
-        for method in rl_methods:
-            found[(seed, method)] = _previous_stage(previous_out / f"seed{seed}" / method)
-    return found
 
 
 def _previous_stage(run_dir: Path) -> PreviousStage | str:
