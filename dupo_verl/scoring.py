@@ -37,6 +37,10 @@ METRIC_KEYS: tuple[str, ...] = (
     "dupo_agrees_with_gold",
 )
 
+# How the accuracies of one rollout's dual questions become one: their mean, or an ensemble's
+# agreement (min: a wrong answer one dual happens to confirm is caught by another, method doc).
+DUAL_AGGREGATES = {"mean": lambda accs: sum(accs) / len(accs), "min": min}
+
 
 @dataclass(frozen=True)
 class DualOptions:
@@ -47,6 +51,7 @@ class DualOptions:
     dual_temperature: float = 0.6
     dual_top_p: float = 1.0
     dual_max_tokens: int = 256
+    dual_aggregate: str = "mean"  # over a rollout's dual questions: "mean", or "min" (all must agree)
     shaping_lambda: float | None = None  # None: reward = mean similarity; else exp(-lambda * (1 - mean))
     hybrid_weight: float = 0.0  # weight of the gold-label reward when a row has one (0: label-free)
     no_answer_reward: float = 0.0
@@ -74,6 +79,8 @@ class DualOptions:
             raise ValueError(f"hybrid_weight must be in [0, 1], got {self.hybrid_weight}")
         if self.shaping_lambda is not None and self.shaping_lambda < 0:
             raise ValueError(f"shaping_lambda must be >= 0, got {self.shaping_lambda}")
+        if self.dual_aggregate not in DUAL_AGGREGATES:
+            raise ValueError(f"dual_aggregate must be one of {sorted(DUAL_AGGREGATES)}, got {self.dual_aggregate!r}")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
 
@@ -217,7 +224,7 @@ async def score_response(
             )
         )
         if judgements:
-            dual_acc = sum(j.accuracy for j in judgements) / len(judgements)
+            dual_acc = DUAL_AGGREGATES[options.dual_aggregate]([j.accuracy for j in judgements])
         metrics["dupo_dual_questions"] = float(len(judgements))
         metrics["dupo_dual_samples"] = float(sum(len(j.scores) for j in judgements))
         metrics["dupo_dual_tokens"] = float(sum(j.tokens for j in judgements))

@@ -38,7 +38,8 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
         "`shuffled` (a coin with DuPO's reward rate), `warm_start` (no RL); opt-in `dupo_frozen` (the dual is a "
         "frozen copy of the warm start, served by verl's reward-model server) and `dupo_alternate` (dupo's rows "
         "plus the dual prompts A+V=S V= as primals judged by the policy's own A+B=, so both roles train "
-        "label-free). Writes config, per-step logs, "
+        "label-free) and `dupo_ensemble` (two duals, hide B and hide A as B+V=S V=; paid only when both "
+        "rebuild their operand). Writes config, per-step logs, "
         "results.json and accuracy_vs_steps.png to --output. On CPU run it from the e2e venv "
         "(.venv-e2e/bin/dupo-verl).",
     )

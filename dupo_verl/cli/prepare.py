@@ -119,6 +119,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     two.add_argument(
         "--strict-format", action="store_true", help="task param strict: a reply must be exactly one integer"
     )
+    two.add_argument(
+        "--hide",
+        choices=("b", "a", "both"),
+        default="b",
+        help="task param hide: the operand(s) the dual recovers (both: two dual questions, an ensemble)",
+    )
     _common_args(two, max_duals=None)
     two.set_defaults(func=_run_two_sum)
 
@@ -247,7 +253,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
         "operand_max": args.operand_max,
     }
     return _write(
-        args, "two_sum", {"strict": args.strict_format}, {}, records, len(records), "two_sum", settings
+        args, "two_sum", {"strict": args.strict_format, "hide": args.hide}, {}, records, len(records), "two_sum", settings
     )
 
 

@@ -13,6 +13,10 @@ Methods differ only in their training rows and reward (same budget, same startin
 - `dupo_alternate` (a remedy, opt-in): `dupo`'s rows plus one `two_sum_inverse` row per problem
   (the dual prompt as a primal, judged by the live policy's own A+B=), all on `dupo_agent`. Both
   roles train label-free, so the judge is trained too instead of decaying. Same command as `dupo`.
+- `dupo_ensemble` (a remedy, opt-in): `dupo`'s reward from an ensemble of two duals, hide B (A+V=S)
+  and hide A (asked as B+V=S, the same format), both answered by the live policy; the reward is
+  paid only when both rebuild their operand (`+dupo.dual_aggregate=min`). A wrong sum one dual
+  confirms by a mirrored slip is mostly caught by the other.
 Validation rows (held-out primal and dual prompts, true labels) always use `single_turn_agent`
 and `reward_fns.compute_score`, greedily: that is the accuracy curve. Validation never trains.
 
@@ -35,6 +39,7 @@ METHOD_AGENTS = {
     "oracle": "single_turn_agent",
     "dupo_frozen": "single_turn_agent",
     "dupo_alternate": "dupo_agent",
+    "dupo_ensemble": "dupo_agent",
 }
 CPU_SUPPORT_MODULE = "verl_cpu_support"
 # verl's CPU platform (docs section 9); VERL_ENGINE_DEVICE is only a key of verl's engine registry
@@ -164,7 +169,8 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
         "reward.custom_reward_function.name=compute_score",
         "reward.num_workers=1",
         # the DuPO options of the agent loops (no gold label in the reward: hybrid_weight 0)
-        "+dupo.dual_questions_per_rollout=1",
+        f"+dupo.dual_questions_per_rollout={2 if method == 'dupo_ensemble' else 1}",
+        f"+dupo.dual_aggregate={'min' if method == 'dupo_ensemble' else 'mean'}",
         f"+dupo.dual_samples={grpo.dual_samples}",
         f"+dupo.dual_temperature={grpo.dual_temperature}",
         f"+dupo.dual_max_tokens={grpo.dual_max_tokens}",

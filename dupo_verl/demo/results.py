@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-METHOD_ORDER = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate")
+METHOD_ORDER = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate", "dupo_ensemble")
 _COLORS = {"warm_start": "#777777", "dupo": "#1f77b4", "oracle": "#2ca02c", "shuffled": "#d62728",
-           "dupo_frozen": "#9467bd", "dupo_alternate": "#ff7f0e"}
+           "dupo_frozen": "#9467bd", "dupo_alternate": "#ff7f0e", "dupo_ensemble": "#17becf"}
 
 
 @dataclass

@@ -6,6 +6,8 @@
   answers), and so does the `dupo_frozen` remedy; `oracle` keeps the gold label and is scored by
   `reward_fns.compute_score`. `dupo_alternate` gets the `dupo` rows plus one `two_sum_inverse` row
   per problem (`inverse_row`: the dual prompt A+V=S V= as a primal, a wrong B planted), shuffled in.
+  `dupo_ensemble` gets the `dupo` rows with two dual questions each (hide B, and hide A asked as
+  B+V=S), judged by the live policy; its reward needs both (`dupo.dual_aggregate=min`).
 - `validation_rows` makes the held-out primal rows and dual rows (the dual prompt built from the
   true sum, expected reply B), both answered by `single_turn_agent` and scored against true labels:
   verl's own greedy validation gives the accuracy curves.
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dupo_verl.data.readers import RawRecord
-from dupo_verl.data.rows import RowOptions, build_row
+from dupo_verl.data.rows import RowOptions, build_row, task_params
 from dupo_verl.demo.examples import plain, problem_from_row
 from dupo_verl.demo.ppo import METHOD_AGENTS
 from dupo_verl.scoring import task_from_info
@@ -32,6 +34,7 @@ PRIMAL_SOURCE = "two_sum/primal"
 DUAL_SOURCE = "two_sum/dual"
 VALIDATION_AGENT = "single_turn_agent"
 ALTERNATE = "dupo_alternate"
+ENSEMBLE = "dupo_ensemble"
 INVERSE_TASK = "two_sum_inverse"
 _PRIMAL_PROMPT = re.compile(r"(\d+)\+(\d+)=")
 
@@ -87,6 +90,8 @@ def method_rows(rows: Sequence[dict[str, Any]], method: str, seed: int = 0) -> l
         raise ValueError(f"unknown method {method!r}; RL methods: {sorted(METHOD_AGENTS)}")
     if method == ALTERNATE:
         return alternate_rows(rows, seed)
+    if method == ENSEMBLE:
+        return ensemble_rows(rows, seed)
     rng = random.Random(f"wrong_labels:{seed}")
     out = []
     for i, row in enumerate(rows):
@@ -109,21 +114,42 @@ def alternate_rows(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[s
     return out
 
 
-def inverse_row(row: Mapping[str, Any], index: int, rng: random.Random) -> dict[str, Any]:
-    """The `two_sum_inverse` row of a prepared two-sum row, as `dupo-verl prepare` writes it.
+def ensemble_rows(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """`dupo`'s rows (same order, same planted labels) with two dual questions: hide B and hide A.
 
-    Its prompt is the dual prompt with the TRUE sum S = A + B (the inverse task's input, not a
-    label); B, its answer, is replaced by a planted wrong value in `reward_model.ground_truth`.
+    The task params become `hide="both"`, as `dupo-verl prepare two-sum --hide both` writes them.
     """
+    operands = [_operands(row, i) for i, row in enumerate(rows)]
+    out = method_rows(rows, "dupo", seed)
+    for row, (a, b) in zip(out, operands, strict=True):
+        forward, _ = task_from_info(row["extra_info"]["dupo"])
+        task = get_task("two_sum", strict=forward.params.get("strict", False), hide="both")
+        duals = task.decompose({"a": a, "b": b}).duals
+        row["extra_info"]["dupo"] = {"task": task.name, "params": task_params(task),
+                                     "duals": [d.to_dict() for d in duals]}
+    return out
+
+
+def _operands(row: Mapping[str, Any], index: int) -> tuple[int, int]:
+    """(A, B) of a prepared two-sum row, checked against its gold label."""
     gold = str((row.get("reward_model") or {}).get("ground_truth") or "").strip()
     content = str(row["prompt"][-1]["content"]) if row.get("prompt") else ""
     match = _PRIMAL_PROMPT.fullmatch(content)
     if match is None or not gold.isdigit() or int(match[1]) + int(match[2]) != int(gold):
         raise ValueError(f"row {index}: expected a two-sum prompt A+B= with its sum as the label, "
                          f"got {content!r} / {gold!r}")
-    a, b = int(match[1]), int(match[2])
+    return int(match[1]), int(match[2])
+
+
+def inverse_row(row: Mapping[str, Any], index: int, rng: random.Random) -> dict[str, Any]:
+    """The `two_sum_inverse` row of a prepared two-sum row, as `dupo-verl prepare` writes it.
+
+    Its prompt is the dual prompt with the TRUE sum S = A + B (the inverse task's input, not a
+    label); B, its answer, is replaced by a planted wrong value in `reward_model.ground_truth`.
+    """
+    a, b = _operands(row, index)
     forward, _ = task_from_info(row["extra_info"]["dupo"])
-    task = get_task(INVERSE_TASK, **forward.params)
+    task = get_task(INVERSE_TASK, strict=forward.params.get("strict", False))
     info = row["extra_info"]
     raw = RawRecord(int(info.get("index", index)), {"a": a, "s": a + b, "id": f"{a}+V={a + b}"})
     options = RowOptions(data_source=data_source(task, INVERSE_TASK), agent_name=METHOD_AGENTS[ALTERNATE])

@@ -4,8 +4,9 @@ Per seed: build a tiny Qwen2 model, warm-start it briefly on primal (A+B=) and d
 examples, measure held-out greedy accuracy, then train it with GRPO by
 `python -m verl.trainer.main_ppo` once per RL method (`dupo`, `oracle`, `shuffled`) from the same
 warm start and budget, and measure again. Opt-in remedies for the decaying self-judge: `dupo_frozen`
-(a frozen dual) and `dupo_alternate` (both roles trained label-free, each judged by the other; its
-agreement is that of the primal rows, the inverse rows' goes to run.json's detail). Everything
+(a frozen dual), `dupo_alternate` (both roles trained label-free, each judged by the other; its
+agreement is that of the primal rows, the inverse rows' goes to run.json's detail) and
+`dupo_ensemble` (two duals, hide B and hide A, both must agree). Everything
 lands in one output folder:
 
     config.json                the demo's settings and the exact main_ppo overrides per method
@@ -61,9 +62,9 @@ from dupo_verl.demo.two_sum_data import (
 )
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 
-METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate")
+METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate", "dupo_ensemble")
 ALL_METHODS = ("warm_start", "dupo", "oracle", "shuffled")  # `--methods all`; the remedies are opt-in
-RL_METHODS = ("dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate")
+RL_METHODS = ("dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate", "dupo_ensemble")
 AGENT_LOOP_YAML = """\
 # Agent loops of the two-sum demo (the DuPO options come from +dupo.<key> overrides).
 - name: dupo_agent

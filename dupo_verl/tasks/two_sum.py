@@ -6,7 +6,9 @@ Prompts are short and fixed, for a tiny model trained on them (chat messages, on
     dual    user: "12+V=47 V="   expected reply: "35"
 
 The dual's `masked_text` is "12+V=" with variable "V" and value "35"; the dual prompt appends the
-primal answer and " V=". Operands are non-negative integers written in decimal without signs or
+primal answer and " V=". Param `hide` chooses the hidden part: "b" (the paper's, default), "a" (A
+is asked in the commuted form "35+V=47 V=", the same format, expected reply "12") or "both": two
+dual questions, an ensemble whose errors differ (with `dupo.dual_aggregate=min` both must agree). Operands are non-negative integers written in decimal without signs or
 spaces. A reply's answer is its first integer (params `strict=True`: the whole reply must be one
 integer). `gold_score` is exact integer match with A + B.
 
@@ -27,6 +29,7 @@ from dupo_verl.tasks.inputs import InputField
 from dupo_verl.tasks.registry import register_task
 
 VARIABLE = "V"
+HIDE_CHOICES = ("b", "a", "both")
 _FIRST_INT = re.compile(r"-?\d+")
 _ONLY_INT = re.compile(r"\s*(-?\d+)\s*")
 
@@ -59,7 +62,8 @@ def generate_problems(
 
 @register_task("two_sum")
 class TwoSumTask(DualTask):
-    """Params: `strict` (bool): the reply must be exactly one integer, else its first integer counts."""
+    """Params: `strict` (bool): the reply must be exactly one integer, else its first integer counts;
+    `hide` ("b", "a" or "both"): which operand(s) the dual questions hide."""
 
     ability: str = "arithmetic"
     input_fields: ClassVar[dict[str, InputField]] = {
@@ -67,9 +71,12 @@ class TwoSumTask(DualTask):
         "b": InputField("b", kind="int"),
     }
 
-    def __init__(self, strict: bool = False) -> None:
-        super().__init__(strict=bool(strict))
+    def __init__(self, strict: bool = False, hide: str = "b") -> None:
+        if hide not in HIDE_CHOICES:
+            raise ValueError(f"two_sum param hide must be one of {', '.join(HIDE_CHOICES)}, got {hide!r}")
+        super().__init__(strict=bool(strict), hide=hide)
         self.strict = bool(strict)
+        self.hide = hide
 
     def _integer(self, text: str) -> int | None:
         text = text or ""
@@ -78,8 +85,9 @@ class TwoSumTask(DualTask):
 
     def decompose(self, example: Mapping[str, Any], seed: int = 0) -> Decomposition:
         a, b = _operand(example, "a"), _operand(example, "b")
-        masked = f"{a}+{VARIABLE}="
-        return Decomposition(duals=[DualQuestion(masked_text=masked, variable=VARIABLE, value=str(b))])
+        hide_b = DualQuestion(masked_text=f"{a}+{VARIABLE}=", variable=VARIABLE, value=str(b))
+        hide_a = DualQuestion(masked_text=f"{b}+{VARIABLE}=", variable=VARIABLE, value=str(a))
+        return Decomposition(duals={"b": [hide_b], "a": [hide_a], "both": [hide_b, hide_a]}[self.hide])
 
     def ground_truth(self, example: Mapping[str, Any]) -> str:
         return str(_operand(example, "a") + _operand(example, "b"))
@@ -102,9 +110,9 @@ class TwoSumTask(DualTask):
         return 1.0 if value is not None and str(value) == dual.value else 0.0
 
     def leaks(self, dual: DualQuestion, primal_answer: str) -> bool:
-        """Answering B itself would let a copying dual "recover" B; only A = 0 makes B correct."""
-        a = dual.masked_text.split("+", 1)[0]
-        return primal_answer.strip() == dual.value and a != "0"
+        """Answering the hidden operand would let a copying dual "recover" it; only a shown 0 makes it right."""
+        shown = dual.masked_text.split("+", 1)[0]
+        return primal_answer.strip() == dual.value and shown != "0"
 
     def answers_equal(self, a: str, b: str) -> bool:
         x, y = self._integer(a), self._integer(b)

@@ -237,7 +237,7 @@ def test_prepare_two_sum(tmp_path: Path) -> None:
     assert row["extra_info"]["dupo"]["duals"] == [
         {"masked_text": f"{a}+V=", "variable": "V", "value": b, "template": 0}
     ]
-    assert row["extra_info"]["dupo"]["params"] == {"strict": False} and row["ability"] == "arithmetic"
+    assert row["extra_info"]["dupo"]["params"] == {"strict": False, "hide": "b"} and row["ability"] == "arithmetic"
     again = tmp_path / "again.parquet"
     assert (
         main(
@@ -246,6 +246,15 @@ def test_prepare_two_sum(tmp_path: Path) -> None:
         == 0
     )
     assert again.read_bytes() == out.read_bytes()
+    both = tmp_path / "both.parquet"
+    assert main([*argv[:3], str(both), *argv[4:], "--seed", "3", "--val-fraction", "0.2", "--hide", "both",
+                 "--no-progress"]) == 0
+    ensemble = read(both)[0]
+    assert ensemble["prompt"] == row["prompt"] and ensemble["extra_info"]["dupo"]["params"]["hide"] == "both"
+    assert ensemble["extra_info"]["dupo"]["duals"] == [
+        {"masked_text": f"{a}+V=", "variable": "V", "value": b, "template": 0},
+        {"masked_text": f"{b}+V=", "variable": "V", "value": a, "template": 0},
+    ]
 
 
 def test_rows_load_through_verls_rlhfdataset(

@@ -273,3 +273,22 @@ async def test_packaged_yaml_lists_every_option_at_its_default(tiny_model_path, 
     config = verl_config(tiny_model_path, "+dupo.dual_sample=3")  # typo
     with pytest.raises(InstantiationException, match=r"unknown DuPO option\(s\) \['dual_sample'\]"):
         await run_dupo_loop(config, make_server(tiny_lm, config), plus_row(0, 1, 2))
+
+
+@pytest.mark.parametrize(("aggregate", "reward"), [("mean", 0.5), ("min", 0.0)])
+async def test_dual_aggregate_reaches_the_loop(tiny_lm, tiny_model_path, agent_loop_yaml, aggregate, reward):
+    """An ensemble of two duals, one rebuilt and one not: `min` (all must agree) pays 0, `mean` half."""
+    config = verl_config(
+        tiny_model_path,
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}",
+        "+dupo.dual_questions_per_rollout=2",
+        f"+dupo.dual_aggregate={aggregate}",
+    )
+    server = make_server(tiny_lm, config, reply_fn=lambda call: "Vb = 4" if is_dual(call) else "\\boxed{7}")
+    rows = [plus_row(0, 3, 4, hidden=[("3 + Vb", "4"), ("Vb + 4", "3")])]
+    out = await make_worker(config, server).generate_sequences(rows_to_batch(rows))
+    assert len(_dual_calls(server)) == 2
+    assert out.non_tensor_batch["dupo_dual_questions"].tolist() == [2.0]
+    assert out.non_tensor_batch["dupo_reward"].tolist() == [reward]
+    rm = out.batch["rm_scores"]
+    assert rm.sum().item() == reward
