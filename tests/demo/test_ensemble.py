@@ -55,3 +55,18 @@ def test_command_asks_both_duals_and_takes_their_min(tmp_path):
     differ = {k for k in ensemble if ensemble[k] != dupo.get(k)}
     assert differ == {"+dupo.dual_questions_per_rollout", "+dupo.dual_aggregate", "trainer.experiment_name"}
     assert DualOptions.from_mapping({"dual_aggregate": ensemble["+dupo.dual_aggregate"]}).dual_aggregate == "min"
+
+
+def test_rows_carry_what_prepare_hide_both_writes(two_sum_files, tmp_path):
+    """The demo's ensemble rows and `dupo-verl prepare two-sum --hide both` agree on every dual question."""
+    from dupo_verl.cli import main
+
+    both = tmp_path / "both.parquet"
+    argv = ["prepare", "two-sum", "--output", str(both), "--num-problems", "300", "--operand-min", "0",
+            "--operand-max", "19", "--seed", "3", "--val-fraction", repr(60 / 300), "--hide", "both", "--no-progress"]
+    assert main(argv) == 0
+    prepared = {r["prompt"][-1]["content"]: r["extra_info"]["dupo"] for r in read_rows(both)}
+    ensemble = method_rows(read_rows(two_sum_files[0]), "dupo_ensemble")
+    assert len(prepared) == len(ensemble) == 240
+    for row in ensemble:
+        assert row["extra_info"]["dupo"] == prepared[row["prompt"][-1]["content"]]
