@@ -1,7 +1,8 @@
 """`dupo-verl demo two-sum` on a smoke budget: real warm start, real `main_ppo` GRPO runs on CPU.
 
-1. The demo command itself (warm_start, dupo, shuffled; 2 GRPO steps each) runs, writes its
-   outputs, and its rewards are in [0, 1]; the DuPO run's data carries only WRONG labels.
+1. The demo command itself (warm_start, dupo, shuffled and the dupo_ensemble remedy; 2 GRPO steps
+   each) runs, writes its outputs, and its rewards are in [0, 1]; the DuPO runs' data carries only
+   WRONG labels; the ensemble asks two dual questions per rollout, dupo one.
 2. No label reaches the DuPO reward: one main_ppo run over every problem twice, once with its
    true label and once with a wrong one, decoded greedily; each pair must get the same reward.
 """
@@ -35,7 +36,7 @@ def demo_output(e2e_root: Path) -> Path:
     out = e2e_root / "demo"
     proc = subprocess.run(
         [sys.executable, "-m", "dupo_verl", "demo", "two-sum", "--output", str(out),
-         "--methods", "warm_start,dupo,shuffled", "--run-timeout", str(RUN_TIMEOUT_S), *SMOKE],
+         "--methods", "warm_start,dupo,shuffled,dupo_ensemble", "--run-timeout", str(RUN_TIMEOUT_S), *SMOKE],
         capture_output=True, text=True, timeout=4 * RUN_TIMEOUT_S,
     )
     print(proc.stdout[-4000:])
@@ -45,8 +46,8 @@ def demo_output(e2e_root: Path) -> Path:
 
 def test_demo_writes_its_outputs(demo_output: Path):
     results = json.loads((demo_output / "results.json").read_text())
-    assert set(results["methods"]) == {"warm_start", "dupo", "shuffled"}
-    for method in ("dupo", "shuffled"):
+    assert set(results["methods"]) == {"warm_start", "dupo", "shuffled", "dupo_ensemble"}
+    for method in ("dupo", "shuffled", "dupo_ensemble"):
         summary = results["methods"][method]
         assert summary["status"] == ["ok"]
         curve = summary["curves"]["0"]
@@ -62,6 +63,8 @@ def test_demo_writes_its_outputs(demo_output: Path):
                 assert 0.0 <= s["critic/score/min"] <= s["critic/score/max"] <= 1.0
                 assert s["dupo/dual_tokens/mean"] > 0  # the dual was really asked
                 assert s["dupo/dual_errors/mean"] == 0
+                questions = s["dupo/dual_questions/mean"]  # per rollout (0 for one with no answer or a leak)
+                assert 1.0 < questions <= 2.0 if method == "dupo_ensemble" else questions <= 1.0
     # both methods start from the same warm start: the same greedy step-0 accuracy
     assert results["methods"]["dupo"]["curves"]["0"][0] == results["methods"]["shuffled"]["curves"]["0"][0]
     config = json.loads((demo_output / "config.json").read_text())
@@ -71,7 +74,7 @@ def test_demo_writes_its_outputs(demo_output: Path):
 
 
 def test_dupo_run_saw_only_wrong_labels(demo_output: Path):
-    for method in ("dupo", "shuffled"):
+    for method in ("dupo", "shuffled", "dupo_ensemble"):
         dumps = read_rollouts(demo_output / "seed0" / method / "rollouts")
         records = [r for recs in dumps.values() for r in recs]
         assert len(records) == 2 * 8 * 2
