@@ -41,6 +41,8 @@ METHOD_AGENTS = {
     "dupo_alternate": "dupo_agent",
     "dupo_ensemble": "dupo_agent",
 }
+# (dual questions per rollout, how their accuracies combine); every other method asks one (mean)
+METHOD_DUALS = {"dupo_ensemble": (2, "min")}
 CPU_SUPPORT_MODULE = "verl_cpu_support"
 # verl's CPU platform (docs section 9); VERL_ENGINE_DEVICE is only a key of verl's engine registry
 CPU_ENV = {
@@ -121,6 +123,7 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
     if method not in METHOD_AGENTS:
         raise ValueError(f"unknown method {method!r}; RL methods: {sorted(METHOD_AGENTS)}")
     grpo.validate()
+    questions, aggregate = METHOD_DUALS.get(method, (1, None))
     samples = grpo.batch_size * grpo.group_size
     mini = grpo.batch_size // grpo.mini_batches
     max_len = grpo.prompt_length + grpo.response_length + max(grpo.dual_max_tokens, 16) + 32
@@ -169,8 +172,9 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
         "reward.custom_reward_function.name=compute_score",
         "reward.num_workers=1",
         # the DuPO options of the agent loops (no gold label in the reward: hybrid_weight 0)
-        f"+dupo.dual_questions_per_rollout={2 if method == 'dupo_ensemble' else 1}",
-        f"+dupo.dual_aggregate={'min' if method == 'dupo_ensemble' else 'mean'}",
+        f"+dupo.dual_questions_per_rollout={questions}",
+        # only where it is not the default (mean), so outputs made before the option stay resumable
+        *([f"+dupo.dual_aggregate={aggregate}"] if aggregate else []),
         f"+dupo.dual_samples={grpo.dual_samples}",
         f"+dupo.dual_temperature={grpo.dual_temperature}",
         f"+dupo.dual_max_tokens={grpo.dual_max_tokens}",
