@@ -8,9 +8,10 @@ Prompts are short and fixed, for a tiny model trained on them (chat messages, on
 The dual's `masked_text` is "12+V=" with variable "V" and value "35"; the dual prompt appends the
 primal answer and " V=". Param `hide` chooses the hidden part: "b" (the paper's, default), "a" (A
 is asked in the commuted form "35+V=47 V=", the same format, expected reply "12") or "both": two
-dual questions, an ensemble whose errors differ (with `dupo.dual_aggregate=min` both must agree). Operands are non-negative integers written in decimal without signs or
-spaces. A reply's answer is its first integer (params `strict=True`: the whole reply must be one
-integer). `gold_score` is exact integer match with A + B.
+dual questions, an ensemble whose errors differ (with `dupo.dual_aggregate=min` both must agree).
+Operands are non-negative integers written in decimal without signs or spaces. A reply's answer is
+its first integer (params `strict=True`: the whole reply must be one integer). `gold_score` is
+exact integer match with A + B.
 
 `generate_problems` draws distinct (A, B) pairs, so a train/val split made from them never shares
 a pair.

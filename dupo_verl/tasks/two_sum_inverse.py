@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from dupo_verl.tasks.base import Decomposition, DualQuestion, DualTask, Messages
+from dupo_verl.tasks.base import Decomposition, DualQuestion, Messages
 from dupo_verl.tasks.inputs import InputField
 from dupo_verl.tasks.registry import register_task
 from dupo_verl.tasks.two_sum import VARIABLE, TwoSumTask, _operand, dual_prompt, primal_prompt
@@ -33,9 +33,8 @@ class TwoSumInverseTask(TwoSumTask):
     }
 
     def __init__(self, strict: bool = False) -> None:
-        DualTask.__init__(self, strict=bool(strict))
-        self.strict = bool(strict)
-        self.hide = "s"
+        super().__init__(strict=strict)
+        self.params = {"strict": self.strict}  # no `hide`: the inverse always hides S
 
     def decompose(self, example: Mapping[str, Any], seed: int = 0) -> Decomposition:
         a, s = _known(example)
