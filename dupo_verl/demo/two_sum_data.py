@@ -121,9 +121,13 @@ def ensemble_rows(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[st
     """
     operands = [_operands(row, i) for i, row in enumerate(rows)]
     out = method_rows(rows, "dupo", seed)
+    tasks: dict[bool, Any] = {}  # one task per `strict` value, not one per row
     for row, (a, b) in zip(out, operands, strict=True):
         forward, _ = task_from_info(row["extra_info"]["dupo"])
-        task = get_task("two_sum", strict=forward.params.get("strict", False), hide="both")
+        strict = bool(forward.params.get("strict", False))
+        if strict not in tasks:
+            tasks[strict] = get_task("two_sum", strict=strict, hide="both")
+        task = tasks[strict]
         duals = task.decompose({"a": a, "b": b}).duals
         row["extra_info"]["dupo"] = {"task": task.name, "params": task_params(task),
                                      "duals": [d.to_dict() for d in duals]}
