@@ -12,14 +12,18 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+import numbers
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from dupo_verl.tasks import DualQuestion, DualTask, Messages, get_task
+from dupo_verl.tasks import DualQuestion, DualReply, DualTask, Messages, get_task
+from reward_fns.math import verify_tally
+from reward_fns.shaping import exp_shaping
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Every sample carries exactly these keys (verl V0 takes the key set of the first sample).
 METRIC_KEYS: tuple[str, ...] = (
@@ -31,32 +35,164 @@ METRIC_KEYS: tuple[str, ...] = (
     "dupo_no_answer",
     "dupo_too_long",
     "dupo_leaks",
+    "dupo_wrong_language",
+    "dupo_near_copy",
     "dupo_dual_errors",
+    "dupo_dual_timeouts",
+    "dupo_verify_timeouts",
+    "dupo_dual_missing",
     "dupo_has_gold",
     "dupo_gold_acc",
     "dupo_agrees_with_gold",
+    "dupo_dual_logprob",
+    "dupo_dual_logprob_sum",
+    "dupo_judge_disagreement",
 )
 
 # How the accuracies of one rollout's dual questions become one: their mean, or an ensemble's
 # agreement (min: a wrong answer one dual happens to confirm is caught by another, method doc).
 DUAL_AGGREGATES = {"mean": lambda accs: sum(accs) / len(accs), "min": min}
 
+# How a dual question is asked: sample answers and check them, or read the log-probability of the
+# true hidden value after the dual prompt in one prefill (no decoding).
+DUAL_MODES = ("sample", "likelihood")
+
+# Who judges: the live self-dual alone, or anchored (the live self-dual AND a frozen copy of the
+# starting policy behind verl's reward model, aggregated with `dual_aggregate`).
+JUDGES = ("self", "anchored")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """Type and range of one option; `validate` names the option and value when one is broken."""
+
+    kind: str  # "int", "real" or "choice"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low itself is refused
+    nullable: bool = False
+    choices: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            text = f"one of {list(self.choices)}"
+        else:
+            text = "an integer" if self.kind == "int" else "a finite number"
+            if self.low is not None and self.high is not None:
+                text += f" in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+            elif self.low is not None:
+                text += f" {'>' if self.low_open else '>='} {self.low:g}"
+        return text + (", or null" if self.nullable else "")
+
+    def check(self, name: str, value: Any) -> Any:
+        """`value` as the field's own type (an int for a float field is fine), or ValueError."""
+        if value is None and self.nullable:
+            return None
+        if self.kind == "choice":
+            ok = isinstance(value, str) and value in self.choices
+            checked: Any = value
+        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+            ok = False  # bools are not numbers here; strings are not parsed
+        elif self.kind == "int":
+            ok = isinstance(value, numbers.Integral)
+            checked = int(value) if ok else value
+        else:
+            checked = float(value)
+            ok = math.isfinite(checked)
+        if ok and self.kind != "choice":
+            ok = (self.low is None or checked > self.low or (checked == self.low and not self.low_open)) and (
+                self.high is None or checked <= self.high
+            )
+        if not ok:
+            raise ValueError(
+                f"DuPO option {name}={value!r} ({type(value).__name__}) is invalid: expected {self.describe()}"
+            )
+        return checked
+
+
+# A dual call may wait behind a whole rollout batch on a busy server; a day is an absurd bound.
+MAX_DUAL_TIMEOUT_S = 86_400.0
+
+
+def _option(default: Any, rule: _Rule, help: str) -> Any:
+    return field(default=default, metadata={"help": help, "rule": rule})
+
 
 @dataclass(frozen=True)
 class DualOptions:
-    """How the dual pass is run and turned into a reward (all overridable from Hydra)."""
+    """How the dual pass is run and turned into a reward (all overridable from Hydra: `+dupo.<key>`).
 
-    dual_questions_per_rollout: int = 2
-    dual_samples: int = 1
-    dual_temperature: float = 0.6
-    dual_top_p: float = 1.0
-    dual_max_tokens: int = 256
-    dual_aggregate: str = "mean"  # over a rollout's dual questions: "mean", or "min" (all must agree)
-    shaping_lambda: float | None = None  # None: reward = mean similarity; else exp(-lambda * (1 - mean))
-    hybrid_weight: float = 0.0  # weight of the gold-label reward when a row has one (0: label-free)
-    no_answer_reward: float = 0.0
-    max_answer_chars: int | None = None  # None: the task's own bound (`DualTask.max_answer_chars`)
-    max_retries: int = 1
+    Every field is checked for type and range on construction, so a bad value stops the job at
+    start-up with one line naming it instead of turning into NaN or out-of-range rewards.
+    """
+
+    dual_questions_per_rollout: int = _option(
+        2, _Rule("int", 1), "Dual questions asked per rollout (the row's first ones); an integer >= 1."
+    )
+    dual_samples: int = _option(
+        1,
+        _Rule("int", 1),
+        "Dual answers K sampled per dual question; its accuracy is the mean score of the answers "
+        "returned; an integer >= 1.",
+    )
+    dual_temperature: float = _option(
+        0.6, _Rule("real", 0.0), "Sampling temperature of the dual answers; a finite number >= 0."
+    )
+    dual_top_p: float = _option(
+        1.0, _Rule("real", 0.0, 1.0, low_open=True), "Nucleus top-p of the dual answers; a number in (0, 1]."
+    )
+    dual_max_tokens: int = _option(256, _Rule("int", 1), "Token budget of each dual answer; an integer >= 1.")
+    dual_aggregate: str = _option(
+        "mean",
+        _Rule("choice", choices=tuple(DUAL_AGGREGATES)),
+        "How a rollout's dual-question accuracies become one: mean, or min (an ensemble: all must agree).",
+    )
+    shaping_lambda: float | None = _option(
+        None,
+        _Rule("real", 0.0, nullable=True),
+        "null: reward = aggregated dual accuracy; a finite lambda >= 0: reward = exp(-lambda * (1 - accuracy)).",
+    )
+    hybrid_weight: float = _option(
+        0.0,
+        _Rule("real", 0.0, 1.0),
+        "Weight in [0, 1] of the gold-label reward on rows that have one (0: label-free).",
+    )
+    no_answer_reward: float = _option(
+        0.0,
+        _Rule("real", 0.0, 1.0),
+        "Reward in [0, 1] of a response with no usable answer (none, too long, rejected, or every dual leaked).",
+    )
+    max_answer_chars: int | None = _option(
+        None,
+        _Rule("int", 1, nullable=True),
+        "Longer final answers are not sent to the dual (anti-gaming); an integer >= 1, or null for the task's bound.",
+    )
+    max_retries: int = _option(
+        1,
+        _Rule("int", 0),
+        "Retries of a failed or timed-out dual call before it scores 0 and is counted; an integer >= 0.",
+    )
+    dual_timeout_s: float = _option(
+        1800.0,
+        _Rule("real", 0.0, MAX_DUAL_TIMEOUT_S, low_open=True),
+        "Seconds one dual call may take before it counts as a failed attempt (then retried); "
+        "a number in (0, 86400].",
+    )
+    dual_mode: str = _option(
+        "sample",
+        _Rule("choice", choices=DUAL_MODES),
+        "How a dual question is asked: sample (dual_samples answers, checked) or likelihood "
+        "(similarity = exp(mean log-prob) in [0, 1] of the true hidden value, one prefill).",
+    )
+    judge: str = _option(
+        "self",
+        _Rule("choice", choices=JUDGES),
+        "Who judges in dupo_agent: self (the live policy's dual) or anchored (the live dual and the frozen "
+        "reward-model dual, aggregated by dual_aggregate; needs reward.reward_manager.name=dupo).",
+    )
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any] | None) -> DualOptions:
@@ -66,23 +202,15 @@ class DualOptions:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown DuPO option(s) {unknown}; known: {sorted(known)}")
-        opts = cls(**values)
-        opts.validate()
-        return opts
+        return cls(**values)
 
     def validate(self) -> None:
-        if self.dual_questions_per_rollout < 1 or self.dual_samples < 1:
-            raise ValueError("dual_questions_per_rollout and dual_samples must be >= 1")
-        if self.dual_max_tokens < 1:
-            raise ValueError("dual_max_tokens must be >= 1")
-        if not 0.0 <= self.hybrid_weight <= 1.0:
-            raise ValueError(f"hybrid_weight must be in [0, 1], got {self.hybrid_weight}")
-        if self.shaping_lambda is not None and self.shaping_lambda < 0:
-            raise ValueError(f"shaping_lambda must be >= 0, got {self.shaping_lambda}")
-        if self.dual_aggregate not in DUAL_AGGREGATES:
-            raise ValueError(f"dual_aggregate must be one of {sorted(DUAL_AGGREGATES)}, got {self.dual_aggregate!r}")
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+        """Check every field's type and range (ValueError naming option and value); normalise numbers."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            checked = f.metadata["rule"].check(f.name, value)
+            if checked is not value:  # e.g. int 0 from `+dupo.no_answer_reward=0` becomes 0.0
+                object.__setattr__(self, f.name, checked)
 
 
 @dataclass(frozen=True)
@@ -112,16 +240,40 @@ class GenerateFn(Protocol):
     ) -> list[Completion]: ...
 
 
+class ValueLogprobFn(Protocol):
+    """The likelihood side of a dual backend (`dual_mode=likelihood`).
+
+    `value_logprobs` returns the log-probability of each token of `reply.value`, read after the
+    chat-templated `messages` and `reply.prefix` in one prefill with no decoding (token ids built
+    by `dupo_verl.likelihood.reply_token_ids`). Every backend with a `GenerateFn` implements it once.
+    """
+
+    async def value_logprobs(self, messages: Messages, reply: DualReply, *, session_id: str) -> list[float]: ...
+
+
 @dataclass
 class Judgement:
-    """Dual result for one (dual question, primal answer): one score per dual sample."""
+    """Dual result for one (dual question, primal answer): one score per dual answer actually scored.
+
+    `errors` counts failed attempts (exceptions, timeouts, malformed replies; `timeouts` of them
+    timed out); `missing` the answers asked for but not scored (a short or malformed reply, or a
+    failed question); `failed` means no attempt succeeded. Likelihood mode: one score,
+    exp(mean token log-prob) of the hidden value; `logprob` is that mean and `logprob_sum` the raw
+    sum (None when the call failed).
+    """
 
     scores: list[float]
     tokens: int = 0
     errors: int = 0
+    logprob: float | None = None
+    logprob_sum: float | None = None
+    timeouts: int = 0
+    missing: int = 0
+    failed: bool = False
 
     @property
     def accuracy(self) -> float:
+        """Mean score of the answers scored (a server's short reply does not count as wrong answers)."""
         return sum(self.scores) / len(self.scores) if self.scores else 0.0
 
 
@@ -146,6 +298,42 @@ def task_from_info(dupo_info: Mapping[str, Any]) -> tuple[DualTask, list[DualQue
     return task, duals
 
 
+async def _attempts(
+    call: Callable[[], Awaitable[T]], options: DualOptions, what: str, session_id: str
+) -> tuple[T | None, int, int]:
+    """`call()` tried 1 + `max_retries` times, each bounded by `dual_timeout_s`: (result, errors, timeouts).
+
+    The result is None when every attempt failed. The bound is the scorer's own: a server that never
+    answers costs `dual_timeout_s` per attempt, not a hung training step.
+    """
+    errors = timeouts = 0
+    for attempt in range(options.max_retries + 1):
+        try:
+            return await asyncio.wait_for(call(), timeout=options.dual_timeout_s), errors, timeouts
+        except TimeoutError:
+            errors += 1
+            timeouts += 1
+            bound = options.dual_timeout_s
+            logger.warning("%s timed out after %gs (attempt %d, session %s)", what, bound, attempt + 1, session_id)
+        except Exception as exc:  # a failed dual call must not crash a training step
+            errors += 1
+            logger.warning("%s failed (attempt %d, session %s): %r", what, attempt + 1, session_id, exc)
+    return None, errors, timeouts
+
+
+def _reply_texts(reply: Any, k: int) -> tuple[list[str], int]:
+    """The first `k` answers' texts that are strings, and their token count (malformed ones are dropped)."""
+    texts, tokens = [], 0
+    for completion in list(reply)[:k]:
+        text = getattr(completion, "text", None)
+        count = getattr(completion, "num_tokens", None)
+        if isinstance(count, numbers.Integral) and not isinstance(count, bool) and count >= 0:
+            tokens += int(count)
+        if isinstance(text, str):
+            texts.append(text)
+    return texts, tokens
+
+
 async def judge_answer(
     task: DualTask,
     dual: DualQuestion,
@@ -154,30 +342,102 @@ async def judge_answer(
     options: DualOptions,
     session_id: str,
 ) -> Judgement:
-    """Ask the dual `options.dual_samples` times to rebuild `dual.value` given `answer`."""
-    messages = task.dual_messages(dual, answer)
+    """Ask the dual `options.dual_samples` times to rebuild `dual.value` given `answer` (never raises)."""
     k = options.dual_samples
-    errors = 0
-    for attempt in range(options.max_retries + 1):
-        try:
-            completions = await generate(
-                messages,
-                n=k,
-                temperature=options.dual_temperature,
-                top_p=options.dual_top_p,
-                max_tokens=options.dual_max_tokens,
-                session_id=session_id,
-            )
-            break
-        except Exception as exc:  # a failed dual call must not crash a training step
-            errors += 1
-            logger.warning("dual generation failed (attempt %d, session %s): %r", attempt + 1, session_id, exc)
-    else:
-        return Judgement(scores=[0.0] * k, tokens=0, errors=errors)
+    try:
+        messages = task.dual_messages(dual, answer)
+    except Exception as exc:  # one bad row: a failed question, not a stopped run (a retry would fail again)
+        logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
+        return Judgement(scores=[], errors=1, missing=k, failed=True)
+
+    async def ask() -> Sequence[Any]:
+        reply = await generate(
+            messages,
+            n=k,
+            temperature=options.dual_temperature,
+            top_p=options.dual_top_p,
+            max_tokens=options.dual_max_tokens,
+            session_id=session_id,
+        )
+        if not isinstance(reply, list | tuple):
+            raise TypeError(f"dual generation returned {type(reply).__name__}, not a list of completions")
+        return reply
+
+    reply, errors, timeouts = await _attempts(ask, options, "dual generation", session_id)
+    if reply is None:
+        return Judgement(scores=[], errors=errors, timeouts=timeouts, missing=k, failed=True)
+    texts, tokens = _reply_texts(reply, k)
     # Off the event loop: a non-numeric reconstruction may take math-verify up to its time bound.
-    scores = await asyncio.to_thread(lambda: [_safe_score(task, dual, c.text) for c in completions[:k]])
-    scores += [0.0] * (k - len(scores))  # a server that returned fewer samples than asked
-    return Judgement(scores=scores, tokens=sum(c.num_tokens for c in completions), errors=errors)
+    scores = await asyncio.to_thread(lambda: [_safe_score(task, dual, text) for text in texts])
+    return Judgement(scores=scores, tokens=tokens, errors=errors, timeouts=timeouts, missing=k - len(scores))
+
+
+def require_dual_mode(task: DualTask, options: DualOptions) -> None:
+    """Raise `LikelihoodUnsupported` if `task` cannot be asked in `options.dual_mode` (a setup error:
+    it stops training instead of being counted as a dual error)."""
+    if options.dual_mode == "likelihood":
+        task.check_likelihood()
+
+
+def likelihood_similarity(logprobs: Sequence[float]) -> tuple[float, float, float]:
+    """(similarity, mean log-prob, sum log-prob) of the hidden value's tokens.
+
+    The similarity is exp(mean), the geometric mean of the token probabilities, in [0, 1]. The
+    product (exp(sum)) would punish a value for its length: a 12-token sentence the dual finds 90 %
+    likely per token would score 0.28 against 0.9 for a 1-token number, so rewards would not be
+    comparable across values and tasks. The sum is kept as a metric.
+
+    >>> likelihood_similarity([math.log(0.5), math.log(0.5)])[0]
+    0.5
+    """
+    if not logprobs:
+        raise ValueError("no value log-probs to score")
+    total = float(sum(logprobs))
+    mean = total / len(logprobs)
+    return min(1.0, max(0.0, math.exp(mean))), mean, total
+
+
+async def judge_likelihood(
+    task: DualTask,
+    dual: DualQuestion,
+    answer: str,
+    backend: ValueLogprobFn,
+    options: DualOptions,
+    session_id: str,
+) -> Judgement:
+    """How likely the dual finds the true `dual.value` given `answer` (one prefill, retried like sampling)."""
+    try:
+        messages = task.dual_messages(dual, answer)
+        reply = task.dual_reply(dual)
+    except Exception as exc:  # one bad row: a failed question, not a stopped run
+        logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
+        return Judgement(scores=[], errors=1, missing=1, failed=True)
+
+    async def ask() -> tuple[float, float, float]:
+        return likelihood_similarity(await backend.value_logprobs(messages, reply, session_id=session_id))
+
+    result, errors, timeouts = await _attempts(ask, options, "dual log-prob call", session_id)
+    if result is None:
+        return Judgement(scores=[], errors=errors, timeouts=timeouts, missing=1, failed=True)
+    similarity, mean, total = result
+    return Judgement(scores=[similarity], errors=errors, timeouts=timeouts, logprob=mean, logprob_sum=total)
+
+
+async def judge_dual(
+    task: DualTask,
+    dual: DualQuestion,
+    answer: str,
+    generate: GenerateFn,
+    options: DualOptions,
+    session_id: str,
+) -> Judgement:
+    """One dual question asked in `options.dual_mode`: the one entry point for training, filter and rerank.
+
+    Likelihood mode needs `generate` to be a `ValueLogprobFn` too (every shipped backend is).
+    """
+    if options.dual_mode == "likelihood":
+        return await judge_likelihood(task, dual, answer, generate, options, session_id)  # type: ignore[arg-type]
+    return await judge_answer(task, dual, answer, generate, options, session_id)
 
 
 def _safe_score(task: DualTask, dual: DualQuestion, text: str) -> float:
@@ -189,11 +449,72 @@ def _safe_score(task: DualTask, dual: DualQuestion, text: str) -> float:
     return min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0
 
 
+def _rejection(task: DualTask, answer: str, duals: Sequence[DualQuestion]) -> str | None:
+    """The metric key of the task's guard that rejects this answer (`DualTask.reject_answer`), or None."""
+    try:
+        reason = task.reject_answer(answer, duals)
+    except Exception as exc:  # a broken guard must not stop a training step: the answer goes to the dual
+        logger.warning("answer guard of task %s failed: %r", task.name, exc)
+        return None
+    if reason is None:
+        return None
+    key = f"dupo_{reason}"
+    if key not in METRIC_KEYS:
+        logger.warning("task %s rejected an answer for unknown reason %r; counted as no answer", task.name, reason)
+        return "dupo_no_answer"
+    return key
+
+
 def shape(similarity: float, options: DualOptions) -> float:
     """The paper's exp(-lambda * d) shaping with d = 1 - similarity (identity when lambda is None)."""
     if options.shaping_lambda is None:
         return similarity
-    return math.exp(-options.shaping_lambda * (1.0 - similarity))
+    return exp_shaping(1.0 - similarity, options.shaping_lambda)
+
+
+def leaks_safely(task: DualTask, dual: DualQuestion, answer: str) -> bool:
+    """`task.leaks`, where a broken leak check counts as a leak (that dual is then never asked)."""
+    try:
+        return bool(task.leaks(dual, answer))
+    except Exception as exc:
+        logger.warning("leak check of task %s failed; treated as a leak: %r", task.name, exc)
+        return True
+
+
+def _screen(
+    task: DualTask, response: str, chosen: Sequence[DualQuestion], options: DualOptions
+) -> tuple[str | None, str | None, list[DualQuestion]]:
+    """(answer, metric key of the reason it is not asked or None, duals that do not leak).
+
+    Runs in a worker thread: extraction, guards and leak checks are task code, and math's may wait
+    on math-verify's helper pool for seconds, which would stall every rollout on the event loop.
+    """
+    answer = task.extract_primal_answer(response)
+    if answer is None or not answer.strip():
+        return answer, "dupo_no_answer", []
+    if len(answer) > (options.max_answer_chars or task.max_answer_chars):
+        return answer, "dupo_too_long", []
+    rejected = _rejection(task, answer, chosen)
+    if rejected is not None:
+        return answer, rejected, []
+    return answer, None, [d for d in chosen if not leaks_safely(task, d, answer)]
+
+
+async def _gold_score(task: DualTask, response: str, ground_truth: str | None) -> float | None:
+    """`task.gold_score` in a worker thread, as a number in [0, 1], or None (no label, or no usable score)."""
+    if not ground_truth:
+        return None
+    try:
+        gold = await asyncio.to_thread(task.gold_score, response, ground_truth)
+    except Exception as exc:  # diagnostics (and the hybrid reward) must not cost the sample its dual reward
+        logger.warning("gold_score of task %s failed; scored as unlabelled: %r", task.name, exc)
+        return None
+    if gold is None:
+        return None
+    if isinstance(gold, bool) or not isinstance(gold, numbers.Real) or not math.isfinite(gold):
+        logger.warning("gold_score of task %s returned %r; scored as unlabelled", task.name, gold)
+        return None
+    return min(1.0, max(0.0, float(gold)))
 
 
 async def score_response(
@@ -205,38 +526,102 @@ async def score_response(
     session_id: str,
     ground_truth: str | None = None,
 ) -> DuPOReward:
-    """DuPO reward of one primal response plus the fixed set of metrics in `METRIC_KEYS`."""
+    """DuPO reward of one primal response plus the fixed set of metrics in `METRIC_KEYS`.
+
+    `generate` also serves `value_logprobs` (`ValueLogprobFn`) when `options.dual_mode` is likelihood.
+    Task code runs off the event loop; the gold check runs alongside the dual pass.
+    """
+    require_dual_mode(task, options)
     metrics = dict.fromkeys(METRIC_KEYS, 0.0)
-    answer = task.extract_primal_answer(response)
     chosen = list(duals[: options.dual_questions_per_rollout])
-    dual_acc: float | None = None
-    if answer is None or not answer.strip():
-        metrics["dupo_no_answer"] = 1.0
-    elif len(answer) > (options.max_answer_chars or task.max_answer_chars):
-        metrics["dupo_too_long"] = 1.0
-    else:
-        usable = [d for d in chosen if not task.leaks(d, answer)]
+
+    async def dual_accuracy() -> float | None:
+        answer, rejected, usable = await asyncio.to_thread(_screen, task, response, chosen, options)
+        if rejected is not None:
+            metrics[rejected] = 1.0
+            return None
+        assert answer is not None
         metrics["dupo_leaks"] = float(len(chosen) - len(usable))
         judgements = await asyncio.gather(
-            *(
-                judge_answer(task, d, answer, generate, options, f"{session_id}-dual{i}")
-                for i, d in enumerate(usable)
-            )
+            *(judge_dual(task, d, answer, generate, options, f"{session_id}-dual{i}") for i, d in enumerate(usable))
         )
-        if judgements:
-            dual_acc = DUAL_AGGREGATES[options.dual_aggregate]([j.accuracy for j in judgements])
         metrics["dupo_dual_questions"] = float(len(judgements))
         metrics["dupo_dual_samples"] = float(sum(len(j.scores) for j in judgements))
+        metrics["dupo_dual_missing"] = float(sum(j.missing for j in judgements))
         metrics["dupo_dual_tokens"] = float(sum(j.tokens for j in judgements))
         metrics["dupo_dual_errors"] = float(sum(j.errors for j in judgements))
+        metrics["dupo_dual_timeouts"] = float(sum(j.timeouts for j in judgements))
+        scored = [j for j in judgements if j.logprob is not None]
+        if scored:
+            metrics["dupo_dual_logprob"] = sum(j.logprob for j in scored) / len(scored)  # type: ignore[misc]
+            metrics["dupo_dual_logprob_sum"] = sum(j.logprob_sum for j in scored) / len(scored)  # type: ignore[misc]
+        if not judgements:
+            return None
+        return DUAL_AGGREGATES[options.dual_aggregate]([j.accuracy for j in judgements])
+
+    # Answer checks without a verdict in time (math-verify overran its bound) score 0 in the task
+    # (`MathTask.score_reconstruction`) and are counted here; the tally follows the work into threads.
+    with verify_tally() as checks:
+        dual_acc, gold = await asyncio.gather(dual_accuracy(), _gold_score(task, response, ground_truth))
+    metrics["dupo_verify_timeouts"] = float(checks.timeouts)
+    return _final_reward(metrics, dual_acc, gold, options)
+
+
+def _final_reward(metrics: dict[str, float], dual_acc: float | None, gold: float | None, options: DualOptions) -> DuPOReward:
+    """Shaping, the gold-label mix and the reward metrics, from the aggregated dual accuracy."""
     reward = options.no_answer_reward if dual_acc is None else shape(dual_acc, options)
     metrics["dupo_dual_acc"] = dual_acc if dual_acc is not None else 0.0
-    gold = task.gold_score(response, ground_truth) if ground_truth else None
     if gold is not None:
         metrics["dupo_has_gold"] = 1.0
         metrics["dupo_gold_acc"] = gold
         metrics["dupo_agrees_with_gold"] = float((reward >= 0.5) == (gold >= 0.5))
         if options.hybrid_weight > 0:
             reward = (1.0 - options.hybrid_weight) * reward + options.hybrid_weight * gold
+    reward = min(1.0, max(0.0, float(reward)))  # rounding of the mix must not leave [0, 1]
     metrics["dupo_reward"] = reward
     return DuPOReward(reward=reward, metrics=metrics)
+
+
+# Counts that add up over the two judges of an anchored reward (the rest come from the frozen one).
+_ANCHOR_SUMMED = (
+    "dupo_dual_questions",
+    "dupo_dual_samples",
+    "dupo_dual_tokens",
+    "dupo_dual_errors",
+    "dupo_dual_timeouts",
+    "dupo_dual_missing",
+)
+
+
+def anchored_reward(live: Mapping[str, float], frozen: DuPOReward, options: DualOptions) -> DuPOReward:
+    """The anchored judge: the live self-dual's metrics (`live`, from `score_response` on the policy's
+    servers) and the frozen judge's result on the same response, aggregated like an ensemble.
+
+    Both judges see the same answer and questions, so a rejected answer (no answer, too long, all
+    leaked) is rejected by both and keeps the frozen result. When only one judge reached a verdict
+    (the other's calls all failed) it decides alone. `dupo_judge_disagreement` is 1.0 when the two
+    verdicts fall on different sides of 0.5: label-free, the early warning that the live judge drifts.
+
+    >>> opts = DualOptions(dual_aggregate="min")
+    >>> frozen = DuPOReward(0.9, {**dict.fromkeys(METRIC_KEYS, 0.0), "dupo_dual_acc": 0.9, "dupo_dual_questions": 1.0})
+    >>> r = anchored_reward({"dupo_dual_acc": 0.2, "dupo_dual_questions": 1.0}, frozen, opts)
+    >>> (r.reward, r.metrics["dupo_judge_disagreement"], r.metrics["dupo_dual_questions"])
+    (0.2, 1.0, 2.0)
+    """
+    metrics = {key: float(frozen.metrics.get(key, 0.0)) for key in METRIC_KEYS}
+    live_has = float(live.get("dupo_dual_questions", 0.0)) > 0
+    frozen_has = float(frozen.metrics.get("dupo_dual_questions", 0.0)) > 0
+    if not (live_has or frozen_has):
+        return DuPOReward(reward=frozen.reward, metrics=metrics)
+    accs = ([float(live["dupo_dual_acc"])] if live_has else []) + (
+        [float(frozen.metrics["dupo_dual_acc"])] if frozen_has else []
+    )
+    for key in _ANCHOR_SUMMED:
+        metrics[key] = float(live.get(key, 0.0)) + float(frozen.metrics.get(key, 0.0))
+    logprobs = [m for m, has in ((live, live_has), (frozen.metrics, frozen_has)) if has and options.dual_mode == "likelihood"]
+    for key in ("dupo_dual_logprob", "dupo_dual_logprob_sum"):
+        if logprobs:
+            metrics[key] = sum(float(m.get(key, 0.0)) for m in logprobs) / len(logprobs)
+    metrics["dupo_judge_disagreement"] = float(len(accs) == 2 and (accs[0] >= 0.5) != (accs[1] >= 0.5))
+    gold = metrics["dupo_gold_acc"] if metrics["dupo_has_gold"] > 0 else None
+    return _final_reward(metrics, DUAL_AGGREGATES[options.dual_aggregate](accs), gold, options)

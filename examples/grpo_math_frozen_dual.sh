@@ -63,6 +63,11 @@ ARGS=(
     reward.reward_model.rollout.name=vllm
     reward.reward_model.rollout.tensor_model_parallel_size="$DUAL_TP"
     reward.reward_model.rollout.gpu_memory_utilization=0.85
+    # Keep the dual's servers awake. With this flag on (verl's default), verl 0.9.1's
+    # RewardModelManager puts them to sleep after start-up, and only
+    # RewardLoopManager.compute_rm_score wakes them; the streaming agent-loop -> reward-loop path
+    # used here never calls it, so every dual request waits forever (the run hangs, on any device).
+    reward.reward_model.rollout.free_cache_engine=False
     reward.reward_model.enable_resource_pool=True       # its own GPUs; V1 passes dataset columns only then
     reward.reward_model.n_gpus_per_node="$DUAL_GPUS"
     reward.reward_model.nnodes=1

@@ -14,7 +14,15 @@ _BRACE_TOKEN = re.compile(r"\\.|[{}]", re.S)
 _GSM8K = re.compile(r"####[ \t]*([^\n]*)")
 _ANSWER_IS = re.compile(r"(?:final\s+answer|\banswer)\s*(?:is|:|=)[ \t:]*", re.I)
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|\n")
-_LAST_NUMBER = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?(?:\s*/\s*[0-9]+)?%?")
+# A number in running text: "1,200", "3.5", ".25" (a leading dot, but not the ".5" of "1.2.5"),
+# "1e3", "3/4", "50%". A whole number just before a proper fraction is taken with it ("2 1/2").
+_LAST_NUMBER = re.compile(
+    r"-?(?:(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|(?<![0-9.])\.[0-9]+)"
+    r"(?:[eE][+-]?[0-9]{1,6}(?![0-9A-Za-z]))?"
+    r"(?:\s*/\s*[0-9]+)?%?"
+)
+_SIMPLE_FRACTION = re.compile(r"([0-9]+)\s*/\s*([0-9]+)")
+_MIXED_WHOLE = re.compile(r"(?<![0-9.,/])(-?[0-9]+) $")
 _THINK_END = "</think>"
 
 
@@ -106,8 +114,18 @@ def _answer_is(text: str) -> str | None:
 
 def _last_number(text: str) -> str | None:
     tail = text.rsplit(_THINK_END, 1)[-1]
-    hits = list(_LAST_NUMBER.finditer(tail)) or list(_LAST_NUMBER.finditer(text))
-    return _trim(hits[-1].group(0)) if hits else None
+    if not _LAST_NUMBER.search(tail):
+        tail = text
+    hits = list(_LAST_NUMBER.finditer(tail))
+    if not hits:
+        return None
+    number = hits[-1].group(0)
+    fraction = _SIMPLE_FRACTION.fullmatch(number)
+    if fraction and 0 < int(fraction.group(1)) < int(fraction.group(2)):
+        whole = _MIXED_WHOLE.search(tail, max(0, hits[-1].start() - 30), hits[-1].start())
+        if whole:
+            number = f"{whole.group(1)} {number}"
+    return _trim(number)
 
 
 def _trim(answer: str) -> str | None:

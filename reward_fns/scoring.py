@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reward_fns.comet import translation_comet
 from reward_fns.extraction import extract_answer
-from reward_fns.math import answers_equal
+from reward_fns.math import Verdict, judge_answers
 from reward_fns.text import bleu, chrf
 
 __all__ = ["compute_score", "task_of"]
@@ -27,24 +28,38 @@ def compute_score(
 ) -> dict[str, Any]:
     """Score one response against its gold label, with the same keys on every call of a task.
 
-    math / two_sum: ``{"score", "acc", "pred"}`` (``pred`` is the extracted answer or "");
+    math / two_sum: ``{"score", "acc", "pred", "verify_timeouts"}`` (``pred`` is the extracted
+    answer or ""). A symbolic check that gave no verdict in time (``Verdict.TIMEOUT``) is not a
+    confirmed match, so it scores 0 unless another gold label matched, and it is counted in
+    ``verify_timeouts`` (comparisons of this response without a verdict): a validation run then
+    shows how many of its zeros are undecided rather than wrong.
     translation: ``{"score" (= chrF), "bleu", "chrf"}`` scored in the target language from
-    ``extra_info["dupo"]["tgt_lang"]`` or ``extra_info["tgt_lang"]``.
+    ``extra_info["dupo"]["tgt_lang"]`` or ``extra_info["tgt_lang"]``, plus ``"comet"`` when the
+    reward kwarg ``comet_model`` names a COMET model (``reward_fns.comet``).
 
     >>> compute_score("openai/gsm8k", "3 + 4 = 7.\\n#### 7", "7")
-    {'score': 1.0, 'acc': 1.0, 'pred': '7'}
+    {'score': 1.0, 'acc': 1.0, 'pred': '7', 'verify_timeouts': 0.0}
     """
     task = task_of(data_source, extra_info)
     if task in MATH_TASKS:
         pred = extract_answer(solution_str) if isinstance(solution_str, str) else None
         golds = ground_truth if isinstance(ground_truth, (list, tuple)) else [ground_truth]
-        acc = 1.0 if any(answers_equal(pred, _gold_text(g)) for g in golds) else 0.0
-        return {"score": acc, "acc": acc, "pred": pred or ""}
+        acc, timeouts = 0.0, 0
+        for gold in golds:
+            verdict = judge_answers(pred, _gold_text(gold))
+            if verdict is Verdict.EQUAL:
+                acc = 1.0
+                break
+            timeouts += verdict is Verdict.TIMEOUT
+        return {"score": acc, "acc": acc, "pred": pred or "", "verify_timeouts": float(timeouts)}
     hyp = solution_str.rsplit(_THINK_END, 1)[-1].strip() if isinstance(solution_str, str) else ""
     if not isinstance(ground_truth, str):
         raise ValueError(f"translation needs the reference text as ground_truth, got {type(ground_truth).__name__}")
     lang = _target_language(extra_info)
     b, c = bleu(hyp, ground_truth, lang), chrf(hyp, ground_truth, lang)
+    if kwargs.get("comet_model"):  # opt-in (reward kwarg): reward_fns/comet.py
+        comet = translation_comet(kwargs["comet_model"], hyp, ground_truth, extra_info)
+        return {"score": c, "bleu": b, "chrf": c, "comet": comet}
     return {"score": c, "bleu": b, "chrf": c}
 
 

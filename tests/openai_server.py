@@ -86,6 +86,7 @@ class TinyOpenAIServer:
         app = web.Application()
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/completions", self._completions)
         self._runner = web.AppRunner(app)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
@@ -135,6 +136,23 @@ class TinyOpenAIServer:
             )
         finally:
             self.in_flight -= 1
+
+    async def _completions(self, request: web.Request) -> web.Response:
+        """vLLM's completions endpoint, token-id prompts with `prompt_logprobs` (likelihood duals)."""
+        from tiny_server import completions_prompt_logprobs
+
+        self.requests += 1
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "body is not JSON")
+        self.bodies.append(body)
+        if body.get("model") not in (None, self.served_name):
+            return _error(404, f"model {body.get('model')!r} not served")
+        try:
+            return web.json_response(await completions_prompt_logprobs(self.lm, body, self.served_name))
+        except ValueError as exc:
+            return _error(400, str(exc))
 
     def _generate(self, body: dict[str, Any]) -> tuple[list[str], int]:
         tokenizer = self.lm.tokenizer

@@ -98,6 +98,32 @@ class TinyLM:
         with self._lock, torch.no_grad():
             return self._logprobs(prompt_ids, token_ids)
 
+    def prompt_logprobs(
+        self, prompt_ids: list[int], k: int, temperature: float = 1.0
+    ) -> tuple[list[dict[int, tuple[float, int]]], int]:
+        """vLLM's `RequestOutput.prompt_logprobs` for positions 1.. (position 0 has none): per prompt
+        token, `{token_id: (logprob, rank)}` holding that token and the top-`k` tokens; plus the one
+        token sampled from the same forward pass (a prefill-only request costs one pass, as in vLLM)."""
+        with self._lock, torch.no_grad():
+            all_logits = self.model(torch.tensor([prompt_ids])).logits[0].float()
+            last = all_logits[-1]
+            if temperature > 0:
+                next_token = int(torch.multinomial(torch.softmax(last / temperature, dim=-1), 1).item())
+            else:
+                next_token = int(last.argmax().item())
+            logp = torch.log_softmax(all_logits[:-1], dim=-1)
+        rows = []
+        for position, token in enumerate(prompt_ids[1:]):
+            row_logp = logp[position]
+            value = float(row_logp[token])
+            entry = {int(token): (value, int((row_logp > value).sum().item()) + 1)}
+            if k > 0:
+                top = torch.topk(row_logp, k)
+                for rank, (lp, tid) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True)):
+                    entry.setdefault(int(tid), (float(lp), rank + 1))
+            rows.append(entry)
+        return rows, next_token
+
     def _logprobs(self, prompt_ids: list[int], token_ids: list[int]) -> list[float]:
         if not token_ids:
             return []
@@ -170,10 +196,22 @@ class TinyLMServer:
             )
         max_tokens = max(1, min(max_tokens, room))
         want_logprobs = bool(params.pop("logprobs", False))
+        num_prompt_logprobs = params.pop("prompt_logprobs", None)
 
         loop = asyncio.get_running_loop()
         scripted = self.reply_fn(call) if self.reply_fn is not None else None
-        if scripted is not None:
+        prompt_rows = None
+        if num_prompt_logprobs is not None and max_tokens == 1 and scripted is None and not want_logprobs:
+            # a prefill-only request (likelihood duals, verl's teacher loop): one forward pass
+            prompt_rows, next_token = await loop.run_in_executor(
+                self.lm.executor,
+                self.lm.prompt_logprobs,
+                prompt_ids,
+                int(num_prompt_logprobs),
+                float(params.get("temperature", 1.0)),
+            )
+            token_ids, log_probs = [next_token], None
+        elif scripted is not None:
             token_ids = self.lm.tokenizer.encode(scripted, add_special_tokens=False)[: max_tokens - 1]
             token_ids.append(self.lm.eos_token_id)
             log_probs = (
@@ -197,6 +235,12 @@ class TinyLMServer:
             )
         call.output_ids = list(token_ids)
         extra_fields = {"global_steps": self.global_steps}
+        if num_prompt_logprobs is not None:
+            if prompt_rows is None:
+                prompt_rows, _ = await loop.run_in_executor(
+                    self.lm.executor, self.lm.prompt_logprobs, prompt_ids, int(num_prompt_logprobs)
+                )
+            extra_fields.update(verl_prompt_logprobs(prompt_rows, prompt_ids, int(num_prompt_logprobs)))
         # what LLMServerClient.generate adds on top of the server's output
         extra_fields.setdefault("min_global_steps", self.global_steps)
         extra_fields.setdefault("max_global_steps", self.global_steps)
@@ -207,6 +251,66 @@ class TinyLMServer:
             num_preempted=0,
             extra_fields=extra_fields,
         )
+
+
+def verl_prompt_logprobs(
+    rows: list[dict[int, tuple[float, int]]], prompt_ids: list[int], k: int
+) -> dict[str, list[list[Any]]]:
+    """`extra_fields` entries as verl's vLLM server fills them (`vllm_rollout.utils.extract_prompt_logprobs`):
+    row j is token j+1 (k=0: that token; k>0: the top-k by rank), closed by a dummy row."""
+    logprobs, ids = [], []
+    for token, entry in zip(prompt_ids[1:], rows, strict=True):
+        if k == 0:
+            logprobs.append([entry[token][0]])
+            ids.append([token])
+        else:
+            ranked = sorted((rank, tid, lp) for tid, (lp, rank) in entry.items() if rank <= k)
+            ids.append([tid for _, tid, _ in ranked])
+            logprobs.append([lp for _, _, lp in ranked])
+    logprobs.append([0.0] * max(k, 1))
+    ids.append([0] * max(k, 1))
+    return {"prompt_ids": ids, "prompt_logprobs": logprobs}
+
+
+async def completions_prompt_logprobs(lm: TinyLM, body: dict[str, Any], model_name: str) -> dict[str, Any]:
+    """A vLLM OpenAI `/v1/completions` body for a token-id prompt with `prompt_logprobs` (`max_tokens` 1):
+    `choices[0].prompt_logprobs` has one entry per prompt token, None first, each
+    `{"<token id>": {"logprob", "rank", "decoded_token"}}`."""
+    prompt = body.get("prompt")
+    if not isinstance(prompt, list) or not all(isinstance(t, int) for t in prompt):
+        raise ValueError("this stand-in takes token-id prompts only")
+    k = body.get("prompt_logprobs")
+    loop = asyncio.get_running_loop()
+    rows = None
+    if k is not None:
+        rows, _ = await loop.run_in_executor(lm.executor, lm.prompt_logprobs, prompt, int(k))
+    token_ids, _ = await loop.run_in_executor(
+        lm.executor, lambda: lm.generate(prompt, max_tokens=int(body.get("max_tokens", 16)), logprobs=False)
+    )
+    entries = None
+    if rows is not None:
+        entries = [None] + [
+            {
+                str(tid): {"logprob": lp, "rank": rank, "decoded_token": lm.tokenizer.decode([tid])}
+                for tid, (lp, rank) in entry.items()
+            }
+            for entry in rows
+        ]
+    return {
+        "id": "cmpl-tiny",
+        "object": "text_completion",
+        "model": model_name,
+        "choices": [
+            {
+                "index": 0,
+                "text": lm.tokenizer.decode(token_ids, skip_special_tokens=True),
+                "logprobs": None,
+                "finish_reason": "length",
+                "prompt_logprobs": entries,
+            }
+        ],
+        "usage": {"prompt_tokens": len(prompt), "completion_tokens": len(token_ids)},
+    }
 
 
 async def serve_chat_completions(
@@ -263,8 +367,16 @@ async def serve_chat_completions(
             }
         )
 
+    async def completions(request: web.Request) -> web.Response:
+        body = await request.json()
+        requests.append(body)
+        if body.get("model") not in (None, model_name):
+            return web.json_response({"error": f"model {body.get('model')!r} not served"}, status=404)
+        return web.json_response(await completions_prompt_logprobs(lm, body, model_name))
+
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/completions", completions)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

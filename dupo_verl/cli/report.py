@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dupo_verl.offline.io import atomic_write_text
+from dupo_verl.cli._types import report_errors
+from dupo_verl.files import atomic_write_text, check_outputs
 from dupo_verl.offline.report import format_summary, load_results, plot_summary, summarize
 
 
@@ -22,14 +23,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("results", type=Path, help="output of `dupo-verl rerank` (jsonl)")
     parser.add_argument("--plot", type=Path, help="write a figure (png, pdf, svg)")
     parser.add_argument("--json", type=Path, help="write the summary as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=report_errors("report", run))
+
+
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        rows = load_results(args.results)
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"report: {exc}") from None
+    check_outputs({"--plot": args.plot, "--json": args.json}, [args.results])
+    if args.plot is not None and args.plot.suffix.lower() not in PLOT_FORMATS:
+        raise ValueError(f"--plot {args.plot}: use one of {', '.join(PLOT_FORMATS)}")
+    rows = load_results(args.results)
     summary = summarize(rows)
     print(format_summary(summary))
     if args.json:

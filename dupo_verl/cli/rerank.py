@@ -8,17 +8,22 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.cli._types import parse_pairs, report_errors
+from dupo_verl.files import atomic_write_text, check_outputs
 from dupo_verl.generation.options import json_object
 from dupo_verl.offline.cli_args import (
     add_common_arguments,
+    add_task_module_argument,
     dual_options,
     job_options,
+    job_settings,
     positive_int,
     primal_sampling,
 )
-from dupo_verl.offline.io import ROW_FORMATS, atomic_write_text, read_rows
+from dupo_verl.offline.io import ROW_FORMATS, read_rows
 from dupo_verl.offline.report import format_summary, summarize
 from dupo_verl.offline.rerank import RerankInput, RerankSettings, build_jobs, read_candidates, rerank_row
+from dupo_verl.tasks.registry import allow_task_modules, task_class
 
 
 def register(subparsers: Any) -> None:
@@ -42,7 +47,15 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--task", default="math", help="task for raw problems (default math)")
     parser.add_argument("--task-params", type=json_object, default={}, help="task parameters as JSON")
+    add_task_module_argument(parser)
     parser.add_argument("--problem-key", default="problem", help="raw input: problem field")
+    parser.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="FIELD=COLUMN",
+        help="raw input: column of a task input field, e.g. source=text for translation (repeatable)",
+    )
     parser.add_argument(
         "--answer-key", default="answer", help="raw input: gold answer field (optional in the data)"
     )
@@ -55,13 +68,19 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--summary-json", type=Path, help="also write the summary as JSON")
     add_common_arguments(parser, temperature=0.8, dual_samples=8)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=report_errors("rerank", run))
 
 
 def run(args: argparse.Namespace) -> int:
     from dupo_verl.generation.options import build_backend
     from dupo_verl.offline.pipeline import run_rows
 
+    check_outputs(
+        {"--output": args.output, "--summary-json": args.summary_json}, [args.input, args.candidates]
+    )
+    allow_task_modules(args.task_modules)
+    task_class(args.task)  # a mistyped --task stops here, naming the known tasks
+    fields = parse_pairs(args.field, "--field")
     settings = RerankSettings(
         sampling=primal_sampling(args, args.n),
         dual=dual_options(args),
@@ -76,20 +95,33 @@ def run(args: argparse.Namespace) -> int:
         id_key=args.id_key,
         seed=args.seed,
         max_duals=args.max_duals,
+        fields=fields,
+    )
+    recorded = job_settings(
+        args,
+        n=args.n,
+        task=args.task,
+        task_params=args.task_params,
+        problem_key=args.problem_key,
+        fields=fields,
+        answer_key=args.answer_key,
+        id_key=args.id_key,
+        max_duals=args.max_duals,
+        share_answers=not args.no_answer_sharing,
+        given_candidates=args.candidates is not None,
     )
     candidates = read_candidates(args.candidates) if args.candidates else None
-    try:
-        jobs = build_jobs(read_rows(args.input, args.limit), spec, candidates)
-    except ValueError as exc:
-        raise SystemExit(f"rerank: {exc}") from None
+    jobs = build_jobs(read_rows(args.input, args.limit), spec, candidates)
     result = run_rows(
         jobs,
         key=lambda job: (job.index, job.id),
         worker=partial(_work, settings=settings),
         make_backend=partial(build_backend, args),
-        options=job_options(args, args.output, "rerank"),
+        options=job_options(args, args.output, "rerank", recorded),
     )
     summary = summarize(result.rows)
+    if result.resumed_rows or result.retried_rows:
+        print(f"resumed {result.resumed_rows} rows; redid {result.retried_rows} failed or invalid rows")
     print(format_summary(summary))
     if args.summary_json:
         public = {k: v for k, v in summary.items() if not k.startswith("_")}

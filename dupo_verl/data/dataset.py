@@ -10,7 +10,9 @@ problem/answer, translation: source/reference, span: text/answer, two_sum: a/b),
 `data_source`, `keep_unmaskable`, `strict`, `params` (a mapping of task parameters); any other key
 is a task parameter too (`+data.dupo.src_lang=eng_Latn`). Files already written by `prepare`
 (parquet rows with `extra_info.dupo`) are read as they are. Rows without a dual question are
-dropped and counted in the log, as `prepare` does.
+dropped and counted in the log, as `prepare` does. `data.dupo.task` may be `module:Class` (this
+job's own config, so the module is imported); a `module:Class` name inside the data is not, unless
+allowed with the environment variable `DUPO_TASK_MODULES` (see `dupo_verl.tasks.registry`).
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ from dupo_verl.data.prepare import PrepareConfig, build_rows
 from dupo_verl.data.readers import open_source
 from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
 from dupo_verl.data.writer import rows_to_table
+from dupo_verl.plain import to_plain
 from dupo_verl.tasks import get_task
 from dupo_verl.tasks.inputs import data_source
+from dupo_verl.tasks.registry import allow_task_modules
 
 logger = logging.getLogger(__name__)
 
@@ -51,20 +55,8 @@ ADAPTER_OPTIONS = frozenset(
 )
 
 
-def _plain(value: Any) -> Any:
-    """OmegaConf containers -> plain Python."""
-    try:
-        from omegaconf import OmegaConf
-
-        if OmegaConf.is_config(value):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf ships with verl
-        pass
-    return value
-
-
 def dupo_options(config: Mapping[str, Any]) -> dict[str, Any]:
-    options = _plain(config.get("dupo", None)) or {}
+    options = to_plain(config.get("dupo", None)) or {}
     if not isinstance(options, dict):
         raise ValueError(f"data.dupo must be a mapping, got {options!r}")
     return options
@@ -115,7 +107,10 @@ class DuPODataset(RLHFDataset):
                 keys[key[: -len("_key")]] = str(value)
             else:
                 params[key] = value
-        task = get_task(str(options["task"]), **params)
+        name = str(options["task"])
+        if ":" in name:  # `module:Class` in the job's own config is the person's choice, not the data's
+            allow_task_modules([name.partition(":")[0]])
+        task = get_task(name, **params)
         source = open_source(path, options.get("format"))
         rows = RowOptions(
             data_source=str(options.get("data_source") or data_source(task, source.stem)),

@@ -132,17 +132,24 @@ def summary_path(output: str | Path) -> Path:
 def prepare(
     records: Iterable[RawRecord], output: str | Path, config: PrepareConfig, total: int | None = None
 ) -> PrepareSummary:
-    """Build, split and write `output` (and `<stem>_val.parquet`, `<output>.summary.json`)."""
+    """Build, split and write `output` (and `<stem>_val.parquet`, `<output>.summary.json`).
+
+    The files at these paths always describe this run: a train or val file this run does not
+    write (no rows kept, or `val_fraction=0` after a run with a val split) is removed rather than
+    left behind with an earlier run's rows, and the summary lists it under `removed`.
+    """
     started = time.perf_counter()
     rows, summary = build_rows(records, config, total)
     train, val = split_rows(rows, config.val_fraction, config.rows.seed)
     summary.rows_train, summary.rows_val = len(train), len(val)
     out = Path(output)
     summary.outputs = {"train": str(out) if train else None, "val": str(val_path(out)) if val else None}
-    if train:
-        write_rows(train, out)
-    if val:
-        write_rows(val, val_path(out))
+    for rows_of_part, path in ((train, out), (val, val_path(out))):
+        if rows_of_part:
+            write_rows(rows_of_part, path)
+        elif path.is_file():
+            path.unlink()  # a stale file from an earlier run must not pass for this run's output
+            summary.removed.append(str(path))
     summary.seconds = time.perf_counter() - started
     write_json(summary.to_dict(), summary_path(out))
     return summary

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,35 +107,68 @@ def _objects(rows: list[Any]) -> Iterator[RawRecord]:
             yield RawRecord(i, error=("not_an_object", f"row {i} is a {type(row).__name__}, not an object"))
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def _decode(line: bytes, where: str) -> tuple[str | None, tuple[str, str] | None]:
+    """A line's text, or the `bad_encoding` skip naming where the first bad byte is."""
+    try:
+        return line.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        byte = line[exc.start : exc.start + 1].hex()
+        return None, ("bad_encoding", f"{where}: not UTF-8 (byte 0x{byte} at column {exc.start + 1})")
+
+
+def _byte_lines(path: Path) -> Iterator[bytes]:
+    """The file's records: split on "\n" only (never on U+2028, form feed or U+0085), a leading
+    UTF-8 BOM dropped, a trailing "\r" kept for the caller's strip."""
+    with path.open("rb") as f:
+        for line_no, line in enumerate(f, 1):  # binary iteration splits on b"\n" alone
+            if line_no == 1 and line.startswith(BOM):
+                line = line[len(BOM) :]
+            yield line
+
+
 def _read_jsonl(path: Path) -> Iterator[RawRecord]:
     index = 0
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RawRecord(index, error=("bad_json", f"{path.name}:{line_no}: {exc.msg}"))
-            else:
-                if isinstance(row, dict):
-                    yield RawRecord(index, data=row)
-                else:
-                    yield RawRecord(
-                        index, error=("not_an_object", f"{path.name}:{line_no} is not a JSON object")
-                    )
+    for line_no, raw in enumerate(_byte_lines(path), 1):
+        if not raw.strip():
+            continue
+        where = f"{path.name}:{line_no}"
+        line, error = _decode(raw, where)
+        if error is not None:
+            yield RawRecord(index, error=error)
             index += 1
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(index, error=("bad_json", f"{where}: {exc.msg}"))
+        else:
+            if isinstance(row, dict):
+                yield RawRecord(index, data=row)
+            else:
+                yield RawRecord(index, error=("not_an_object", f"{where} is not a JSON object"))
+        index += 1
 
 
 def _load_json(path: Path) -> list[Any] | None:
     """The rows of a JSON file (a list, or an object holding one list); None for JSON lines."""
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}: not UTF-8 (byte 0x{data[exc.start : exc.start + 1].hex()} at offset {exc.start})"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             return None
-        raise InputError(f"{path}: not valid JSON ({exc})") from exc
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:
@@ -148,34 +182,64 @@ def _load_json(path: Path) -> list[Any] | None:
 
 
 def _read_parquet(path: Path, stem: str) -> Source:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.ParquetFile(path)
+    try:
+        table = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable parquet file ({exc})") from None
 
     def rows() -> Iterator[RawRecord]:
         index = 0
-        for batch in table.iter_batches(batch_size=4096):
-            for row in batch.to_pylist():
-                yield RawRecord(index, data=row)
-                index += 1
+        try:
+            for batch in table.iter_batches(batch_size=4096):
+                for row in batch.to_pylist():
+                    yield RawRecord(index, data=row)
+                    index += 1
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{path}: parquet data is corrupt after row {index} ({exc})") from None
 
     return Source(rows(), table.metadata.num_rows, stem)
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")  # what `surrogateescape` makes of a non-UTF-8 byte
+
+
 def _read_csv(path: Path, delimiter: str) -> Iterator[RawRecord]:
-    with path.open(encoding="utf-8", newline="") as f:
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # a long problem is one cell
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
         reader = csv.DictReader(f, delimiter=delimiter)
-        for i, row in enumerate(reader):
+        try:
+            header = reader.fieldnames or []
+        except csv.Error as exc:
+            raise InputError(f"{path}: unreadable header ({exc})") from None
+        if any(_SURROGATE.search(name) for name in header):
+            raise InputError(f"{path}: the header line is not UTF-8")
+        i = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield RawRecord(i, error=("bad_csv_row", f"{path.name} row {i + 1}: {exc}"))
+                i += 1
+                continue
             if None in row:  # more cells than header columns
                 yield RawRecord(
                     i, error=("bad_csv_row", f"{path.name} row {i + 1} has more cells than columns")
                 )
+            elif any(isinstance(v, str) and _SURROGATE.search(v) for v in row.values()):
+                yield RawRecord(i, error=("bad_encoding", f"{path.name} row {i + 1}: not UTF-8"))
             else:
                 yield RawRecord(i, data=dict(row))
+            i += 1
 
 
-def _read_lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
+def _read_lines(path: Path) -> list[tuple[str | None, tuple[str, str] | None]]:
+    """Each "\n"-delimited line of a text file, decoded, or the reason it could not be."""
+    return [_decode(line.rstrip(b"\n"), f"{path.name}:{n}") for n, line in enumerate(_byte_lines(path), 1)]
 
 
 def _read_text(path: Path, lines_per_record: int, reference: str | Path | None, stem: str) -> Source:
@@ -196,9 +260,14 @@ def _read_text(path: Path, lines_per_record: int, reference: str | Path | None, 
 
     def rows() -> Iterator[RawRecord]:
         for index, group in enumerate(groups):
-            record = {TEXT_KEY: " ".join(lines[i].strip() for i in group)}
+            parts = [lines[i] for i in group] + ([refs[i] for i in group] if refs is not None else [])
+            error = next((e for _, e in parts if e is not None), None)
+            if error is not None:
+                yield RawRecord(index, error=error)
+                continue
+            record = {TEXT_KEY: " ".join(lines[i][0].strip() for i in group)}
             if refs is not None:
-                record["reference"] = " ".join(refs[i].strip() for i in group)
+                record["reference"] = " ".join(refs[i][0].strip() for i in group)
             yield RawRecord(index, data=record)
 
     return Source(rows(), len(groups), stem)

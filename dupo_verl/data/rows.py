@@ -129,11 +129,12 @@ def build_row(task: DualTask, raw: RawRecord, options: RowOptions) -> RowOutcome
     try:
         example, notes = example_from_record(task, raw.data, raw.index, options.keys)
         decomposition = task.decompose(example, seed=options.seed)
-        duals = list(decomposition.duals)
+        found = decomposition.duals  # may build its questions lazily (math): slice before reading
         outcome = RowOutcome(example=example, notes=notes, candidates_skipped=decomposition.skipped)
-        if options.max_duals is not None and len(duals) > options.max_duals:
-            outcome.candidates_skipped["over_cap"] += len(duals) - options.max_duals
-            duals = duals[: options.max_duals]
+        if options.max_duals is not None and len(found) > options.max_duals:
+            outcome.candidates_skipped["over_cap"] += len(found) - options.max_duals
+            found = found[: options.max_duals]
+        duals = list(found)
         if not duals and not options.keep_unmaskable:
             outcome.skip_reason = "no_dual_question"
             outcome.message = (

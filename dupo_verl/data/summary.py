@@ -28,6 +28,7 @@ class PrepareSummary:
     errors: list[str] = field(default_factory=list)
     outputs: dict[str, str | None] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)  # stale outputs of an earlier run, deleted
     seconds: float = 0.0
 
     def add_error(self, message: str) -> None:
@@ -50,6 +51,7 @@ class PrepareSummary:
             "params": self.params,
             "settings": self.settings,
             "outputs": self.outputs,
+            "removed": self.removed,
             "rows_read": self.rows_read,
             "rows_kept": self.rows_kept,
             "rows_train": self.rows_train,
@@ -89,6 +91,8 @@ class PrepareSummary:
         for key, path in self.outputs.items():
             if path:
                 lines.append(f"wrote {key}: {path}")
+        for path in self.removed:
+            lines.append(f"removed stale {path} (left by an earlier run; this run writes no such file)")
         if self.seconds > 0:
             lines.append(f"{self.rows_read / self.seconds:,.0f} rows/s ({self.seconds:.2f} s)")
         return "\n".join(lines)

@@ -9,14 +9,14 @@ task has the same column types. Same rows in, same bytes out.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from dupo_verl.files import atomic_write
 
 DUAL_TYPE = pa.struct(
     [
@@ -63,29 +63,9 @@ def rows_to_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=schema)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_parquet(table: pa.Table, path: str | Path) -> None:
     """Write `table` to `path` atomically."""
-    _atomic(Path(path), lambda tmp: pq.write_table(table, tmp))
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
@@ -100,4 +80,4 @@ def write_json(obj: Any, path: str | Path) -> None:
             json.dump(obj, f, ensure_ascii=False, indent=2)
             f.write("\n")
 
-    _atomic(Path(path), dump)
+    atomic_write(path, dump)

@@ -4,6 +4,10 @@ If DuPO's gains came from the reward's rate alone (how often GRPO sees a 1), thi
 gain as much. It keeps the same rate by tracking the running mean of the real DuPO rewards over a
 window of recent samples and paying 1 with that probability. Each coin is drawn BEFORE the
 sample's own DuPO reward is observed, so it carries no information about the sample.
+
+A keyed draw (`draw(key=...)`) compares the rate with a number fixed by (seed, key) alone, so a
+rerun with the same seed pays the same coins for the same samples, whatever process draws them
+and in whatever order the samples finish (given the same rate).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class RateMatchedCoin:
         self._sum = 0.0
         self._prior = prior
         self._rng = random.Random(seed)
+        # the keyed draws' salt; without a seed a fresh one, so unseeded coins still differ per coin
+        self._salt = seed if seed is not None else random.SystemRandom().getrandbits(64)
         self._lock = threading.Lock()  # agent loops of one worker run concurrently
 
     @property
@@ -37,9 +43,17 @@ class RateMatchedCoin:
     def observed(self) -> int:
         return len(self._recent)
 
-    def draw(self) -> float:
-        """1.0 with probability `rate`, else 0.0."""
+    def draw(self, key: object = None) -> float:
+        """1.0 with probability `rate`, else 0.0.
+
+        Without a `key` the uniform number comes from the coin's own seeded stream (the same coins
+        only for the same order of draws). With one (ints/strs/tuples, whose repr is stable) it is
+        `Random(f"{seed}/{key!r}")`, seeded through sha512 of that text: unlike `hash()`, the same in
+        every process.
+        """
         rate = self.rate
+        if key is not None:
+            return 1.0 if random.Random(f"{self._salt}/{key!r}").random() < rate else 0.0
         with self._lock:
             return 1.0 if self._rng.random() < rate else 0.0
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.plain import to_plain
 from dupo_verl.scoring import task_from_info
 from dupo_verl.tasks import DualQuestion, DualTask, Messages
 
@@ -61,22 +62,11 @@ def read_problems(parquet: str | Path, gold_column: str = "ground_truth") -> lis
     frame = pd.read_parquet(parquet)
     problems = []
     for i, row in enumerate(frame.to_dict(orient="records")):
-        row = plain(row)
+        row = to_plain(row)
         reward_model = row.get("reward_model") or {}
         gold = str(reward_model.get(gold_column) or "").strip()
         problems.append(problem_from_row(row, gold, i))
     return problems
-
-
-def plain(value: Any) -> Any:
-    """Parquet values (numpy arrays, numpy scalars) as plain Python lists, dicts and scalars."""
-    if isinstance(value, Mapping):
-        return {k: plain(v) for k, v in value.items()}
-    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
-        return plain(value.tolist())
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    return value
 
 
 def examples_of(problems: Iterable[Problem], kind: str) -> list[Example]:

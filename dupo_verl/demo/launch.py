@@ -6,13 +6,16 @@ session (setsid); every process it starts inherits a marker variable. When the j
 out, the session is killed and then every process still in it, descending from it or carrying
 this job's marker (Ray's GCS, raylet and workers, vLLM engine cores) is terminated: a `ray stop`
 scoped to this job, another Ray instance on the machine is never touched. While it runs, the
-summed PSS of those processes is sampled (the job's peak memory). Metrics come from verl's file
+summed PSS of the job's process tree is sampled (its peak memory), rarely: reading `smaps_rollup`
+of ~40 processes every second cost the runner ~14 CPU-s a minute, a quarter of a core taken from
+the job it watches (benchmarks/bench_runner.py measures it). Metrics come from verl's file
 logger (JSON lines) and, as a fallback, from the `step:N - key:value - ...` lines of its console
 logger. This is the single implementation; the e2e tier's `tests/e2e/runner.py` builds on it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -20,13 +23,18 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 MARKER_VAR = "DUPO_DEMO_JOB"
 _GRACE_S = 10.0
+# Memory samples: the first after SAMPLE_FIRST_S, then the gap doubles up to SAMPLE_EVERY_S, so a
+# short job is still measured and a long one costs one walk of its process tree per SAMPLE_EVERY_S.
+SAMPLE_FIRST_S = 1.0
+SAMPLE_EVERY_S = 20.0
 
 
 @dataclass
@@ -40,8 +48,10 @@ class JobResult:
     steps: dict[int, dict[str, float]] = field(default_factory=dict)
     leftover_pids: list[int] = field(default_factory=list)
     token: str = ""  # the value of MARKER_VAR in every process of the job
-    peak_mem_bytes: int = 0  # summed PSS (RSS where PSS is unreadable) over the job's processes
+    peak_mem_bytes: int = 0  # summed PSS (RSS where PSS is unreadable) over the job's process tree
     peak_processes: int = 0
+    memory_samples: int = 0  # how often the tree's memory was read
+    runner_cpu_s: float = 0.0  # CPU time of the runner itself (this process) while the job ran
 
     @property
     def ok(self) -> bool:
@@ -59,6 +69,7 @@ class JobResult:
         return (
             f"rc={self.rc} timed_out={self.timed_out} wall={self.wall_s:.1f}s "
             f"peak_mem={self.peak_mem_gib:.2f}GiB over {self.peak_processes} processes "
+            f"runner_cpu={self.runner_cpu_s:.2f}s ({self.memory_samples} samples) "
             f"last_step={last} leftover={self.leftover_pids}"
         )
 
@@ -177,22 +188,46 @@ class _ProcessTracker:
                     self._seen[key] = False
         return self._seen[key]
 
-    def processes(self) -> list[Any]:
+    def tree(self) -> list[Any]:
+        """The root and its descendants (Ray's GCS, raylet and workers, vLLM engine cores): one pass
+        over the process table's parent ids, no per-process environment read."""
         import psutil
 
-        found: dict[int, Any] = {}
         try:
             root = psutil.Process(self.root_pid)
-            found[root.pid] = root
-            for child in root.children(recursive=True):
-                found[child.pid] = child
+            return [root, *root.children(recursive=True)]
         except psutil.Error:
-            pass
+            return []
+
+    def processes(self) -> list[Any]:
+        """`tree()` plus the session and every marker carrier: the full scan, for the cleanup."""
+        import psutil
+
+        found = {proc.pid: proc for proc in self.tree()}
         me = os.getpid()
         for proc in psutil.process_iter():
             if proc.pid not in found and proc.pid != me and self._belongs(proc):
                 found[proc.pid] = proc
         return list(found.values())
+
+
+class SampleSchedule:
+    """When to sample next: `first_s` after the start, then gaps doubling up to `every_s`."""
+
+    def __init__(self, start: float, first_s: float = SAMPLE_FIRST_S, every_s: float = SAMPLE_EVERY_S) -> None:
+        if first_s <= 0 or every_s <= 0:
+            raise ValueError(f"sampling gaps must be > 0, got first_s={first_s} every_s={every_s}")
+        self._gap = min(first_s, every_s)
+        self.every_s = every_s
+        self.next_at = start + self._gap
+
+    def due(self, now: float) -> bool:
+        return now >= self.next_at
+
+    def advance(self, now: float) -> None:
+        """A sample was taken at `now`: the next one is one (doubled, capped) gap later."""
+        self._gap = min(2 * self._gap, self.every_s)
+        self.next_at = now + self._gap
 
 
 def _memory_bytes(procs: Sequence[Any]) -> int:
@@ -238,7 +273,7 @@ def run_job(
     timeout_s: float,
     log_path: Path,
     metrics_path: Path | None = None,
-    sample_every_s: float = 1.0,
+    sample_every_s: float = SAMPLE_EVERY_S,
     marker_var: str = MARKER_VAR,
 ) -> JobResult:
     """Run `argv` in its own session with `env` over the current environment; kill it all after.
@@ -246,14 +281,18 @@ def run_job(
     stdout and stderr go to `log_path`. After `timeout_s` seconds the session gets SIGTERM and,
     after a grace period, SIGKILL. Whatever the outcome (an interrupt of the caller included),
     every process of the job still alive is terminated; `leftover_pids` lists any that survived.
-    Every `sample_every_s` the job's summed memory is sampled. Steps: console metrics of the log
-    merged with verl's file-logger lines at `metrics_path`.
+    The summed memory of the job's process tree is sampled on a `SampleSchedule` (gaps growing to
+    `sample_every_s`). Steps: console metrics of the log merged with verl's file-logger lines at
+    `metrics_path`.
     """
     token = uuid.uuid4().hex
     full_env = {**os.environ, **env, marker_var: token}
+    cpu_start = time.process_time()
     start = time.monotonic()
+    deadline = start + timeout_s
+    schedule = SampleSchedule(start, every_s=sample_every_s)
     timed_out = False
-    peak_mem = peak_procs = 0
+    peak_mem = peak_procs = samples = 0
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -269,14 +308,18 @@ def run_job(
         try:
             while True:
                 try:
-                    proc.wait(timeout=sample_every_s)
+                    proc.wait(timeout=max(0.0, min(schedule.next_at, deadline) - time.monotonic()))
                     break
                 except subprocess.TimeoutExpired:
                     pass
-                procs = tracker.processes()
-                peak_mem = max(peak_mem, _memory_bytes(procs))
-                peak_procs = max(peak_procs, len(procs))
-                if time.monotonic() - start > timeout_s:
+                now = time.monotonic()
+                if schedule.due(now):
+                    procs = tracker.tree()
+                    peak_mem = max(peak_mem, _memory_bytes(procs))
+                    peak_procs = max(peak_procs, len(procs))
+                    samples += 1
+                    schedule.advance(time.monotonic())
+                if now >= deadline:
                     timed_out = True
                     _kill_group(proc.pid, signal.SIGTERM)
                     try:
@@ -290,6 +333,7 @@ def run_job(
                 _kill_group(proc.pid, signal.SIGKILL)
                 proc.wait()
             wall = time.monotonic() - start
+            runner_cpu = time.process_time() - cpu_start
             # The group id is not signalled once its leader is reaped (the number could be
             # reused); its members are found by session id, descent or marker instead.
             leftover = _terminate(tracker.processes())
@@ -306,17 +350,50 @@ def run_job(
         token=token,
         peak_mem_bytes=peak_mem,
         peak_processes=peak_procs,
+        memory_samples=samples,
+        runner_cpu_s=runner_cpu,
     )
 
 
-def busy_jobs(pattern: str = "verl.trainer.main_ppo") -> list[int]:
-    """Pids of other processes running `pattern` (the machine's cores are shared)."""
-    import psutil
+# ---------------------------------------------------------------------------------------------
+# One run at a time per output folder
+# ---------------------------------------------------------------------------------------------
 
-    me = os.getpid()
-    pids = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmd = " ".join(proc.info.get("cmdline") or [])
-        if pattern in cmd and proc.info["pid"] != me:
-            pids.append(proc.info["pid"])
-    return pids
+
+@contextmanager
+def own_run_lock(path: Path, wait_s: float, log: Callable[[str], None] = print, poll_s: float = 2.0) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (e.g. `<output>/.main_ppo.lock`) while one of our runs goes.
+
+    Another run holding it (another demo writing the same output) is waited for up to `wait_s`,
+    then a RuntimeError names it; any other process on the machine, whatever its command line, is
+    not our business. The lock is an flock, so a killed holder releases it; the file keeps the
+    holder's pid for the message.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    with open(path, "a+") as fh:
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "?"
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"{path}: another run in this output folder (pid {holder}) has held it for over "
+                        f"{wait_s:.0f}s; wait for it to finish or use another output folder"
+                    ) from None
+                if not announced:
+                    log(f"another run in this output folder is going (pid {holder}, lock {path}); waiting for it")
+                    announced = True
+                time.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"{os.getpid()}\n")
+            fh.flush()
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

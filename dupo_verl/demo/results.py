@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-METHOD_ORDER = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate", "dupo_ensemble")
+from dupo_verl.demo.methods import METHODS
+
 _COLORS = {"warm_start": "#777777", "dupo": "#1f77b4", "oracle": "#2ca02c", "shuffled": "#d62728",
            "dupo_frozen": "#9467bd", "dupo_alternate": "#ff7f0e", "dupo_ensemble": "#17becf"}
 
@@ -79,7 +80,7 @@ def _stats(values: Sequence[float | None]) -> dict[str, Any]:
 def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
     """Per method: held-out primal accuracy per seed and mean, dual accuracy, agreement, curves."""
     out: dict[str, Any] = {}
-    for method in METHOD_ORDER:
+    for method in METHODS:
         runs = sorted((r for r in records if r.method == method), key=lambda r: r.seed)
         if not runs:
             continue
@@ -158,7 +159,7 @@ def plot_curves(records: Sequence[RunRecord], path: Path, total_steps: int, titl
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in METHOD_ORDER:
+    for method in METHODS:
         runs = [r for r in records if r.method == method]
         if not runs:
             continue

@@ -24,8 +24,9 @@ from typing import Any
 
 from dupo_verl.data.readers import RawRecord
 from dupo_verl.data.rows import RowOptions, build_row, task_params
-from dupo_verl.demo.examples import plain, problem_from_row
+from dupo_verl.demo.examples import problem_from_row
 from dupo_verl.demo.ppo import METHOD_AGENTS
+from dupo_verl.plain import to_plain
 from dupo_verl.scoring import task_from_info
 from dupo_verl.tasks import get_task
 from dupo_verl.tasks.inputs import data_source
@@ -64,7 +65,7 @@ def prepare_problems(
 def read_rows(parquet: Path) -> list[dict[str, Any]]:
     import pandas as pd
 
-    return [plain(r) for r in pd.read_parquet(parquet).to_dict(orient="records")]
+    return [to_plain(r) for r in pd.read_parquet(parquet).to_dict(orient="records")]
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: Path) -> Path:

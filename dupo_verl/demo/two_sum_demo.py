@@ -40,7 +40,8 @@ from typing import Any
 from dupo_verl.demo import ppo
 from dupo_verl.demo.evaluate import accuracy, load_model
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
-from dupo_verl.demo.launch import busy_jobs, run_job
+from dupo_verl.demo.launch import own_run_lock, run_job
+from dupo_verl.demo.methods import ALL_METHODS, METHODS, RL_METHODS  # noqa: F401 (ALL_METHODS: re-exported)
 from dupo_verl.demo.results import (
     RunRecord,
     format_per_seed,
@@ -62,9 +63,7 @@ from dupo_verl.demo.two_sum_data import (
 )
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 
-METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate", "dupo_ensemble")
-ALL_METHODS = ("warm_start", "dupo", "oracle", "shuffled")  # `--methods all`; the remedies are opt-in
-RL_METHODS = ("dupo", "oracle", "shuffled", "dupo_frozen", "dupo_alternate", "dupo_ensemble")
+RUN_LOCK = ".main_ppo.lock"  # under the output folder: held while one of its runs trains
 AGENT_LOOP_YAML = """\
 # Agent loops of the two-sum demo (the DuPO options come from +dupo.<key> overrides).
 - name: dupo_agent
@@ -103,7 +102,7 @@ class DemoConfig:
     device: str = "auto"
     python: str = sys.executable
     run_timeout_s: float = 1800.0
-    wait_busy_s: float = 3600.0
+    wait_busy_s: float = 3600.0  # how long a run waits for another run writing the same output (its lock)
     coin_window: int = 1024
     threads: int | None = None
     resume: bool = False  # reuse warm starts and finished runs in `output` made with the same settings
@@ -415,16 +414,18 @@ def _method_command(config, device, method, grpo, model_dir, data, run_dir, star
 def _run_method(config, device, method, grpo, paths, argv, task, heldout, before_p, before_d, log,
                 previous: PreviousStage | None = None) -> RunRecord:
     run_dir = paths.workdir
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
-    _wait_for_free_machine(config.wait_busy_s, log)
     tmp = Path(tempfile.mkdtemp(prefix="dvd", dir="/tmp"))  # short: AF_UNIX socket paths
     env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
-    log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
     try:
-        job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
-                      timeout_s=config.run_timeout_s, log_path=run_dir / "main_ppo.log", metrics_path=paths.metrics)
+        # only our own runs are waited for: another demo writing this output (not any main_ppo around)
+        with own_run_lock(Path(config.output) / RUN_LOCK, config.wait_busy_s, log):
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True)
+            log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
+            job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
+                          timeout_s=config.run_timeout_s, log_path=run_dir / "main_ppo.log",
+                          metrics_path=paths.metrics)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     (run_dir / "steps.jsonl").write_text("".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
@@ -473,17 +474,6 @@ def _final_checkpoint(checkpoints: Path) -> Path | None:
     found = sorted(checkpoints.glob("global_step_*/actor/huggingface"), key=lambda p: int(p.parts[-3].split("_")[-1]))
     found = [p for p in found if (p / "config.json").exists()]
     return found[-1] if found else None
-
-
-def _wait_for_free_machine(limit_s: float, log: Callable[[str], None]) -> None:
-    """Wait while another main_ppo job runs on this machine (cores are shared), up to `limit_s`."""
-    deadline = time.monotonic() + limit_s
-    announced = False
-    while busy_jobs() and time.monotonic() < deadline:
-        if not announced:
-            log(f"another main_ppo is running (pids {busy_jobs()}); waiting for it to finish")
-            announced = True
-        time.sleep(2)  # another job's runs may follow each other closely
 
 
 def _fmt(value: float | None) -> str:

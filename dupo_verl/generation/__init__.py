@@ -11,6 +11,7 @@ from dupo_verl.generation.base import (
     GenerationRequest,
     GenerationStats,
     SyncBackend,
+    ValueRequest,
     request_seed,
 )
 from dupo_verl.generation.batcher import MicroBatcher
@@ -22,5 +23,6 @@ __all__ = [
     "GenerationStats",
     "MicroBatcher",
     "SyncBackend",
+    "ValueRequest",
     "request_seed",
 ]

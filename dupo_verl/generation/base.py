@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dupo_verl.scoring import Completion
+from dupo_verl.tasks import DualReply
 
 Messages = list[dict[str, str]]
 
@@ -48,6 +49,18 @@ class GenerationRequest:
             raise ValueError(f"temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+
+@dataclass(frozen=True)
+class ValueRequest:
+    """Likelihood dual: the log-probs of `reply.value` after `messages` and `reply.prefix` (one prefill)."""
+
+    messages: Messages
+    reply: DualReply
+
+
+# One entry per value request: the value tokens' log-probs, or the error that request ended with.
+ValueResult = list["list[float] | BaseException"]
 
 
 def request_seed(base_seed: int, session_id: str, messages: Sequence[Mapping[str, Any]] = ()) -> int:
@@ -102,6 +115,10 @@ class GenerationBackend(ABC):
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> BatchResult:
         """Batched generation without blocking the event loop."""
 
+    async def ascore_values(self, requests: Sequence[ValueRequest]) -> ValueResult:
+        """Likelihood duals (`dual_mode=likelihood`): each request's value log-probs, one prefill each."""
+        raise NotImplementedError(f"the {self.name!r} backend cannot score likelihood duals")
+
     def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to free
         """Free the model or connections."""
 
@@ -121,3 +138,10 @@ class SyncBackend(GenerationBackend):
 
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> BatchResult:
         return await asyncio.to_thread(self.generate, list(requests))
+
+    def score_values(self, requests: Sequence[ValueRequest]) -> ValueResult:
+        """Blocking `ascore_values`."""
+        raise NotImplementedError(f"the {self.name!r} backend cannot score likelihood duals")
+
+    async def ascore_values(self, requests: Sequence[ValueRequest]) -> ValueResult:
+        return await asyncio.to_thread(self.score_values, list(requests))

@@ -19,9 +19,11 @@ from dupo_verl.generation.base import (
     GenerationRequest,
     GenerationStats,
     Messages,
+    ValueRequest,
     request_seed,
 )
 from dupo_verl.scoring import Completion
+from dupo_verl.tasks import DualReply
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,11 @@ class MicroBatcher:
         )
         return await self.submit(request)
 
+    async def value_logprobs(self, messages: Messages, reply: DualReply, *, session_id: str) -> list[float]:
+        """`dupo_verl.scoring.ValueLogprobFn`: queued and batched like generation requests."""
+        del session_id  # a prefill has no randomness to seed
+        return await self.submit(ValueRequest(messages=[dict(m) for m in messages], reply=reply))  # type: ignore[arg-type]
+
     async def submit(self, request: GenerationRequest) -> list[Completion]:
         """Queue one request and wait for its completions (raises `GenerationError` on failure)."""
         self._ensure_started()
@@ -113,7 +120,7 @@ class MicroBatcher:
         requests = [request for request, _ in batch]
         try:
             try:
-                results: list[Any] = await self.backend.agenerate(requests)
+                results: list[Any] = await self._call_backend(requests)
                 if len(results) != len(requests):
                     raise GenerationError(
                         f"backend {self.backend.name!r} returned {len(results)} results for {len(requests)} requests"
@@ -134,11 +141,36 @@ class MicroBatcher:
             else:
                 future.set_result(result)
 
-    def _record(self, requests: list[GenerationRequest], results: list[Any]) -> None:
+    async def _call_backend(self, requests: list[Any]) -> list[Any]:
+        """Generation and likelihood requests of one batch go to their two backend calls, one after the
+        other (an offline engine such as `vllm.LLM` is not safe to call from two threads)."""
+        gen = [i for i, r in enumerate(requests) if not isinstance(r, ValueRequest)]
+        val = [i for i, r in enumerate(requests) if isinstance(r, ValueRequest)]
+        outputs = []
+        if gen:
+            outputs.append(await self.backend.agenerate([requests[i] for i in gen]))
+        if val:
+            outputs.append(await self.backend.ascore_values([requests[i] for i in val]))
+        results: list[Any] = [None] * len(requests)
+        for indices, output in zip([ix for ix in (gen, val) if ix], outputs, strict=True):
+            if len(output) != len(indices):
+                raise GenerationError(
+                    f"backend {self.backend.name!r} returned {len(output)} results for {len(indices)} requests"
+                )
+            for i, result in zip(indices, output, strict=True):
+                results[i] = result
+        return results
+
+    def _record(self, requests: list[Any], results: list[Any]) -> None:
         self.stats.batches += 1
         self.stats.batch_sizes.append(len(requests))
         for request, result in zip(requests, results, strict=True):
             self.stats.requests += 1
+            if isinstance(request, ValueRequest):
+                self.stats.samples += 1
+                if isinstance(result, BaseException):
+                    self.stats.failed_requests += 1
+                continue
             self.stats.samples += request.n
             if isinstance(result, BaseException):
                 self.stats.failed_requests += 1

@@ -10,7 +10,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dupo_verl.generation.base import BatchResult, GenerationRequest, SyncBackend
+from dupo_verl.generation.base import BatchResult, GenerationRequest, SyncBackend, ValueRequest, ValueResult
+from dupo_verl.likelihood import ValueTokens, chat_prompt_ids, check_logprobs, reply_token_ids
 from dupo_verl.scoring import Completion
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,31 @@ class HFBackend(SyncBackend):
                 logger.warning("hf generation failed: %r", exc)
                 results.append(exc)
         return results
+
+    def score_values(self, requests: Sequence[ValueRequest]) -> ValueResult:
+        results: ValueResult = []
+        for request in requests:
+            try:
+                tokens = reply_token_ids(
+                    self.tokenizer,
+                    chat_prompt_ids(self.tokenizer, request.messages, self.chat_template_kwargs),
+                    request.reply,
+                )
+                results.append(self.token_logprobs(tokens))
+            except Exception as exc:  # one bad request must not sink the batch
+                logger.warning("hf value scoring failed: %r", exc)
+                results.append(exc)
+        return results
+
+    def token_logprobs(self, tokens: ValueTokens) -> list[float]:
+        """Log-probs of the value tokens `tokens.ids[tokens.start:]`: one forward pass."""
+        torch = self._torch
+        ids = torch.tensor([tokens.ids], device=self.device)
+        with torch.inference_mode():
+            logits = self.model(ids).logits[0, tokens.start - 1 : -1].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        picked = logp.gather(1, torch.tensor(tokens.value_ids, device=self.device).unsqueeze(1)).squeeze(1)
+        return check_logprobs(picked.tolist(), len(tokens.value_ids), "the hf backend")
 
     def _generate_one(self, request: GenerationRequest) -> list[Completion]:
         torch = self._torch

@@ -14,8 +14,16 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dupo_verl.generation.base import BatchResult, GenerationBackend, GenerationError, GenerationRequest
+from dupo_verl.generation.base import (
+    BatchResult,
+    GenerationBackend,
+    GenerationError,
+    GenerationRequest,
+    ValueRequest,
+)
+from dupo_verl.likelihood import ValueTokens, chat_prompt_ids, from_token_logprob_dicts, reply_token_ids
 from dupo_verl.scoring import Completion
+from dupo_verl.tasks import DualReply, Messages
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +54,7 @@ class OpenAIBackend(GenerationBackend):
         max_backoff_s: float = 30.0,
         chat_template_kwargs: Mapping[str, Any] | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        tokenizer: str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
@@ -58,6 +67,9 @@ class OpenAIBackend(GenerationBackend):
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.extra_body = dict(extra_body or {})
+        self.tokenizer_name = tokenizer  # likelihood duals tokenize here (default: `model`)
+        self._tokenizer: Any = None
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
         if chat_template_kwargs:
             self.extra_body["chat_template_kwargs"] = dict(chat_template_kwargs)
         self._session: Any = None
@@ -142,6 +154,40 @@ class OpenAIBackend(GenerationBackend):
                 )
         return parse_chat_response(body, n)
 
+    async def ascore_values(self, requests: Sequence[ValueRequest]) -> list[list[float] | BaseException]:
+        """Likelihood duals: one `/completions` prefill per request (`prompt_logprobs=0`), retried like chat."""
+        await self._ensure_session()
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            name = self.tokenizer_name or self.model
+            self._tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, name)
+        return list(await asyncio.gather(*(self._score_one(r) for r in requests), return_exceptions=True))
+
+    async def _score_one(self, request: ValueRequest) -> list[float]:
+        import aiohttp
+
+        assert self._semaphore is not None
+        last: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                await asyncio.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
+            try:
+                async with self._semaphore:
+                    return await completion_value_logprobs(
+                        self._session,
+                        f"{self.base_url}/completions",
+                        self.model,
+                        self._tokenizer,
+                        request.messages,
+                        request.reply,
+                        chat_template_kwargs=self.chat_template_kwargs,
+                    )
+            except (_Transient, aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                last = exc
+                logger.warning("prompt log-prob request failed (attempt %d): %r", attempt + 1, exc)
+        raise GenerationError(f"prompt log-prob request failed after {self.max_retries + 1} attempts: {last!r}")
+
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
@@ -174,3 +220,56 @@ def parse_chat_response(body: str, n: int) -> list[Completion]:
     total = int(total) if isinstance(total, int | float) else 0
     share, extra = divmod(total, max(1, n))
     return [Completion(text=t, num_tokens=share + (1 if i < extra else 0)) for i, t in enumerate(texts)]
+
+
+def prompt_logprob_payload(model: str | None, tokens: ValueTokens) -> dict[str, Any]:
+    """A vLLM `/v1/completions` body that only prefills `tokens` and returns their log-probs."""
+    payload: dict[str, Any] = {
+        "prompt": tokens.ids,
+        "max_tokens": 1,
+        "temperature": 1.0,
+        "prompt_logprobs": 0,
+    }
+    if model:
+        payload["model"] = model
+    return payload
+
+
+def parse_prompt_logprobs(body: str, tokens: ValueTokens) -> list[float]:
+    """The value's log-probs from a vLLM completions body: `choices[0].prompt_logprobs` is one entry
+    per prompt token (None first), each `{"<token id>": {"logprob": ..., "rank": ...}}`."""
+    try:
+        entries = json.loads(body)["choices"][0]["prompt_logprobs"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise GenerationError(
+            f"no prompt_logprobs in the completion ({exc!r}); the server must be vLLM's OpenAI server: {body[:300]}"
+        ) from None
+    return from_token_logprob_dicts(entries, tokens, "the completions server")
+
+
+async def completion_value_logprobs(
+    session: Any,
+    url: str,
+    model: str | None,
+    tokenizer: Any,
+    messages: Messages,
+    reply: DualReply,
+    *,
+    chat_template_kwargs: Mapping[str, Any] | None = None,
+) -> list[float]:
+    """Log-probs of `reply.value` after the chat-templated `messages`: one prefill on an OpenAI-compatible
+    vLLM server (`url` ends with `/completions`; the prompt is sent as token ids)."""
+    loop = asyncio.get_running_loop()
+    tokens = await loop.run_in_executor(
+        None,
+        lambda: reply_token_ids(
+            tokenizer, chat_prompt_ids(tokenizer, messages, dict(chat_template_kwargs or {})), reply
+        ),
+    )
+    async with session.post(url, json=prompt_logprob_payload(model, tokens)) as resp:
+        body = await resp.text()
+        if resp.status in RETRY_STATUSES:
+            raise _Transient(f"HTTP {resp.status}: {body[:300]}")
+        if resp.status != 200:
+            raise GenerationError(f"HTTP {resp.status} from {url}: {body[:500]}")
+    return parse_prompt_logprobs(body, tokens)

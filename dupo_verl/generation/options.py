@@ -42,6 +42,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("OPENAI_API_KEY"),
         help="openai: bearer token (default $OPENAI_API_KEY)",
     )
+    group.add_argument(
+        "--tokenizer",
+        help="openai with --dual-mode likelihood: the served model's tokenizer (path or hub name; default --model)",
+    )
     group.add_argument("--max-concurrency", type=int, default=64, help="openai: requests in flight at most")
     group.add_argument("--request-timeout", type=float, default=600.0, help="openai: seconds per request")
     group.add_argument("--http-retries", type=int, default=3, help="openai: retries of a transient failure")
@@ -81,6 +85,7 @@ def build_backend(args: argparse.Namespace) -> GenerationBackend:
             timeout_s=args.request_timeout,
             max_retries=args.http_retries,
             chat_template_kwargs=args.chat_template_kwargs,
+            tokenizer=getattr(args, "tokenizer", None),
         )
     if not args.model:
         raise SystemExit(f"--backend {args.backend} needs --model (a local path or hub name)")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dupo_verl.generation.base import BatchResult, GenerationRequest, SyncBackend
+from dupo_verl.generation.base import BatchResult, GenerationRequest, SyncBackend, ValueRequest, ValueResult
+from dupo_verl.likelihood import chat_prompt_ids, from_token_logprob_dicts, reply_token_ids
 from dupo_verl.scoring import Completion
 
 
@@ -75,6 +76,33 @@ class VLLMBackend(SyncBackend):
             [Completion(text=o.text, num_tokens=len(o.token_ids)) for o in output.outputs]
             for output in outputs
         ]
+
+    def score_values(self, requests: Sequence[ValueRequest]) -> ValueResult:
+        """Likelihood duals: one `generate` over token-id prompts with `prompt_logprobs=0`, `max_tokens=1`."""
+        if not requests:
+            return []
+        tokenizer = self.llm.get_tokenizer()
+        results: ValueResult = [None] * len(requests)  # type: ignore[list-item]
+        prompts, tokens_of, slots = [], [], []
+        for i, request in enumerate(requests):
+            try:
+                prompt = chat_prompt_ids(tokenizer, request.messages, self.chat_template_kwargs)
+                tokens = reply_token_ids(tokenizer, prompt, request.reply)
+            except Exception as exc:  # one bad request must not sink the batch
+                results[i] = exc
+                continue
+            prompts.append({"prompt_token_ids": tokens.ids})
+            tokens_of.append(tokens)
+            slots.append(i)
+        if prompts:
+            params = self._sampling_params(max_tokens=1, temperature=1.0, prompt_logprobs=0, detokenize=False)
+            outputs = self.llm.generate(prompts, sampling_params=params, use_tqdm=False)
+            for i, tokens, output in zip(slots, tokens_of, outputs, strict=True):
+                try:
+                    results[i] = from_token_logprob_dicts(output.prompt_logprobs, tokens, "vllm")
+                except Exception as exc:
+                    results[i] = exc
+        return results
 
     def close(self) -> None:
         self.llm = None

@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import Any
 
+from dupo_verl.cli._types import MAX_COUNT, float_in, int_in
 from dupo_verl.generation.options import add_backend_arguments
 from dupo_verl.offline.pipeline import JobOptions
 from dupo_verl.offline.primal import PrimalSampling
-from dupo_verl.scoring import DualOptions
+from dupo_verl.scoring import DUAL_MODES, DualOptions
 
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+positive_int = int_in(1, MAX_COUNT)
+MAX_TEMPERATURE = 100.0
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, *, temperature: float, dual_samples: int) -> None:
     """Sampling, dual, job-control and backend flags."""
     sampling = parser.add_argument_group("candidate sampling (primal)")
-    sampling.add_argument("--temperature", type=float, default=temperature, help=f"default {temperature}")
-    sampling.add_argument("--top-p", type=float, default=1.0)
+    sampling.add_argument(
+        "--temperature",
+        type=float_in(0, MAX_TEMPERATURE),
+        default=temperature,
+        help=f"in [0, {MAX_TEMPERATURE:g}] (default {temperature})",
+    )
+    sampling.add_argument("--top-p", type=float_in(0, 1, low_open=True), default=1.0, help="in (0, 1]")
     sampling.add_argument(
         "--max-tokens", type=positive_int, default=4096, help="tokens per candidate solution"
     )
@@ -33,9 +37,19 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, temperature: float,
         default=dual_samples,
         help=f"K: dual answers per (question, answer) pair (default {dual_samples})",
     )
-    dual.add_argument("--dual-temperature", type=float, default=DualOptions.dual_temperature)
-    dual.add_argument("--dual-top-p", type=float, default=DualOptions.dual_top_p)
+    dual.add_argument(
+        "--dual-temperature", type=float_in(0, MAX_TEMPERATURE), default=DualOptions.dual_temperature
+    )
+    dual.add_argument(
+        "--dual-top-p", type=float_in(0, 1, low_open=True), default=DualOptions.dual_top_p, help="in (0, 1]"
+    )
     dual.add_argument("--dual-max-tokens", type=positive_int, default=2048, help="tokens per dual answer")
+    dual.add_argument(
+        "--dual-mode",
+        choices=DUAL_MODES,
+        default=DualOptions.dual_mode,
+        help="sample: K dual answers, checked; likelihood: exp(mean log-prob) of the true hidden value, one prefill",
+    )
     dual.add_argument(
         "--max-answer-chars",
         type=positive_int,
@@ -43,19 +57,44 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, temperature: float,
         help="longer final answers count as no answer (default: the task's own bound)",
     )
     job = parser.add_argument_group("job control")
-    job.add_argument("--seed", type=int, default=0, help="base seed; each request's seed derives from it")
+    job.add_argument(
+        "--seed", type=int_in(0, 2**63 - 1), default=0, help="base seed; each request's seed derives from it"
+    )
     job.add_argument(
         "--max-retries",
-        type=int,
+        type=int_in(0, 100),
         default=1,
         help="retries of a failed generation before it is recorded as failed",
     )
+    job.add_argument(
+        "--dual-timeout-s",
+        type=float,
+        default=DualOptions.dual_timeout_s,
+        help="seconds one dual generation may take before it counts as a failed attempt",
+    )
     job.add_argument("--concurrency", type=positive_int, default=32, help="problems in flight at once")
     job.add_argument("--limit", type=positive_int, help="only the first N input rows")
-    job.add_argument("--resume", action="store_true", help="keep the rows already written and do the rest")
+    job.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run with the same settings (checked against OUTPUT.settings.json): "
+        "keep the rows written, redo rows recorded as failed or invalid, and do the rest",
+    )
     job.add_argument("--overwrite", action="store_true", help="replace an existing output")
     job.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_backend_arguments(parser)
+
+
+def add_task_module_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--task-module",
+        dest="task_modules",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE (registering its tasks) and allow task names MODULE:Class, in --task or in "
+        "the rows; without it a `module:Class` name in the data is refused, never imported (repeatable)",
+    )
 
 
 def primal_sampling(args: argparse.Namespace, n: int) -> PrimalSampling:
@@ -63,21 +102,75 @@ def primal_sampling(args: argparse.Namespace, n: int) -> PrimalSampling:
 
 
 def dual_options(args: argparse.Namespace) -> DualOptions:
-    options = DualOptions(
-        dual_samples=args.dual_samples,
-        dual_temperature=args.dual_temperature,
-        dual_top_p=args.dual_top_p,
-        dual_max_tokens=args.dual_max_tokens,
-        max_answer_chars=args.max_answer_chars,
-        max_retries=args.max_retries,
-    )
-    options.validate()
-    return options
+    """The dual flags as `DualOptions` (validated on construction); a bad value is one line, not a traceback."""
+    try:
+        return DualOptions(
+            dual_samples=args.dual_samples,
+            dual_temperature=args.dual_temperature,
+            dual_top_p=args.dual_top_p,
+            dual_max_tokens=args.dual_max_tokens,
+            max_answer_chars=args.max_answer_chars,
+            max_retries=args.max_retries,
+            dual_timeout_s=args.dual_timeout_s,
+            dual_mode=args.dual_mode,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"dupo-verl: {exc}") from None
 
 
-def job_options(args: argparse.Namespace, output: Path, description: str) -> JobOptions:
+# Flags that decide the rows: recorded beside the output; `--resume` refuses a run that differs.
+# Not here: paths, secrets and flags that change only speed (concurrency, batch size, timeouts).
+ROW_DECIDING_FLAGS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "dual_samples",
+    "dual_temperature",
+    "dual_top_p",
+    "dual_max_tokens",
+    "dual_mode",
+    "max_answer_chars",
+    "max_retries",
+    "seed",
+    "backend",
+    "model",
+    "dtype",
+    "max_model_len",
+    "chat_template_kwargs",
+)
+
+
+def job_settings(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    """The settings that decide a job's rows: the shared flags plus the command's own (`extra`)."""
+    settings = {name: getattr(args, name, None) for name in ROW_DECIDING_FLAGS}
+    settings.update(extra)
+    return settings
+
+
+def check_backend_args(args: argparse.Namespace) -> None:
+    """Range checks of the backend flags (ValueError naming the flag), before any model is loaded."""
+    checks = {
+        "--max-concurrency": (getattr(args, "max_concurrency", 1), 1, MAX_COUNT),
+        "--request-timeout": (getattr(args, "request_timeout", 1.0), 1e-3, 86400.0),
+        "--http-retries": (getattr(args, "http_retries", 0), 0, 100),
+        "--tensor-parallel-size": (getattr(args, "tensor_parallel_size", 1), 1, 1024),
+        "--gpu-memory-utilization": (getattr(args, "gpu_memory_utilization", 0.5), 1e-3, 1.0),
+        "--max-model-len": (getattr(args, "max_model_len", None), 1, MAX_COUNT),
+        "--batch-size": (getattr(args, "batch_size", None), 1, MAX_COUNT),
+    }
+    for flag, (value, low, high) in checks.items():
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{flag} must be in [{low:g}, {high:g}], got {value!r}")
+
+
+def job_options(
+    args: argparse.Namespace, output: Path, description: str, settings: dict[str, Any] | None = None
+) -> JobOptions:
     if args.resume and args.overwrite:
         raise SystemExit("--resume and --overwrite exclude each other")
+    check_backend_args(args)
     return JobOptions(
         output=output,
         resume=args.resume,
@@ -87,4 +180,5 @@ def job_options(args: argparse.Namespace, output: Path, description: str) -> Job
         batch_size=args.batch_size,
         progress=not args.no_progress,
         description=description,
+        settings=settings,
     )

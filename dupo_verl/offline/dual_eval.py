@@ -1,7 +1,7 @@
-"""Dual accuracy of a set of answers on a set of dual questions, through training's `judge_answer`.
+"""Dual accuracy of a set of answers on a set of dual questions, through training's `judge_dual`.
 
 Filter and rerank both need the table answer x question -> accuracy of K dual samples. Every cell
-goes through `dupo_verl.scoring.judge_answer` (the same prompts and scoring as training); cells
+goes through `dupo_verl.scoring.judge_dual` (the same prompts and scoring as training); cells
 whose answer gives the hidden value away are not asked (training skips them too) and cells whose
 generation failed after retries are marked failed rather than scored 0.
 """
@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dupo_verl.scoring import DualOptions, GenerateFn, judge_answer
+from dupo_verl.scoring import DualOptions, GenerateFn, judge_dual, leaks_safely
 from dupo_verl.tasks import DualQuestion, DualTask
 
 
@@ -40,10 +40,10 @@ async def dual_table(
 
     async def cell(a: int, q: int) -> Cell:
         answer, dual = answers[a], duals[q]
-        if await asyncio.to_thread(_leaks, task, dual, answer):
+        if await asyncio.to_thread(leaks_safely, task, dual, answer):
             return Cell(accuracy=None, leaked=True)
-        judgement = await judge_answer(task, dual, answer, generate, options, f"{session_prefix}/a{a}/q{q}")
-        if judgement.errors > options.max_retries:  # every attempt failed
+        judgement = await judge_dual(task, dual, answer, generate, options, f"{session_prefix}/a{a}/q{q}")
+        if judgement.failed:  # every attempt failed, or the dual prompt could not be built
             return Cell(accuracy=None, failed=True, attempts_failed=judgement.errors)
         return Cell(
             accuracy=judgement.accuracy,
@@ -61,10 +61,3 @@ def mean_accuracy(cells: Sequence[Cell]) -> float | None:
     """Mean over the cells that were judged; None when none was."""
     values = [c.accuracy for c in cells if c.accuracy is not None]
     return sum(values) / len(values) if values else None
-
-
-def _leaks(task: DualTask, dual: DualQuestion, answer: str) -> bool:
-    try:
-        return bool(task.leaks(dual, answer))
-    except Exception:  # a broken leak check must not sink the row; treat as a leak (never scored)
-        return True

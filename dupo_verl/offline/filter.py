@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.files import atomic_write, atomic_write_text
 from dupo_verl.offline.answers import answer_matcher, extract_answers, group_answers
 from dupo_verl.offline.dual_eval import Cell, dual_table
-from dupo_verl.offline.io import atomic_write_text, read_rows, row_id
+from dupo_verl.offline.io import read_rows, row_id
 from dupo_verl.offline.primal import PrimalSampling, sample_candidates
 from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
@@ -210,9 +211,7 @@ def write_filtered(
         table = table.set_column(
             column, table.schema.field(column), pa.array(extra, type=table.schema.field(column).type)
         )
-        tmp = output_path.with_name(f".{output_path.name}.tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(output_path)
+        atomic_write(output_path, lambda tmp: pq.write_table(table, tmp))
     else:
         rows = read_rows(input_path, limit)
         lines = []

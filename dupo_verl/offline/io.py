@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.plain import to_plain
+
 ROW_FORMATS = (".jsonl", ".json", ".parquet")
-
-
-def to_plain(value: Any) -> Any:
-    """numpy arrays / scalars (what pandas gives for parquet lists) -> lists / Python scalars."""
-    if isinstance(value, Mapping):
-        return {str(k): to_plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_plain(v) for v in value]
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist) and type(value).__module__.startswith("numpy"):
-        return to_plain(tolist())
-    return value
 
 
 def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -30,29 +19,40 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]
         raise FileNotFoundError(f"input file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise ValueError(f"{path}: not a readable parquet file ({exc})") from None
         if limit is not None:
             table = table.slice(0, limit)
         rows = table.to_pylist()
     elif suffix == ".jsonl":
         rows = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
+        with path.open("rb") as fh:  # binary lines end at "\n" only, never at U+2028 or U+0085
+            for lineno, raw in enumerate(fh, 1):
                 if limit is not None and len(rows) >= limit:
                     break
-                if not line.strip():
+                if not raw.strip():
                     continue
                 try:
-                    row = json.loads(line)
+                    row = json.loads(_text(raw, lineno == 1))
+                except UnicodeDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: not UTF-8 (byte at column {exc.start + 1})") from None
                 except ValueError as exc:
                     raise ValueError(f"{path}:{lineno}: not valid JSON ({exc})") from None
                 if not isinstance(row, dict):
                     raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
                 rows.append(row)
     elif suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(_text(path.read_bytes(), True))
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}: not UTF-8 (byte at offset {exc.start})") from None
+        except ValueError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise ValueError(f"{path}: expected a JSON list of objects")
         rows = data[:limit] if limit is not None else data
@@ -61,12 +61,11 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]
     return [to_plain(r) for r in rows]
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _text(data: bytes, first: bool) -> str:
+    """UTF-8 text of a file's bytes (a BOM at the start of the file dropped)."""
+    if first and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data.decode("utf-8")
 
 
 def row_id(row: Mapping[str, Any], index: int, id_key: str = "id") -> str:

@@ -3,18 +3,27 @@
 Filter and rerank differ only in their per-row worker; opening (or resuming) the output, skipping
 the rows already written, building the backend only when there is work left, and writing each
 finished row in input order is the same for both.
+
+The settings that decide the rows are recorded beside the output (`<output>.settings.json`), and
+`--resume` refuses to continue an output made with other settings (naming each difference), so a
+file never mixes rows of two configurations. On resume, rows recorded as `failed` or `invalid` are
+redone rather than kept forever: the file is cut before the first such row and the rows after it
+are written again from memory (only the retried rows are recomputed), so the file stays one row per
+input row, in input order.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
+from dupo_verl.files import atomic_write_text
 from dupo_verl.generation import GenerationBackend, GenerationStats, MicroBatcher
 from dupo_verl.offline.jsonl_writer import ResumableJsonlWriter
 from dupo_verl.offline.runner import check_resume_prefix, run_in_order
@@ -33,6 +42,7 @@ class JobOptions:
     batch_size: int | None = None
     progress: bool = True
     description: str = "rows"
+    settings: Mapping[str, Any] | None = None  # what decides the rows; recorded and checked on resume
 
 
 @dataclass
@@ -40,6 +50,45 @@ class JobResult:
     rows: list[dict[str, Any]]
     resumed_rows: int
     stats: GenerationStats | None
+    retried_rows: int = 0
+
+
+RETRY_STATUSES = frozenset({"failed", "invalid"})
+
+
+def settings_path(output: Path) -> Path:
+    return output.with_name(output.name + ".settings.json")
+
+
+def _check_settings(options: JobOptions, resuming: bool) -> None:
+    """Refuse to resume an output made with other settings; record this run's settings."""
+    if options.settings is None:
+        return
+    path = settings_path(options.output)
+    current = json.loads(json.dumps(dict(options.settings), sort_keys=True, default=str))
+    if resuming:
+        if not path.is_file():
+            raise ValueError(
+                f"--resume: {options.output} has no record of its settings ({path.name}), so it cannot be "
+                "checked that this run continues the same job; start over with --overwrite"
+            )
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8")).get("settings", {})
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(f"--resume: {path} is not a settings record ({exc}); use --overwrite") from None
+        changed = [
+            f"{key} {recorded.get(key, '(unset)')!r} -> {current.get(key, '(unset)')!r}"
+            for key in sorted(set(recorded) | set(current))
+            if recorded.get(key) != current.get(key)
+        ]
+        if changed:
+            raise ValueError(
+                f"--resume: {options.output} was made with other settings ({'; '.join(changed)}); "
+                "rerun with the same options, or start over with --overwrite"
+            )
+    atomic_write_text(
+        path, json.dumps({"command": options.description, "settings": current}, indent=2) + "\n"
+    )
 
 
 def run_rows(
@@ -51,42 +100,60 @@ def run_rows(
 ) -> JobResult:
     """Run `worker` on every job not yet in `options.output`; return all rows (old and new)."""
     writer = ResumableJsonlWriter(options.output, resume=options.resume, overwrite=options.overwrite)
-    rows = writer.open()
+    done = writer.open()
     try:
-        check_resume_prefix(rows, [key(j) for j in jobs], options.output)
-        resumed = len(rows)
-        todo = list(jobs[resumed:])
+        _check_settings(options, resuming=bool(done))
+        check_resume_prefix(done, [key(j) for j in jobs], options.output)
+        first_retry = next(
+            (i for i, row in enumerate(done) if row.get("status") in RETRY_STATUSES), len(done)
+        )
+        redo = {i for i in range(first_retry, len(done)) if done[i].get("status") in RETRY_STATUSES}
+        kept_after = {i: done[i] for i in range(first_retry, len(done)) if i not in redo}
+        if first_retry < len(done):
+            writer.keep_first(first_retry)  # rewritten from here on, in input order
+        rows = done[:first_retry]
+        resumed = len(done) - len(redo)
+        todo = list(range(first_retry, len(jobs)))
         if not todo:
             return JobResult(rows=rows, resumed_rows=resumed, stats=None)
-        backend = make_backend()
+        backend = make_backend() if any(i not in kept_after for i in todo) else None
 
         def emit(row: dict[str, Any]) -> None:
             writer.write(row)
             rows.append(row)
 
-        async def main() -> GenerationStats:
-            batcher = MicroBatcher(backend, seed=options.seed, max_batch_size=options.batch_size)
+        async def step(i: int, generate: GenerateFn) -> dict[str, Any]:
+            return kept_after[i] if i in kept_after else await worker(jobs[i], generate)
+
+        async def main() -> GenerationStats | None:
+            batcher = (
+                MicroBatcher(backend, seed=options.seed, max_batch_size=options.batch_size)
+                if backend is not None
+                else None
+            )
             try:
                 with tqdm(
                     total=len(jobs),
-                    initial=resumed,
+                    initial=first_retry,
                     desc=options.description,
                     disable=not options.progress,
                     dynamic_ncols=True,
                 ) as bar:
                     await run_in_order(
                         todo,
-                        lambda job: worker(job, batcher),
+                        lambda i: step(i, batcher),
                         emit,
                         concurrency=options.concurrency,
                         progress=bar,
                     )
             finally:
-                await batcher.aclose()
-                await backend.aclose()
-            return batcher.stats
+                if batcher is not None:
+                    await batcher.aclose()
+                if backend is not None:
+                    await backend.aclose()
+            return batcher.stats if batcher is not None else None
 
         stats = asyncio.run(main())
-        return JobResult(rows=rows, resumed_rows=resumed, stats=stats)
+        return JobResult(rows=rows, resumed_rows=resumed, stats=stats, retried_rows=len(redo))
     finally:
         writer.close()

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dupo_verl.offline.io import read_rows
-
-METHODS = ("first", "majority", "dupo", "pass_at_n")
+from dupo_verl.offline.rerank import METHODS
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:

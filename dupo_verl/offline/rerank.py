@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.data.rows import check_keys, example_from_record
 from dupo_verl.offline.answers import AnswerGroup, answer_matcher, extract_answers, group_answers
 from dupo_verl.offline.dual_eval import dual_table, mean_accuracy
 from dupo_verl.offline.io import read_rows, row_id
@@ -22,7 +23,9 @@ from dupo_verl.offline.primal import PrimalSampling, sample_candidates
 from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
 from dupo_verl.tasks import DualQuestion, DualTask, get_task
+from dupo_verl.tasks.inputs import input_fields
 
+# The selection methods every graded row reports under "correct" (`dupo-verl report` reads them).
 METHODS = ("first", "majority", "dupo", "pass_at_n")
 
 
@@ -202,6 +205,7 @@ class RerankInput:
     task_params: Mapping[str, Any] = field(default_factory=dict)
     problem_key: str = "problem"
     answer_key: str = "answer"
+    fields: Mapping[str, str] = field(default_factory=dict)  # task input field -> column (`--field`)
     id_key: str = "id"
     seed: int = 0
     max_duals: int | None = None
@@ -226,20 +230,22 @@ def build_jobs(
                 f"--candidates has no responses for {len(missing)} input id(s), e.g. {missing[:5]}"
             )
     raw_task: DualTask | None = None
+    keys: dict[str, str] = {}
+    if any(not _is_prepared(row) for row in rows):  # a bad --task or parameter fails here, once
+        raw_task = get_task(spec.task, **dict(spec.task_params))
+        keys = raw_keys(raw_task, spec)
     jobs = []
     for index, (row, ident) in enumerate(zip(rows, idents, strict=True)):
         try:
-            if isinstance(row.get("extra_info"), Mapping) and "dupo" in row["extra_info"]:
+            if _is_prepared(row):
                 task, duals = task_from_info(dupo_info(row))
                 messages = chat_messages(row)
                 reward = row.get("reward_model")
                 gold = reward.get("ground_truth") if isinstance(reward, Mapping) else None
             else:
-                if raw_task is None:
-                    raw_task = get_task(spec.task, **dict(spec.task_params))
+                assert raw_task is not None
                 task = raw_task
-                task_duals, messages, gold = _decompose_raw(task, row, spec)
-                duals = task_duals
+                duals, messages, gold = _decompose_raw(task, row, index, keys, spec)
             responses = None
             if candidates is not None:
                 responses = tuple(candidates[ident])
@@ -269,17 +275,45 @@ def build_jobs(
     return jobs
 
 
+def _is_prepared(row: Mapping[str, Any]) -> bool:
+    return isinstance(row.get("extra_info"), Mapping) and "dupo" in row["extra_info"]
+
+
+def raw_keys(task: DualTask, spec: RerankInput) -> dict[str, str]:
+    """Task input field -> column for raw rows: `--field`s, and `--problem-key` for a task with a
+    `problem` field (as `prepare --key` / `--problem-key`); checked against the task's fields."""
+    keys = dict(spec.fields)
+    fields = input_fields(task)
+    if spec.problem_key != "problem" and "problem" not in keys:
+        if fields is not None and "problem" not in fields:
+            raise ValueError(
+                f"task {task.name!r} has no 'problem' field (fields: {sorted(fields)}); use --field FIELD=COLUMN"
+            )
+        keys["problem"] = spec.problem_key
+    if fields is None and keys:
+        if set(keys) - {"problem"}:
+            raise ValueError(f"task {task.name!r} reads raw rows as they are; it takes no --field")
+        return keys
+    check_keys(task, keys)
+    return keys
+
+
 def _decompose_raw(
-    task: DualTask, row: Mapping[str, Any], spec: RerankInput
+    task: DualTask, row: Mapping[str, Any], index: int, keys: Mapping[str, str], spec: RerankInput
 ) -> tuple[list[DualQuestion], list, Any]:
     # The gold answer never reaches the decomposition: which questions exist must not depend on it.
-    example = {k: v for k, v in row.items() if k != spec.answer_key}
-    if spec.problem_key != "problem":
-        if not isinstance(row.get(spec.problem_key), str):
-            raise ValueError(f"field {spec.problem_key!r} is missing or not text")
-        example["problem"] = row[spec.problem_key]
-    decomposition = task.decompose(example, seed=spec.seed)
-    return list(decomposition.duals), task.primal_messages(example), row.get(spec.answer_key)
+    record = {k: v for k, v in row.items() if k != spec.answer_key}
+    if input_fields(task) is None:  # a task reading raw rows as they are (with a renamed problem)
+        example = dict(record)
+        if "problem" in keys:
+            if not isinstance(row.get(keys["problem"]), str):
+                raise ValueError(f"field {keys['problem']!r} is missing or not text")
+            example["problem"] = row[keys["problem"]]
+    else:
+        example, _ = example_from_record(task, record, index, keys)
+    found = task.decompose(example, seed=spec.seed).duals  # may be lazy (math): cap before reading
+    duals = list(found[: spec.max_duals] if spec.max_duals is not None else found)
+    return duals, task.primal_messages(example), row.get(spec.answer_key)
 
 
 def read_candidates(path: str | Path) -> dict[str, list[str]]:

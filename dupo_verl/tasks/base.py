@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 Messages = list[dict[str, str]]
+
+# Reasons `DualTask.reject_answer` may give; each is counted in the scorer's metric `dupo_<reason>`.
+REJECTION_REASONS: tuple[str, ...] = ("wrong_language", "near_copy")
+
+
+class LikelihoodUnsupported(ValueError):
+    """A task whose dual cannot be scored by the likelihood of its hidden value (`dual_mode=likelihood`)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,24 @@ class DualQuestion:
             value=str(row["value"]),
             template=int(row.get("template") or 0),
         )
+
+
+@dataclass(frozen=True)
+class DualReply:
+    """The assistant reply a dual prompt asks for, split around the hidden value.
+
+    Likelihood duals score only the tokens of `value`, read after the dual prompt and `prefix`
+    (math: `\\boxed{`). `suffix` is the rest of the reply; a causal model's log-probs of the value
+    never depend on it, so it is never sent.
+    """
+
+    prefix: str
+    value: str
+    suffix: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.prefix + self.value + self.suffix
 
 
 @dataclass
@@ -87,9 +112,30 @@ class DualTask(ABC):
     def score_reconstruction(self, dual: DualQuestion, dual_response: str) -> float:
         """Similarity in [0, 1] between the hidden value and the dual's reconstruction (never raises)."""
 
+    def dual_reply(self, dual: DualQuestion) -> DualReply:
+        """The reply to `dual_messages` that rebuilds the hidden value, in the format that prompt asks
+        for; used by likelihood duals (`dual_mode=likelihood`). Default: the bare value, right for a
+        prompt that says "reply with the value only" (two_sum, span, translation). Override when the
+        prompt asks for a wrapper (math: `\\boxed{value}`); raise `LikelihoodUnsupported` when the
+        hidden value cannot be written as a reply."""
+        return DualReply(prefix="", value=dual.value)
+
+    def check_likelihood(self) -> None:
+        """Raise `LikelihoodUnsupported` (with the reason) if this task cannot be scored in likelihood
+        mode; called once at start-up, before any generation. Default: supported."""
+        return None
+
     def leaks(self, dual: DualQuestion, primal_answer: str) -> bool:
         """True if the primal answer gives the hidden part away (it is then not sent to the dual)."""
         return False
+
+    def reject_answer(self, primal_answer: str, duals: Sequence[DualQuestion]) -> str | None:
+        """Why this primal answer must not be paid by the dual (a round-trip shortcut), or None.
+
+        A reason is one of `REJECTION_REASONS`; the scorer then gives the no-answer reward and counts
+        the answer in the metric `dupo_<reason>`. Default: every answer goes to the dual.
+        """
+        return None
 
     def answers_equal(self, a: str, b: str) -> bool:
         """Whether two primal answers are the same answer (groups candidates in filter and rerank)."""

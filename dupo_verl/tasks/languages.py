@@ -95,3 +95,36 @@ def language_name(code: str, name: str | None = None) -> str:
         f"unknown language code {code!r}{hint}; give its name explicitly (--src-name/--tgt-name, "
         f"task params src_name/tgt_name) or use one of: {', '.join(sorted(FLORES_NAMES))}"
     )
+
+# ISO 639-1 of each FLORES language in `FLORES_NAMES` (the labels language detectors output);
+# FLORES uses individual-language codes (arb, pes, zsm, ...) where ISO 639-1 has the macrolanguage.
+_FLORES_ISO1: dict[str, str] = {
+    "afr": "af", "amh": "am", "arb": "ar", "azj": "az", "bel": "be", "ben": "bn", "bul": "bg",
+    "cat": "ca", "ces": "cs", "cym": "cy", "dan": "da", "deu": "de", "ell": "el", "eng": "en",
+    "est": "et", "eus": "eu", "fin": "fi", "fra": "fr", "gle": "ga", "glg": "gl", "guj": "gu",
+    "hau": "ha", "heb": "he", "hin": "hi", "hrv": "hr", "hun": "hu", "hye": "hy", "ind": "id",
+    "isl": "is", "ita": "it", "jpn": "ja", "kat": "ka", "kaz": "kk", "khm": "km", "kor": "ko",
+    "lit": "lt", "lvs": "lv", "mal": "ml", "mar": "mr", "mkd": "mk", "mya": "my", "nld": "nl",
+    "nob": "nb", "npi": "ne", "pes": "fa", "pol": "pl", "por": "pt", "ron": "ro", "rus": "ru",
+    "slk": "sk", "slv": "sl", "spa": "es", "srp": "sr", "swe": "sv", "swh": "sw", "tam": "ta",
+    "tel": "te", "tgl": "tl", "tha": "th", "tur": "tr", "ukr": "uk", "urd": "ur", "uzn": "uz",
+    "vie": "vi", "yue": "yue", "zho": "zh", "zsm": "ms", "zul": "zu",
+}  # fmt: skip
+# Labels that also count as the language: detectors name some close varieties differently
+# (Norwegian as "no", Serbo-Croatian as "sh", Cantonese as Chinese, Chinese as Wu).
+_ALSO: dict[str, tuple[str, ...]] = {
+    "nb": ("no", "nn"), "hr": ("sh", "bs", "sr"), "sr": ("sh", "bs", "hr"), "yue": ("zh",), "zh": ("wuu",), "ms": ("id",),
+}  # fmt: skip
+
+
+def detector_labels(code: str) -> frozenset[str]:
+    """Labels a language detector may give text in language `code` (a FLORES code, an ISO 639-1/3
+    code, or a user's own code for a constructed language, which matches only itself).
+
+    >>> sorted(detector_labels("zho_Hans")), sorted(detector_labels("xsy_Latn"))
+    (['wuu', 'zh', 'zho', 'zho_hans'], ['xsy', 'xsy_latn'])
+    """
+    code = str(code).strip()
+    base = code.split("_", 1)[0].lower()
+    iso1 = _FLORES_ISO1.get(base, base)
+    return frozenset({code.lower(), base, iso1, *_ALSO.get(iso1, ())})

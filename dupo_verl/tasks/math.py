@@ -11,18 +11,19 @@ a random subset, not the first numbers of the problem.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
-from dupo_verl.tasks.base import Decomposition, DualQuestion, DualTask, Messages
+from dupo_verl.tasks.base import Decomposition, DualQuestion, DualReply, DualTask, Messages
 from dupo_verl.tasks.inputs import InputField
-from dupo_verl.tasks.math_numbers import scan_numbers
+from dupo_verl.tasks.math_numbers import NumberSpan, scan_numbers
 from dupo_verl.tasks.registry import register_task
 from dupo_verl.tasks.templates import DUAL_QUESTIONS, PRIMAL_SUFFIX, dual_question
-from reward_fns.math import answers_equal, extract_answer, math_accuracy, parse_number
+from reward_fns.math import answers_equal, check_time_bound, extract_answer, math_accuracy, parse_number
 
 _ANSWER_NUMBER = re.compile(r"\d+(?:(?:\{,\}|,\\!|,)\d{3}(?!\d))*(?:\.\d+)?|(?<!\d)\.\d+")
 _SEPARATOR = re.compile(r"\{,\}|,\\!|,")
@@ -47,20 +48,76 @@ NAME_LETTERS = "bcdfghjklmnpqrstvwxz"
 _SHORT_NAMES = [a + b for a in NAME_LETTERS for b in NAME_LETTERS]
 
 
-def fresh_names(rng: random.Random, text: str, count: int, prefix: str = "V") -> list[str]:
-    """`count` distinct names `V` + lowercase consonants, none occurring anywhere in `text`."""
-    names: list[str] = []
+def name_stream(rng: random.Random, text: str, prefix: str = "V") -> Iterator[str]:
+    """Distinct names `V` + lowercase consonants, none occurring anywhere in `text`, drawn on demand."""
+    used: set[str] = set()
     attempts = 0
-    while len(names) < count:
+    while True:
         if attempts < 200:  # two letters (400 names) nearly always suffice
             name = prefix + _SHORT_NAMES[rng.randrange(len(_SHORT_NAMES))]
         else:
             length = 3 + (attempts - 200) // 200
             name = prefix + "".join(rng.choice(NAME_LETTERS) for _ in range(length))
-        if name not in text and name not in names:
-            names.append(name)
         attempts += 1
-    return names
+        if name not in used and name not in text:
+            used.add(name)
+            yield name
+
+
+def fresh_names(rng: random.Random, text: str, count: int, prefix: str = "V") -> list[str]:
+    """`count` distinct names `V` + lowercase consonants, none occurring anywhere in `text`."""
+    return list(itertools.islice(name_stream(rng, text, prefix), count))
+
+
+class MaskedDuals(Sequence[DualQuestion]):
+    """A problem's dual questions in their final (seeded random) order, each built when first read.
+
+    Consumers keep only a capped prefix (`max_duals_per_problem`), and each question holds a copy of
+    the whole problem, so building every one first would take problem length x numbers of memory
+    (quadratic). The order is drawn up front; a question's name and wording are drawn from the
+    problem's generator as it is built, in order, so the first k questions are the same whatever k.
+    """
+
+    def __init__(self, problem: str, spans: list[NumberSpan], rng: random.Random) -> None:
+        self._problem = problem
+        self._spans = spans
+        self._rng = rng
+        self._names = name_stream(rng, problem)
+        self._built: list[DualQuestion] = []
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, index: int) -> DualQuestion: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[DualQuestion]: ...
+    def __getitem__(self, index: int | slice) -> DualQuestion | list[DualQuestion]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("dual question index out of range")
+        while len(self._built) <= index:
+            span = self._spans[len(self._built)]
+            name = next(self._names)
+            template = self._rng.randrange(len(DUAL_QUESTIONS))
+            masked = self._problem[: span.start] + name + self._problem[span.end :]
+            self._built.append(
+                DualQuestion(masked_text=masked, variable=name, value=span.value, template=template)
+            )
+        return self._built[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MaskedDuals({len(self)} questions, {len(self._built)} built)"
 
 
 @register_task("math")
@@ -76,10 +133,9 @@ class MathTask(DualTask):
     def __init__(self, timeout: float = 2.0, **params: Any) -> None:
         if params:
             raise TypeError(f"unknown math task parameter(s) {sorted(params)}; known: ['timeout']")
-        if not float(timeout) > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        super().__init__(timeout=float(timeout))
-        self.timeout = float(timeout)
+        seconds = check_time_bound(timeout, "math task parameter timeout")  # rejects inf, nan, 1e12, "2"
+        super().__init__(timeout=seconds)
+        self.timeout = seconds
 
     # -- decomposition -------------------------------------------------------------------------
     def decompose(self, example: Mapping[str, Any], seed: int = 0) -> Decomposition:
@@ -98,19 +154,8 @@ class MathTask(DualTask):
         if not candidates:
             return result
         rng = problem_rng(seed, problem)
-        names = fresh_names(rng, problem, len(candidates))
-        templates = [rng.randrange(len(DUAL_QUESTIONS)) for _ in candidates]
-        duals = [
-            DualQuestion(
-                masked_text=problem[: span.start] + name + problem[span.end :],
-                variable=name,
-                value=span.value,
-                template=template,
-            )
-            for span, name, template in zip(candidates, names, templates, strict=True)
-        ]
-        rng.shuffle(duals)
-        result.duals.extend(duals)
+        rng.shuffle(candidates)
+        result.duals = MaskedDuals(problem, candidates, rng)  # built lazily: see MaskedDuals
         return result
 
     def ground_truth(self, example: Mapping[str, Any]) -> str:
@@ -128,8 +173,18 @@ class MathTask(DualTask):
         question = dual_question(dual.template, primal_answer, dual.variable)
         return [{"role": "user", "content": f"{dual.masked_text}\n\n{question}"}]
 
+    def dual_reply(self, dual: DualQuestion) -> DualReply:
+        """The dual prompt asks for the value within `\\boxed{}`; the number as the problem wrote it."""
+        return DualReply(prefix="\\boxed{", value=dual.value, suffix="}")
+
     # -- scoring -------------------------------------------------------------------------------
     def score_reconstruction(self, dual: DualQuestion, dual_response: str) -> float:
+        """1.0 when the dual's final answer equals the hidden number, else 0.0.
+
+        A symbolic check without a verdict in time scores 0.0 here (a model must not earn reward
+        with answers too costly to check) and is recorded in the caller's open
+        `reward_fns.math.verify_tally()`: the scorer counts it as `dupo_verify_timeouts`.
+        """
         predicted = extract_answer(dual_response)
         if predicted is None:
             return 0.0
@@ -150,4 +205,4 @@ class MathTask(DualTask):
         return answers_equal(a, b, timeout=self.timeout)
 
     def gold_score(self, response: str, ground_truth: str) -> float | None:
-        return math_accuracy(response, ground_truth)
+        return math_accuracy(response, ground_truth, timeout=self.timeout)  # a timeout: as in score_reconstruction

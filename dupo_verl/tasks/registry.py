@@ -1,9 +1,15 @@
-"""Task registry by name; users add tasks from their own package with `register_task`."""
+"""Task registry by name; users add tasks from their own package with `register_task`.
+
+A task name read from data selects a registered task only. `module:Class` names resolve only for
+modules the person running the job allowed (`allow_task_modules`, the CLI's `--task-module` /
+`prepare task --import`, or `DUPO_TASK_MODULES=mod1,mod2` in the environment of every process).
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from dupo_verl.tasks.base import DualTask
@@ -24,21 +30,55 @@ def register_task(name: str) -> Callable[[type[DualTask]], type[DualTask]]:
     return wrap
 
 
+# Modules whose task classes a task name may give as `module:Class`. Data never adds to this: only
+# the person running the job does (a CLI flag, `allow_task_modules`, or this environment variable,
+# a comma-separated list, which also reaches verl's worker processes through Ray's runtime_env).
+TASK_MODULES_ENV = "DUPO_TASK_MODULES"
+_ALLOWED_MODULES: set[str] = set()
+
+
+def allow_task_modules(modules: Iterable[str]) -> None:
+    """Import each module (its tasks register) and allow `module:Class` task names from it."""
+    for module in modules:
+        module = module.strip()
+        if module:
+            importlib.import_module(module)
+            _ALLOWED_MODULES.add(module)
+
+
+def allowed_task_modules() -> set[str]:
+    env = os.environ.get(TASK_MODULES_ENV, "")
+    return _ALLOWED_MODULES | {m.strip() for m in env.split(",") if m.strip()}
+
+
 def get_task(name: str, **params: Any) -> DualTask:
-    """Instantiate the task registered as `name` (or given as `package.module:Class`)."""
+    """Instantiate the task registered as `name`, or `package.module:Class` from an allowed module.
+
+    Task names often come from data (`extra_info["dupo"]["task"]`), so a name never imports a
+    module by itself: that would run any installed module's import-time code while reading a file.
+    """
+    return task_class(name)(**params)
+
+
+def task_class(name: str) -> type[DualTask]:
+    """The class `get_task(name)` would build; KeyError naming the registered tasks when unknown."""
     _load_builtin_tasks()
-    if ":" in name and name not in _TASKS:
-        return _import_task(name)(**params)
-    try:
-        cls = _TASKS[name]
-    except KeyError:
-        raise KeyError(f"unknown DuPO task {name!r}; registered: {sorted(_TASKS)}") from None
-    return cls(**params)
+    if name in _TASKS:
+        return _TASKS[name]
+    if ":" in name:
+        return _import_task(name)
+    raise KeyError(f"unknown DuPO task {name!r}; registered: {', '.join(sorted(_TASKS))}")
 
 
 def _import_task(path: str) -> type[DualTask]:
-    """Resolve `package.module:Class`, so user tasks work in every verl process without a plugin."""
+    """Resolve `package.module:Class` when the person running the job allowed that module."""
     module_name, _, attr = path.partition(":")
+    if module_name not in allowed_task_modules():
+        raise KeyError(
+            f"task {path!r} is not registered and module {module_name!r} is not allowed to be imported; "
+            f"registered: {', '.join(sorted(_TASKS))}. To use it, allow the module explicitly "
+            f"(--task-module {module_name}, or {TASK_MODULES_ENV}={module_name})"
+        )
     cls = getattr(importlib.import_module(module_name), attr, None)
     if not (isinstance(cls, type) and issubclass(cls, DualTask)):
         raise KeyError(f"{path!r} does not name a DualTask subclass")

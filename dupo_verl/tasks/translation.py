@@ -8,20 +8,35 @@ A parallel reference, when the input has one, is kept for evaluation only (`gold
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from dupo_verl.tasks.base import Decomposition, DualQuestion, DualTask, Messages
 from dupo_verl.tasks.inputs import InputField
-from dupo_verl.tasks.languages import language_name
+from dupo_verl.tasks.language_id import (
+    DEFAULT_DETECTOR,
+    MAX_DETECT_CHARS,
+    detector_supports,
+    get_detector,
+    letters,
+)
+from dupo_verl.tasks.languages import detector_labels, language_name
 from dupo_verl.tasks.registry import register_task
 from reward_fns.text import chrf
 from reward_fns.text import similarity as text_similarity
 
+logger = logging.getLogger(__name__)
+
 SIMILARITIES = ("chrf", "bleu", "chrf++")
-# A "translation" this close (chrF) to the source is a copy: back-translating it is trivial.
-COPY_THRESHOLD = 0.8
+# A "translation" this close (chrF) to the source is a (near-)copy: back-translating it is trivial.
+# On FLORES English -> de/fr/es/ja/zh no reference reaches 0.8 (largest 0.733), while every copy and
+# 99.7 % of copies with one word in ten dropped do (docs/results/translation/language_id.md).
+DEFAULT_COPY_THRESHOLD = 0.8
+# Shorter answers are not language-checked: on FLORES, 40-letter prefixes are identified right
+# 98.6-99.9 % of the time, 20-letter ones only 89.8-99.5 % (docs/results/translation/language_id.md).
+MIN_CHECK_LETTERS = 40
 
 _THINK = re.compile(r"^.*</think>", re.S)
 _QUOTES = {'"': '"', "'": "'", "“": "”", "«": "»", "「": "」", "`": "`"}
@@ -44,7 +59,16 @@ def translation_prompt(text: str, src_name: str, tgt_name: str) -> str:
 @register_task("translation")
 class TranslationTask(DualTask):
     """Params: `src_lang`, `tgt_lang` (FLORES codes), `similarity` (chrf | bleu | chrf++),
-    `src_name` / `tgt_name` (readable names; looked up from the codes when not given)."""
+    `src_name` / `tgt_name` (readable names; looked up from the codes when not given).
+
+    Guards (answers rejected before the dual, paid the no-answer reward):
+    `language_check`: "auto" (the default detector when it knows the target language, else no
+    check), "off", a detector name (`language_id.BUILTIN_DETECTORS`) or "module:function" (a
+    function text -> language label, for a language no detector knows); answers with fewer than
+    `MIN_CHECK_LETTERS` letters are not checked. `copy_threshold`: chrF against the source at or
+    above which an answer is a near-copy, in (0, 1]; 0 or "off" turns the check off (stored as 0.0,
+    so the parquet column keeps one type).
+    """
 
     ability: str = "translation"
     # Whole sentences (FLORES has up to ~440 characters) must reach the back-translation.
@@ -61,15 +85,27 @@ class TranslationTask(DualTask):
         similarity: str = "chrf",
         src_name: str | None = None,
         tgt_name: str | None = None,
+        language_check: str = "auto",
+        copy_threshold: float | str = DEFAULT_COPY_THRESHOLD,
     ) -> None:
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
         src_name, tgt_name = language_name(src_lang, src_name), language_name(tgt_lang, tgt_name)
         super().__init__(
-            src_lang=src_lang, tgt_lang=tgt_lang, similarity=similarity, src_name=src_name, tgt_name=tgt_name
+            src_lang=src_lang,
+            tgt_lang=tgt_lang,
+            similarity=similarity,
+            src_name=src_name,
+            tgt_name=tgt_name,
+            language_check=language_check,
+            copy_threshold=_stored_threshold(copy_threshold),
         )
         self.src_lang, self.tgt_lang, self.similarity = src_lang, tgt_lang, similarity
         self.src_name, self.tgt_name = src_name, tgt_name
+        self.copy_threshold = _copy_threshold(copy_threshold, src_lang, tgt_lang)
+        self.detector_name = _detector_name(language_check, tgt_lang)
+        self._detect = get_detector(self.detector_name) if self.detector_name else None
+        self._target_labels = detector_labels(tgt_lang)
         if similarity == "bleu":
             try:  # fail now, not with silent zeros mid-training (Japanese/Korean BLEU needs MeCab)
                 text_similarity("bleu", "a", "a", lang=src_lang)
@@ -111,13 +147,66 @@ class TranslationTask(DualTask):
         return text_similarity(self.similarity, back, dual.value, lang=self.src_lang) if back else 0.0
 
     def leaks(self, dual: DualQuestion, primal_answer: str) -> bool:
-        """A "translation" that copies the source would earn a perfect back-translation."""
-        if self.src_lang == self.tgt_lang:
-            return False
-        return chrf(primal_answer, dual.value) >= COPY_THRESHOLD
+        """A rejected answer (a copy of the source would earn a perfect back-translation) is never
+        sent to the dual, also by the offline filter and reranker, which ask only this."""
+        return self.reject_answer(primal_answer, [dual]) is not None
+
+    def reject_answer(self, primal_answer: str, duals: Sequence[DualQuestion]) -> str | None:
+        """"near_copy" when chrF against a source reaches `copy_threshold`, "wrong_language" when the
+        detector gives another language than the target (answers of >= MIN_CHECK_LETTERS letters)."""
+        if self.copy_threshold is not None and any(
+            chrf(primal_answer, d.value) >= self.copy_threshold for d in duals
+        ):
+            return "near_copy"
+        if self._detect is not None and letters(primal_answer[:MAX_DETECT_CHARS]) >= MIN_CHECK_LETTERS:
+            try:
+                label = self._detect(primal_answer)
+            except Exception as exc:  # a user's detector failing must not stop a training step
+                logger.warning("language detector %s failed: %r", self.detector_name, exc)
+                return None
+            if label is not None and label not in self._target_labels:
+                return "wrong_language"
+        return None
 
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         if not ground_truth:
             return None
         answer = self.extract_primal_answer(response)
         return chrf(answer, ground_truth) if answer else 0.0
+
+
+def _stored_threshold(value: float | str) -> float:
+    """`copy_threshold` as a number in [0, 1] (0: off), or ValueError naming the option."""
+    if value == "off":
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"copy_threshold must be a chrF in (0, 1], or 0 / 'off' for no check, got {value!r}")
+    return float(value)
+
+
+def _copy_threshold(value: float | str, src_lang: str, tgt_lang: str) -> float | None:
+    """The near-copy threshold, or None when the guard is off (also for same-language pairs)."""
+    threshold = _stored_threshold(value)
+    return None if threshold == 0.0 or src_lang == tgt_lang else threshold
+
+
+def _detector_name(language_check: str, tgt_lang: str) -> str | None:
+    """The detector the language guard uses, or None when it is off or cannot know the target."""
+    if not isinstance(language_check, str) or not language_check:
+        raise ValueError(f"language_check must be 'auto', 'off', a detector name or 'module:function', got {language_check!r}")
+    if language_check == "off":
+        return None
+    if language_check == "auto":
+        if detector_supports(DEFAULT_DETECTOR, tgt_lang):
+            return DEFAULT_DETECTOR
+        logger.warning(
+            "no language check for target %s: %s does not know it (set language_check to a "
+            "'module:function' detector, or 'off' to silence this)", tgt_lang, DEFAULT_DETECTOR
+        )
+        return None
+    if ":" not in language_check and not detector_supports(language_check, tgt_lang):
+        raise ValueError(
+            f"language_check={language_check!r} does not know the target language {tgt_lang!r}; "
+            "use another detector, 'auto' or 'off'"
+        )
+    return language_check

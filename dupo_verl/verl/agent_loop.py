@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
+from dataclasses import fields
 from typing import Any
 from uuid import uuid4
 
@@ -19,39 +21,37 @@ from verl.utils.profiler import simple_timer
 
 from dupo_verl.scoring import DualOptions
 from dupo_verl.tasks import Messages
+from dupo_verl.verl.anchor import LIVE_JUDGE_FIELD, live_verdict, require_anchor
 from dupo_verl.verl.generate import ServerGenerate
 from dupo_verl.verl.rows import gold_label, resolve_options, row_task, score_row
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 
-# Constructor kwargs verl itself passes to every agent loop; all other kwargs are DuPO options.
-_VERL_KWARGS = frozenset(
-    {
-        "trainer_config",
-        "server_manager",
-        "tokenizer",
-        "processor",
-        "dataset_cls",
-        "data_config",
-        "hf_model_type",
-    }
-    | {"name", "tools"}
-)
+# DuPO options live under the entry's own `dupo:` key; every other constructor kwarg is verl's
+# (today's and any a later verl adds) and goes to verl untouched.
+_OPTION_NAMES = frozenset(f.name for f in fields(DualOptions))
 
 
 @register("dupo_agent")
 class DuPOAgentLoop(SingleTurnAgentLoop):
     """Single-turn agent loop whose reward is the dual model's reconstruction accuracy.
 
-    YAML constructor kwargs (see `dupo-verl agent-loop-config`) set `DualOptions`;
+    The `dupo:` mapping of its YAML entry (see `dupo-verl agent-loop-config`) sets `DualOptions`;
     `+dupo.<key>=...` on the command line overrides them.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        option_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k not in _VERL_KWARGS}
+    def __init__(self, *args: Any, dupo: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        misplaced = sorted(_OPTION_NAMES.intersection(kwargs))
+        if misplaced:  # verl would take and ignore them: the run would silently use other options
+            raise ValueError(
+                f"DuPO option(s) {misplaced} are top-level keys of the dupo_agent entry in the agent-loop "
+                "YAML; put them under its `dupo:` mapping (see the file `dupo-verl agent-loop-config` prints)"
+            )
         super().__init__(*args, **kwargs)
-        self.options: DualOptions = resolve_options(option_kwargs, self.config)
+        self.options: DualOptions = resolve_options(dupo, self.config)
+        if self.options.judge == "anchored":
+            require_anchor(self.config)
 
     async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any) -> AgentLoopOutput:
         priority = int(priority)
@@ -88,8 +88,13 @@ class DuPOAgentLoop(SingleTurnAgentLoop):
             )
 
         # 4. reward on the primal; the same metric keys on every sample
-        output.reward_score = float(result.reward)
         output.metrics.compute_score = timing["compute_score"]
+        if self.options.judge == "anchored":
+            # the live verdict travels to verl's reward loop, where the `dupo` reward manager adds the
+            # frozen judge's (reward_score left unset: verl then calls the reward loop)
+            output.extra_fields[LIVE_JUDGE_FIELD] = live_verdict(result.metrics, self.options)
+            return output
+        output.reward_score = float(result.reward)
         output.extra_fields["reward_extra_info"] = {k: float(v) for k, v in result.metrics.items()}
         return output
 

@@ -3,6 +3,9 @@
 `ServerGenerate`: the policy's own rollout servers through verl's `LLMServerClient` (token ids
 in, `TokenOutput` out), used by the self-dual agent loop. `RouterGenerate`: a separate, frozen dual
 model behind verl's reward-model router (OpenAI `/v1/chat/completions`), used by the reward manager.
+Both also serve likelihood duals (`value_logprobs`, `dupo.dual_mode=likelihood`): one prefill that
+returns the prompt's log-probs, through verl's `prompt_logprobs=0` sampling param (as verl's teacher
+loop asks) or vLLM's `/v1/completions` with `prompt_logprobs` (the router forwards any path).
 """
 
 from __future__ import annotations
@@ -11,8 +14,19 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from dupo_verl.generation.openai_http import completion_value_logprobs
+from dupo_verl.likelihood import ValueTokens, from_verl_prompt_logprobs, reply_token_ids
 from dupo_verl.scoring import Completion
-from dupo_verl.tasks import Messages
+from dupo_verl.tasks import DualReply, Messages
+
+# One prefill reading the prompt's log-probs, as verl's own teacher loop asks for it: vLLM must
+# still emit one token, which is ignored.
+PROMPT_LOGPROB_PARAMS: dict[str, Any] = {
+    "max_tokens": 1,
+    "temperature": 1.0,
+    "prompt_logprobs": 0,
+    "detokenize": False,
+}
 
 
 class DualPromptTooLong(ValueError):
@@ -76,6 +90,25 @@ class ServerGenerate:
         )
         return [Completion(text=t, num_tokens=len(o.token_ids)) for t, o in zip(texts, outputs, strict=True)]
 
+    async def value_logprobs(self, messages: Messages, reply: DualReply, *, session_id: str) -> list[float]:
+        """Log-probs of the hidden value's tokens: one `prompt_logprobs=0` prefill on the rollout servers."""
+        prompt_ids = await self.build_prompt_ids(messages)
+        loop = asyncio.get_running_loop()
+        tokens: ValueTokens = await loop.run_in_executor(
+            None, lambda: reply_token_ids(self.tokenizer, prompt_ids, reply)
+        )
+        if len(tokens.ids) + 1 > self.context_limit:
+            raise DualPromptTooLong(
+                f"dual prompt plus value of {len(tokens.ids)} tokens exceeds the context limit {self.context_limit}"
+            )
+        output = await self.server_manager.generate(
+            request_id=session_id,
+            prompt_ids=tokens.ids,
+            sampling_params=dict(PROMPT_LOGPROB_PARAMS),
+            priority=self.priority,
+        )
+        return from_verl_prompt_logprobs(output.extra_fields, tokens)
+
     async def _one(
         self,
         prompt_ids: list[int],
@@ -106,10 +139,35 @@ class RouterGenerate:
     `usage.completion_tokens` over the samples (only the sum is reported).
     """
 
-    def __init__(self, address: str, session: Any, model: str | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        session: Any,
+        model: str | None = None,
+        tokenizer: Any = None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.url = f"http://{address}/v1/chat/completions"
+        self.completions_url = f"http://{address}/v1/completions"
         self.session = session  # an aiohttp.ClientSession owned by the caller
         self.model = model
+        self.tokenizer = tokenizer  # the dual model's; needed for likelihood duals only
+        self.chat_template_kwargs = chat_template_kwargs
+
+    async def value_logprobs(self, messages: Messages, reply: DualReply, *, session_id: str) -> list[float]:
+        """Log-probs of the hidden value's tokens: one `/v1/completions` prefill with `prompt_logprobs=0`."""
+        del session_id
+        if self.tokenizer is None:
+            raise ValueError("likelihood duals through the router need the dual model's tokenizer")
+        return await completion_value_logprobs(
+            self.session,
+            self.completions_url,
+            self.model,
+            self.tokenizer,
+            messages,
+            reply,
+            chat_template_kwargs=self.chat_template_kwargs,
+        )
 
     async def __call__(
         self,

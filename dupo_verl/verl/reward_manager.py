@@ -2,7 +2,9 @@
 
 verl's reward loop hands the manager the address of its reward-model router
 (`reward.reward_model.enable=True`); the dual questions go there as OpenAI chat completions. The
-scoring, options (`+dupo.<key>=...`) and metrics are the same as the self-dual agent loop's.
+scoring, options (`+dupo.<key>=...`) and metrics are the same as the self-dual agent loop's. With
+`+dupo.judge=anchored` it also combines the live verdict `dupo_agent` left in the sample's extra
+fields with the frozen one (`dupo_verl.verl.anchor`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from verl import DataProto
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from verl.experimental.reward_loop.reward_manager.registry import register
 
+from dupo_verl.scoring import anchored_reward
+from dupo_verl.verl.anchor import read_live_verdict
 from dupo_verl.verl.generate import RouterGenerate
 from dupo_verl.verl.rows import gold_label, resolve_options, row_task, score_row
 
@@ -47,6 +51,11 @@ class DuPORewardManager(RewardManagerBase):
         self.options = resolve_options(None, config)
         reward_model = config.reward.get("reward_model") or {}
         self.model_name = reward_model.get("model_path")
+        if self.options.dual_mode == "likelihood" and reward_model_tokenizer is None:
+            raise ValueError(
+                "dupo.dual_mode=likelihood with the 'dupo' reward manager needs the dual model's tokenizer "
+                "(verl passes it when reward.reward_model.enable=True and reward.reward_model.model_path is set)"
+            )
 
     async def run_single(self, data: DataProto) -> dict:
         data_item = data[-1:][0]  # multi-output trajectories are scored on their last sequence
@@ -58,6 +67,12 @@ class DuPORewardManager(RewardManagerBase):
                 "reward.reward_model.enable_resource_pool=True (or trainer.use_v1=false)"
             )
         task, duals = row_task(non_tensor["extra_info"], non_tensor.get("data_source"))
+        live = read_live_verdict(non_tensor) if self.options.judge == "anchored" else None
+        if self.options.judge == "anchored" and live is None:
+            raise ValueError(
+                "dupo.judge=anchored: this rollout carries no live verdict; the agent loop must be dupo_agent "
+                "(data.agent_name / actor_rollout_ref.rollout.agent.default_agent_loop=dupo_agent)"
+            )
 
         response_ids = data_item.batch["responses"]
         valid_length = int(data_item.batch["attention_mask"][-response_ids.shape[-1] :].sum())
@@ -65,18 +80,24 @@ class DuPORewardManager(RewardManagerBase):
             None, lambda: self.tokenizer.decode(response_ids[:valid_length], skip_special_tokens=True)
         )
 
+        # anchored: the frozen judge asks with the live judge's options (its YAML ones included)
+        options = live[1] if live is not None else self.options
         timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT_S)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            generate = RouterGenerate(self.reward_router_address, session, model=self.model_name)
+            generate = RouterGenerate(
+                self.reward_router_address, session, model=self.model_name, tokenizer=self.reward_model_tokenizer
+            )
             result = await score_row(
                 task,
                 duals,
                 response,
                 generate,
-                self.options,
+                options,
                 session_id=f"dupo-{uuid4().hex}",
                 ground_truth=gold_label(non_tensor.get("reward_model")),
             )
+        if live is not None:
+            result = anchored_reward(live[0], result, options)
         return {
             "reward_score": float(result.reward),
             "reward_extra_info": {k: float(v) for k, v in result.metrics.items()},

@@ -1,8 +1,8 @@
 """One dataset row inside verl: its options, task, gold label and DuPO score.
 
 Shared by the agent loop and the reward manager. Options come from three places, later ones
-winning: `DualOptions` defaults, the agent-loop YAML constructor kwargs, and `+dupo.<key>=...`
-overrides in the trainer config.
+winning: `DualOptions` defaults, the `dupo:` mapping of the agent-loop YAML entry, and
+`+dupo.<key>=...` overrides in the trainer config.
 """
 
 from __future__ import annotations
@@ -11,18 +11,28 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from dupo_verl.plain import to_plain
 from dupo_verl.scoring import METRIC_KEYS, DualOptions, DuPOReward, GenerateFn, score_response, task_from_info
-from dupo_verl.tasks import DualQuestion, DualTask
+from dupo_verl.tasks import DualQuestion, DualTask, LikelihoodUnsupported
 
 logger = logging.getLogger(__name__)
 
 
 def resolve_options(yaml_kwargs: Mapping[str, Any] | None, trainer_config: Any) -> DualOptions:
-    """Defaults < YAML constructor kwargs < `+dupo.<key>` from the trainer config."""
-    merged = dict(yaml_kwargs or {})
-    merged.update(_plain(_config_get(trainer_config, "dupo")))
+    """Defaults < the agent-loop YAML's `dupo:` mapping < `+dupo.<key>` from the trainer config.
+
+    Both sources hold plain Hydra values (ints for floats, null, strings); `DualOptions` checks
+    their types and ranges.
+    """
+    merged: dict[str, Any] = {}
+    sources = (("the agent-loop YAML's dupo", yaml_kwargs), ("+dupo", _config_get(trainer_config, "dupo")))
+    for where, value in sources:
+        try:
+            merged.update(_plain(value))
+        except TypeError:
+            raise ValueError(f"{where} must be a mapping of DuPO options, got {value!r:.100}") from None
     return DualOptions.from_mapping(merged)
 
 
@@ -66,6 +76,8 @@ async def score_row(
     """
     try:
         return await score_response(task, duals, response, generate, options, session_id, ground_truth)
+    except LikelihoodUnsupported:  # a setup error (task vs dual_mode), not one sample's failure
+        raise
     except Exception:
         logger.exception("DuPO scoring failed for session %s; scored as a dual error", session_id)
         metrics = dict.fromkeys(METRIC_KEYS, 0.0)
@@ -84,12 +96,7 @@ def _config_get(config: Any, key: str) -> Any:
 
 def _plain(value: Any) -> dict[str, Any]:
     """A plain dict from a DictConfig, a mapping, a 0-d numpy object array, or None."""
-    if value is None:
-        return {}
-    if isinstance(value, DictConfig):
-        return OmegaConf.to_container(value, resolve=True)  # type: ignore[return-value]
-    if isinstance(value, Mapping):
-        return dict(value)
-    if getattr(value, "shape", None) == ():  # numpy object scalar from a non-tensor batch
-        return _plain(value.item())
-    raise TypeError(f"expected a mapping, got {type(value).__name__}")
+    plain = {} if value is None else to_plain(value)  # also a 0-d numpy object array
+    if not isinstance(plain, dict):
+        raise TypeError(f"expected a mapping, got {type(value).__name__}")
+    return plain

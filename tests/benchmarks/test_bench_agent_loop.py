@@ -73,7 +73,8 @@ def test_engine_defaults_and_dual_samples() -> None:
     assert (vllm.rows, vllm.n, vllm.response_length, vllm.dual_samples) == (64, 4, 64, [1, 2, 4])
     assert vllm.dual_max_tokens == 32 and vllm.json is None
     tiny = bench.parse_args([])
-    assert (tiny.engine, tiny.rows, tiny.dual_samples, tiny.dual_max_tokens) == ("tiny", 12, 2, 48)
+    assert (tiny.engine, tiny.rows, tiny.dual_samples, tiny.dual_max_tokens) == ("tiny", 12, [1, 2, 4], 48)
+    assert tiny.anchored and not bench.parse_args(["--no-anchored"]).anchored
     assert bench.parse_args(["--engine", "vllm", "--dual-samples", "4,1", "--rows", "8"]).dual_samples == [
         4,
         1,
@@ -83,7 +84,7 @@ def test_engine_defaults_and_dual_samples() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["--dual-samples", "1,2"],
+        ["--dual-samples", "2,4"],  # the anchored judge is timed at K=1
         ["--engine", "vllm", "--dual-samples", "1,1"],
         ["--engine", "vllm", "--dual-samples", "0"],
         ["--dual-samples", "two"],
@@ -92,3 +93,12 @@ def test_engine_defaults_and_dual_samples() -> None:
 def test_bad_dual_samples_are_refused(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
+
+
+def test_likelihood_ratio_is_the_last_line(capsys) -> None:
+    steps = [
+        step(bench.PLAIN, 1, 2.0, 100),
+        {**step(bench.PLAIN, 1, 2.2, 100), "config": bench.LIKELIHOOD, "k": 0},
+    ]
+    bench.print_likelihood_ratio(bench.summarize(steps))
+    assert capsys.readouterr().out.splitlines()[-1] == "likelihood_step_ratio=1.100"

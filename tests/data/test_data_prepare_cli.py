@@ -145,7 +145,9 @@ def test_input_and_option_errors(shared_data: Path, tmp_path: Path, capsys) -> N
     assert main(["prepare", "task", "--name", "nope", "--input", str(flores), "--output", out]) == 2
     assert "unknown DuPO task 'nope'" in capsys.readouterr().err
     gsm8k = str(shared_data / "math" / "gsm8k_test.jsonl")
-    assert main(["prepare", "math", "--input", gsm8k, "--output", out, "--val-fraction", "1.5"]) == 2
+    with pytest.raises(SystemExit) as stop:  # checked by argparse, at the door
+        main(["prepare", "math", "--input", gsm8k, "--output", out, "--val-fraction", "1.5"])
+    assert stop.value.code == 2 and "--val-fraction: must be a number in [0, 1)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("src", "tgt"), [("eng_Latn", "zho_Hans"), ("deu_Latn", "fra_Latn")])

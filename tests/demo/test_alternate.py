@@ -14,9 +14,9 @@ import yaml
 from dupo_verl.cli import main
 from dupo_verl.demo import ppo
 from dupo_verl.demo import two_sum_demo as demo
-from dupo_verl.demo.examples import plain
 from dupo_verl.demo.rollouts import agreement_over_training, true_difference
 from dupo_verl.demo.two_sum_data import DUAL_SOURCE, method_rows, read_rows, validation_rows
+from dupo_verl.plain import to_plain as plain
 from dupo_verl.scoring import task_from_info
 from dupo_verl.tasks import get_task
 

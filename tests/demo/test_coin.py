@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,32 @@ def test_matches_the_rate_but_not_the_sample():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         RateMatchedCoin(**kwargs)
+
+
+def test_a_keyed_coin_depends_on_the_seed_and_the_key_only():
+    """A keyed draw is the same for the same (seed, key) whatever was drawn before or by whom."""
+    keys = [(n, n % 7) for n in range(200)]
+    first = RateMatchedCoin(seed=5)
+    again = RateMatchedCoin(seed=5)
+    coins = [first.draw(key=k) for k in keys]
+    assert [again.draw(key=k) for k in reversed(keys)] == coins[::-1]  # order of draws is irrelevant
+    assert coins != [RateMatchedCoin(seed=6).draw(key=k) for k in keys]
+    assert abs(statistics.fmean(coins) - 0.5) < 0.1  # still the prior's rate
+
+
+def test_keyed_coins_are_the_same_in_another_process():
+    """Python's hash() of a str differs per process; the keyed draw must not depend on it."""
+    import subprocess
+    import sys
+
+    script = (
+        "from dupo_verl.demo.coin import RateMatchedCoin\n"
+        "c = RateMatchedCoin(seed=3)\n"
+        "print(''.join(str(int(c.draw(key=(n, 'row', n * 3)))) for n in range(64)))\n"
+    )
+    here = RateMatchedCoin(seed=3)
+    expected = "".join(str(int(here.draw(key=(n, "row", n * 3)))) for n in range(64))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONHASHSEED": "random", "PATH": ""}, cwd=str(Path(__file__).parents[2]))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == expected

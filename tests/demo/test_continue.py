@@ -60,7 +60,6 @@ class FakeMainPPO:
 def fake_main_ppo(monkeypatch, digit_model):
     fake = FakeMainPPO(digit_model, steps=4)
     monkeypatch.setattr(demo, "run_job", fake)
-    monkeypatch.setattr(demo, "busy_jobs", lambda: [])
     monkeypatch.setattr(demo.ppo, "cpu_support_available", lambda: True)
     evaluated = []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from runner import RunResult
 
 
@@ -36,3 +37,16 @@ def rollout_dump(workdir: Path, step: int) -> list[dict]:
     path = workdir / "rollouts" / f"{step}.jsonl"
     assert path.exists(), f"no rollout dump for step {step} in {path.parent}"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def assert_dupo_step_metrics(steps: dict[int, dict[str, float]], count: int = 2) -> None:
+    """The DuPO means logged at each training step (V1 `dupo_*` trainers)."""
+    for step in range(1, count + 1):
+        metrics = steps[step]
+        assert "dupo/reward/mean" in metrics, f"step {step}: no DuPO metrics: {sorted(metrics)}"
+        assert 0.0 <= metrics["dupo/reward/mean"] <= 1.0
+        assert metrics["dupo/dual_errors/mean"] == 0.0
+        assert metrics["response/aborted_ratio"] == 0.0
+        # The reward GRPO trained on is the DuPO reward (no other scorer ran).
+        assert metrics["critic/score/mean"] == pytest.approx(metrics["dupo/reward/mean"], abs=1e-4)
+    assert sum(steps[s]["dupo/dual_tokens/mean"] for s in range(1, count + 1)) > 0

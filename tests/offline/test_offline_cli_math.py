@@ -81,8 +81,8 @@ def test_filter_on_math500(prepared, tiny_model_path, tmp_path, capsys):
     assert filtered.schema == source.schema and filtered.num_rows == p["kept"]
     assert f"problems: {p['in']} in" in printed
     # a second run must not silently clobber the work file; --resume reuses it without generating
-    with pytest.raises(FileExistsError):
-        main(args)
+    assert main(args) == 2  # one line, no traceback
+    assert "exists; pass --resume to continue it or --overwrite" in capsys.readouterr().err
     assert main([*args, "--resume"]) == 0
     assert (
         json.loads((tmp_path / "filtered.parquet.report.json").read_text())["resumed_rows"] == source.num_rows

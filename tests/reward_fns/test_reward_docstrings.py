@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["reward_fns.extraction", "reward_fns.numbers", "reward_fns.math", "reward_fns.text",
-           "reward_fns.structured", "reward_fns.shaping", "reward_fns.scoring"]
+           "reward_fns.structured", "reward_fns.shaping", "reward_fns.scoring", "reward_fns.latex",
+           "reward_fns.units", "reward_fns.verify_pool"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -76,6 +76,9 @@ def test_extract_answer(response, expected):
         ("{5}", Fraction(5)),
         ("5 apples.", Fraction(5)),
         ("12.5 percent", Fraction(25, 2)),
+        ("1e5", Fraction(100000)),  # issue 16: scientific notation, mixed numbers, scale words
+        ("1\\frac{1}{2}", Fraction(3, 2)),
+        ("5 million", Fraction(5000000)),
     ],
 )
 def test_parse_number_reads_plain_numbers(text, value):
@@ -85,8 +88,8 @@ def test_parse_number_reads_plain_numbers(text, value):
 @pytest.mark.parametrize(
     "text",
     ["", "-", "%", "x", "5x", "5 x", "5 pi", "2\\pi", "x^2", "1,2", "1,20", "(1,2)", "\\{5\\}", "1/0",
-     "\\frac{1}{0}", "1e5", "1\\frac{1}{2}", "--5", "5 and 6", "x=5, y=3", "\\sqrt{4}", "five", "5" * 300,
-     "5 million", "5 squared", "3 dozen", "5%%"],
+     "\\frac{1}{0}", "1e999", "2 3/2", "--5", "5 and 6", "x=5, y=3", "\\sqrt{4}", "five", "5" * 300,
+     "5 thousand million", "5 squared", "3 dozen", "5%%", "\\frac123"],
 )
 def test_parse_number_refuses_everything_else(text):
     assert parse_number(text) is None

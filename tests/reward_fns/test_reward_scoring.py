@@ -19,9 +19,10 @@ def _first_rows(path: Path, n: int) -> list[dict]:
 def test_gsm8k_reference_solutions_score_one_and_wrong_answers_zero(shared_data):
     for row in _first_rows(shared_data / "math" / "gsm8k_test.jsonl", 30):
         right = compute_score("openai/gsm8k", row["solution"], row["answer"])
-        assert right == {"score": 1.0, "acc": 1.0, "pred": row["solution"].rsplit("####", 1)[1].strip()}
+        assert right == {"score": 1.0, "acc": 1.0, "pred": row["solution"].rsplit("####", 1)[1].strip(),
+                         "verify_timeouts": 0.0}
         wrong = compute_score("openai/gsm8k", f"So the total is \\boxed{{{int(row['answer']) + 1}}}.", row["answer"])
-        assert wrong["score"] == 0.0 and wrong["acc"] == 0.0 and set(wrong) == {"score", "acc", "pred"}
+        assert wrong["score"] == 0.0 and wrong["acc"] == 0.0 and set(wrong) == {"score", "acc", "pred", "verify_timeouts"}
 
 
 def test_task_from_extra_info_wins_over_data_source(shared_data):
@@ -30,7 +31,7 @@ def test_task_from_extra_info_wins_over_data_source(shared_data):
         out = compute_score("some/custom_source", row["solution"], row["answer"], {"dupo": {"task": "math"}})
         assert out["score"] == 1.0, (row["id"], out)
     assert compute_score("HuggingFaceH4/MATH-500", "no answer here", rows[0]["answer"]) == {
-        "score": 0.0, "acc": 0.0, "pred": ""}
+        "score": 0.0, "acc": 0.0, "pred": "", "verify_timeouts": 0.0}
 
 
 def test_math_gold_may_be_a_number_or_a_list():
@@ -41,7 +42,7 @@ def test_math_gold_may_be_a_number_or_a_list():
 
 def test_two_sum_is_judged_like_math():
     out = compute_score("dupo/two_sum", "17 + 25 = 42, so the sum is \\boxed{42}", "42")
-    assert out == {"score": 1.0, "acc": 1.0, "pred": "42"}
+    assert out == {"score": 1.0, "acc": 1.0, "pred": "42", "verify_timeouts": 0.0}
     assert compute_score("x", "\\boxed{41}", "42", {"dupo": {"task": "two_sum"}})["score"] == 0.0
 
 

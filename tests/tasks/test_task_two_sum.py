@@ -115,5 +115,5 @@ async def test_the_ensemble_catches_a_slip_one_dual_confirms() -> None:
     asked = []
     fooled = await score_response(task, duals, "57", _dual_from_table(table, asked), one, "s")
     assert asked == ["12+V=57 V="] and fooled.reward == 1.0
-    with pytest.raises(ValueError, match="dual_aggregate must be one of \\['mean', 'min'\\], got 'max'"):
+    with pytest.raises(ValueError, match="dual_aggregate='max' \\(str\\) is invalid: expected one of \\['mean', 'min'\\]"):
         DualOptions.from_mapping({"dual_aggregate": "max"})

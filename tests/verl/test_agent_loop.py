@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
 
 import pytest
 import torch
 from hydra.errors import InstantiationException
+from tiny_server import TinyLMServer
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
 from verl_helpers import (
     is_dual,
@@ -76,8 +78,9 @@ async def test_dual_calls_carry_sampling_params_and_sticky_ids(
     yaml_path.write_text(
         "- name: dupo_agent\n"
         "  _target_: dupo_verl.verl.agent_loop.DuPOAgentLoop\n"
-        "  dual_samples: 2\n"
-        "  dual_top_p: 0.9\n"
+        "  dupo:\n"
+        "    dual_samples: 2\n"
+        "    dual_top_p: 0.9\n"
     )
     config = verl_config(
         tiny_model_path,
@@ -256,7 +259,8 @@ async def test_packaged_yaml_lists_every_option_at_its_default(tiny_model_path, 
     from omegaconf import OmegaConf
 
     (entry,) = OmegaConf.to_container(OmegaConf.load(agent_loop_yaml))
-    options = {k: v for k, v in entry.items() if k not in ("name", "_target_")}
+    assert set(entry) == {"name", "_target_", "dupo"}  # options under their own key, nothing else
+    options = entry["dupo"]
     assert DualOptions.from_mapping(options) == DualOptions()
     assert set(options) == set(DualOptions.__dataclass_fields__)
 
@@ -292,3 +296,111 @@ async def test_dual_aggregate_reaches_the_loop(tiny_lm, tiny_model_path, agent_l
     assert out.non_tensor_batch["dupo_reward"].tolist() == [reward]
     rm = out.batch["rm_scores"]
     assert rm.sum().item() == reward
+
+
+def _loops_yaml(tmp_path, body: str):
+    path = tmp_path / "loops.yaml"
+    path.write_text("- name: dupo_agent\n  _target_: dupo_verl.verl.agent_loop.DuPOAgentLoop\n" + body)
+    return path
+
+
+async def test_dupo_options_come_from_their_key_and_other_kwargs_go_to_verl(
+    tiny_lm, tiny_model_path, tmp_path
+):
+    """A constructor kwarg a later verl adds is verl's, not an "unknown DuPO option"."""
+    yaml_path = _loops_yaml(
+        tmp_path, "  kwarg_of_a_later_verl: 3\n  dupo:\n    dual_samples: 2\n    no_answer_reward: 0\n"
+    )
+    config = verl_config(
+        tiny_model_path,
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path={yaml_path}",
+        "+dupo.max_retries=0",
+    )
+    server = make_server(tiny_lm, config, reply_fn=lambda c: "4" if is_dual(c) else "\\boxed{7}")
+    loop, output = await run_dupo_loop(config, server, plus_row(0, 3, 4))
+    assert loop.options == DualOptions(dual_samples=2, max_retries=0, dual_max_tokens=16)
+    assert type(loop.options.no_answer_reward) is float
+    assert output.reward_score == 1.0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("  dual_samples: 2\n", r"\['dual_samples'\] are top-level keys.*under its `dupo:` mapping"),
+        ("  dupo: 5\n", r"agent-loop YAML's dupo must be a mapping of DuPO options"),
+        (
+            "  dupo:\n    dual_samples: 2.5\n",
+            r"dual_samples=2.5 \(float\) is invalid: expected an integer >= 1",
+        ),
+    ],
+)
+async def test_misplaced_or_bad_yaml_options_name_the_problem(
+    tiny_lm, tiny_model_path, tmp_path, body, message
+):
+    yaml_path = _loops_yaml(tmp_path, body)
+    config = verl_config(
+        tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={yaml_path}"
+    )
+    with pytest.raises(InstantiationException, match=message):
+        await run_dupo_loop(config, make_server(tiny_lm, config), plus_row(0, 1, 2))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+dupo.no_answer_reward=nan", r"no_answer_reward=nan \(float\) is invalid"),
+        ("+dupo.dual_top_p=7", r"dual_top_p=7 \(int\) is invalid: expected a finite number in \(0, 1\]"),
+        ("+dupo.max_retries=1.5", r"max_retries=1.5 \(float\) is invalid"),
+        ("+dupo=5", r"\+dupo must be a mapping of DuPO options"),
+    ],
+)
+async def test_bad_override_stops_the_loop_at_start_up(
+    tiny_lm, tiny_model_path, agent_loop_yaml, override, message
+):
+    config = verl_config(
+        tiny_model_path,
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}",
+        override,
+        dual_max_tokens=None,
+    )
+    server = make_server(tiny_lm, config)
+    with pytest.raises(InstantiationException, match=message):
+        await run_dupo_loop(config, server, plus_row(0, 1, 2))
+    assert server.calls == []
+
+
+class DualNeverAnswers(TinyLMServer):
+    """verl's server contract, except that a dual request is accepted and never answered."""
+
+    async def generate(self, request_id, **kwargs):
+        if "DUAL " in self.lm.tokenizer.decode(kwargs["prompt_ids"]):
+            self.hung = getattr(self, "hung", 0) + 1
+            await asyncio.Event().wait()
+        return await super().generate(request_id, **kwargs)
+
+
+async def test_dual_server_that_never_answers_does_not_hang_the_step(
+    tiny_lm, tiny_model_path, agent_loop_yaml
+):
+    config = verl_config(
+        tiny_model_path,
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}",
+        "+dupo.dual_timeout_s=0.2",
+        "+dupo.max_retries=1",
+        "+dupo.dual_samples=2",
+    )
+    rollout = config.actor_rollout_ref.rollout
+    server = DualNeverAnswers(
+        tiny_lm,
+        prompt_length=rollout.prompt_length,
+        response_length=rollout.response_length,
+        max_model_len=rollout.max_model_len,
+        reply_fn=primal_reply("\\boxed{7}"),
+    )
+    worker = make_worker(config, server)
+    out = await asyncio.wait_for(worker.generate_sequences(rows_to_batch([plus_row(0, 3, 4)])), 120)
+    assert server.hung == 2 * 2  # K=2 samples, one try and one retry
+    info = {k: out.non_tensor_batch[k].tolist() for k in METRIC_KEYS}
+    assert info["dupo_dual_timeouts"] == [2.0] and info["dupo_dual_errors"] == [2.0]
+    assert info["dupo_dual_samples"] == [0.0] and info["dupo_dual_missing"] == [2.0]
+    assert info["dupo_reward"] == [0.0] and out.batch["rm_scores"].sum().item() == 0.0

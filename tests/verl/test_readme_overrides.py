@@ -34,14 +34,32 @@ def test_readme_has_main_ppo_commands():
     assert len(_readme_main_ppo_commands()) >= 2
 
 
-def test_readme_overrides_compose():
+def _composed(overrides: list[str]):
     from hydra import compose, initialize_config_dir
     from verl_helpers import VERL_CONFIG_DIR
 
+    with initialize_config_dir(config_dir=VERL_CONFIG_DIR, version_base=None):
+        return compose("ppo_trainer", overrides=overrides)
+
+
+def test_readme_overrides_compose():
     for overrides in _readme_main_ppo_commands():
-        with initialize_config_dir(config_dir=VERL_CONFIG_DIR, version_base=None):
-            cfg = compose("ppo_trainer", overrides=overrides)
+        cfg = _composed(overrides)
         if "dupo" in cfg:
             resolve_options({}, cfg)  # every +dupo.<key> is a real DuPO option
         if cfg.actor_rollout_ref.rollout.agent.get("default_agent_loop") == "dupo_agent":
             assert cfg.actor_rollout_ref.rollout.agent.agent_loop_config_path == str(CONFIG_PATH)
+
+
+def test_readme_frozen_dual_command_keeps_the_reward_model_servers_awake():
+    """verl 0.9.1 sleeps reward-model servers when free_cache_engine is set; the streaming path never wakes them."""
+    frozen = []
+    for overrides in _readme_main_ppo_commands():
+        cfg = _composed(overrides)
+        if cfg.reward.reward_manager.name == "dupo" and cfg.reward.reward_model.enable:
+            frozen.append(cfg)
+    assert frozen, "README shows no frozen-dual (reward.reward_manager.name=dupo) command"
+    for cfg in frozen:
+        assert cfg.reward.reward_model.rollout.free_cache_engine is False
+        assert cfg.reward.reward_model.enable_resource_pool is True  # V1 passes dataset columns only then
+        assert cfg.reward.custom_reward_function.path  # else verl asks the reward model to /classify

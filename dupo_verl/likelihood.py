@@ -1,0 +1,114 @@
+"""Token bookkeeping for likelihood duals: where the hidden value sits in one prefill.
+
+A likelihood dual (`dual_mode=likelihood`) sends the chat-templated dual prompt, then the start of
+the reply the prompt asks for (`DualReply.prefix`, e.g. math's `\\boxed{`), then the hidden value,
+and reads the log-probability of each value token in one prefill. Every backend (verl's server
+client, the reward-model router, OpenAI-compatible HTTP, vLLM offline, transformers) builds its
+token ids here, so all of them score exactly the same tokens.
+
+Why the tokens are built piece by piece: the prompt is tokenized by the chat template (ending with
+the assistant header), the prefix and the value each on their own. The value's tokens then decode
+to the value exactly, whatever merges a joint tokenization of `prefix + value` would make at the
+boundary. The end-of-turn token is NOT scored, for every task: nothing after the value is sent
+(a causal model's value log-probs never depend on later tokens), so the similarity measures the
+value itself and not where the model would stop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dupo_verl.tasks import DualReply, Messages
+
+
+@dataclass(frozen=True)
+class ValueTokens:
+    """Token ids of one prefill and the slice `[start:]` that holds the hidden value."""
+
+    ids: list[int]
+    start: int
+
+    @property
+    def value_ids(self) -> list[int]:
+        return self.ids[self.start :]
+
+
+def reply_token_ids(tokenizer: Any, prompt_ids: Sequence[int], reply: DualReply) -> ValueTokens:
+    """`prompt_ids` + the reply's prefix tokens + the value's tokens (see the module docstring).
+
+    An empty value (nothing to score) is an error, not a perfect score.
+    """
+    if not reply.value:
+        raise ValueError("the hidden value is empty: there is nothing to score in likelihood mode")
+    prefix_ids = tokenizer.encode(reply.prefix, add_special_tokens=False) if reply.prefix else []
+    value_ids = tokenizer.encode(reply.value, add_special_tokens=False)
+    if not value_ids:
+        raise ValueError(f"the hidden value {reply.value!r} tokenizes to no tokens")
+    ids = [int(t) for t in prompt_ids] + [int(t) for t in prefix_ids] + [int(t) for t in value_ids]
+    return ValueTokens(ids=ids, start=len(ids) - len(value_ids))
+
+
+def chat_prompt_ids(
+    tokenizer: Any, messages: Messages, chat_template_kwargs: dict[str, Any] | None = None
+) -> list[int]:
+    """The chat-templated prompt (with the assistant header), tokenized without extra special tokens.
+
+    The same text-then-encode path the transformers backend generates from.
+    """
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {})
+    )
+    return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+def check_logprobs(logprobs: Sequence[float], expected: int, source: str) -> list[float]:
+    """The value's log-probs as floats; a wrong count or a NaN/positive value is a backend error."""
+    values = [float(v) for v in logprobs]
+    if len(values) != expected:
+        raise ValueError(f"{source} returned {len(values)} value log-probs, expected {expected}")
+    bad = [v for v in values if math.isnan(v) or v > 1e-4]
+    if bad:
+        raise ValueError(f"{source} returned invalid log-probs {bad[:3]}")
+    return [min(0.0, v) for v in values]
+
+
+def from_verl_prompt_logprobs(extra_fields: dict[str, Any], tokens: ValueTokens) -> list[float]:
+    """The value's log-probs from a verl `TokenOutput.extra_fields` (sampling param `prompt_logprobs=0`).
+
+    verl's vLLM server (`extract_prompt_logprobs`) stores `prompt_logprobs[j][0]` = log-prob of
+    prompt token j+1 (the first token has none; a dummy row closes the list) and `prompt_ids[j][0]`
+    = that token's id, which is checked against what was sent.
+    """
+    rows = extra_fields.get("prompt_logprobs")
+    if rows is None:
+        raise ValueError("the rollout server returned no prompt_logprobs (is it verl's vLLM/SGLang server?)")
+    if len(rows) != len(tokens.ids):
+        raise ValueError(f"prompt_logprobs has {len(rows)} rows for a prompt of {len(tokens.ids)} tokens")
+    ids = extra_fields.get("prompt_ids")
+    span = range(tokens.start - 1, len(tokens.ids) - 1)
+    if ids is not None:
+        got = [int(ids[j][0]) for j in span]
+        if got != tokens.value_ids:
+            raise ValueError(f"prompt_logprobs are for tokens {got}, expected the value's {tokens.value_ids}")
+    return check_logprobs([rows[j][0] for j in span], len(tokens.value_ids), "the rollout server")
+
+
+def from_token_logprob_dicts(entries: Sequence[Any], tokens: ValueTokens, source: str) -> list[float]:
+    """The value's log-probs from vLLM's per-prompt-token dicts (`{token_id: Logprob}` offline, or
+    `{"<token_id>": {"logprob": ...}}` in the OpenAI server's JSON), aligned with the prompt."""
+    if entries is None or len(entries) != len(tokens.ids):
+        raise ValueError(
+            f"{source} returned {0 if entries is None else len(entries)} prompt log-probs "
+            f"for {len(tokens.ids)} prompt tokens"
+        )
+    values = []
+    for position, token in zip(range(tokens.start, len(tokens.ids)), tokens.value_ids, strict=True):
+        entry = entries[position] or {}
+        found = entry.get(token, entry.get(str(token)))
+        if found is None:
+            raise ValueError(f"{source} has no log-prob for value token {token} at position {position}")
+        values.append(found["logprob"] if isinstance(found, dict) else found.logprob)
+    return check_logprobs(values, len(tokens.value_ids), source)

@@ -1,0 +1,57 @@
+"""Wiring of the anchored judge (`+dupo.judge=anchored`) through verl's own agent and reward loops.
+
+The live self-dual needs the policy's rollout servers, which only the agent loop holds; the frozen
+judge needs the reward-model router, which verl hands only to the reward manager. So `dupo_agent`
+judges with the live policy, puts that verdict in the sample's `extra_fields` and leaves
+`reward_score` unset; verl then runs its reward loop, where the `dupo` reward manager asks the
+frozen copy and combines both (`dupo_verl.scoring.anchored_reward`). No verl file is patched:
+verl forwards `extra_fields` to the reward loop as `tool_extra_fields` (streaming reward) or as a
+batch column (reward computed after the rollout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from dupo_verl.scoring import DualOptions
+
+# The live judge's metrics in a sample's `extra_fields` (and so in the reward loop's batch).
+LIVE_JUDGE_FIELD = "dupo_live_judge"
+
+
+def require_anchor(config: Any) -> None:
+    """Fail at start-up when the anchored judge has no frozen judge to ask (one line naming the settings)."""
+    reward = config.get("reward") or {}
+    manager = (reward.get("reward_manager") or {}).get("name")
+    enabled = bool((reward.get("reward_model") or {}).get("enable"))
+    if manager != "dupo" or not enabled:
+        raise ValueError(
+            "dupo.judge=anchored needs the frozen judge: set reward.reward_manager.name=dupo, "
+            "reward.reward_model.enable=True and reward.reward_model.model_path=<the starting policy> "
+            f"(got reward_manager.name={manager!r}, reward_model.enable={enabled})"
+        )
+
+
+def live_verdict(metrics: Mapping[str, float], options: DualOptions) -> dict[str, Any]:
+    """What `dupo_agent` leaves for the reward loop: its metrics and the options it judged with, so
+    the frozen judge asks the same questions the same way (the agent-loop YAML's options included)."""
+    return {"metrics": {k: float(v) for k, v in metrics.items()}, "options": asdict(options)}
+
+
+def read_live_verdict(non_tensor: Mapping[str, Any]) -> tuple[dict[str, float], DualOptions] | None:
+    """The live verdict of one sample of a reward-loop batch (metrics, options), or None when absent."""
+    candidates = [non_tensor.get(LIVE_JUDGE_FIELD)]
+    tool_fields = non_tensor.get("tool_extra_fields")
+    if tool_fields is not None:
+        fields = tool_fields.item() if getattr(tool_fields, "shape", None) == () else tool_fields
+        if isinstance(fields, Mapping):
+            candidates.append(fields.get(LIVE_JUDGE_FIELD))
+    for value in candidates:
+        if getattr(value, "shape", None) == ():
+            value = value.item()
+        if isinstance(value, Mapping) and isinstance(value.get("metrics"), Mapping):
+            metrics = {str(k): float(v) for k, v in value["metrics"].items()}
+            return metrics, DualOptions.from_mapping(value.get("options") or {})
+    return None

