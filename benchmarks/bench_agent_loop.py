@@ -179,6 +179,13 @@ def step_record(out: Any, wall: float) -> dict[str, float]:
         if "dupo_no_answer" in extra
         else 0.0,
         "rollouts": float(len(out)),
+        # where the step's time went (verl's own per-sample timers; the vllm engine's manager sums them)
+        **{
+            f"{name}_s": float(timing[f"agent_loop/{name}"])
+            for name in ("generate_sequences/max", "compute_score/mean", "compute_score/max")
+            for timing in [out.meta_info.get("timing") or {}]
+            if f"agent_loop/{name}" in timing
+        },
     }
 
 

@@ -65,13 +65,21 @@ def chat_prompt_ids(
 
 
 def check_logprobs(logprobs: Sequence[float], expected: int, source: str) -> list[float]:
-    """The value's log-probs as floats; a wrong count or a NaN/positive value is a backend error."""
-    values = [float(v) for v in logprobs]
+    """The value's log-probs as floats in [-inf, 0] exclusive of -inf.
+
+    A wrong count, or a value that is NaN, infinite or positive beyond rounding, is a backend error
+    (the caller counts it as a failed dual call): -inf would make the mean log-prob metric
+    non-finite, and a positive one is no log-probability. Tiny positive rounding is clipped to 0.
+    """
+    try:
+        values = [float(v) for v in logprobs]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source} returned non-numeric log-probs: {exc}") from None
     if len(values) != expected:
         raise ValueError(f"{source} returned {len(values)} value log-probs, expected {expected}")
-    bad = [v for v in values if math.isnan(v) or v > 1e-4]
+    bad = [v for v in values if not math.isfinite(v) or v > 1e-4]
     if bad:
-        raise ValueError(f"{source} returned invalid log-probs {bad[:3]}")
+        raise ValueError(f"{source} returned unusable log-probs {bad[:3]} (NaN, infinite or positive)")
     return [min(0.0, v) for v in values]
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
+from dupo_verl.likelihood import check_logprobs
 from dupo_verl.tasks import DualQuestion, DualReply, DualTask, Messages, get_task
 from reward_fns.math import verify_tally
 from reward_fns.shaping import exp_shaping
@@ -392,8 +393,16 @@ def likelihood_similarity(logprobs: Sequence[float]) -> tuple[float, float, floa
     """
     if not logprobs:
         raise ValueError("no value log-probs to score")
-    total = float(sum(logprobs))
-    mean = total / len(logprobs)
+    # every backend checks its own reply; checked again here for any other `ValueLogprobFn`, so a
+    # NaN/inf never reaches a metric (a ValueError is counted as a failed dual call)
+    values = check_logprobs(logprobs, len(logprobs), "the dual backend")
+    try:
+        total = math.fsum(values)
+    except OverflowError:
+        total = -math.inf
+    if not math.isfinite(total):
+        raise ValueError(f"the value log-probs sum to {total}: unusable")
+    mean = total / len(values)
     return min(1.0, max(0.0, math.exp(mean))), mean, total
 
 

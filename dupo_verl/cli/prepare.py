@@ -66,6 +66,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument("--tgt-name", default=None, help="readable target language name (default: from the code)")
     tr.add_argument("--similarity", default="chrf", choices=["chrf", "bleu", "chrf++"])
     tr.add_argument(
+        "--language-check", default=None,
+        help="guard on the target language of answers: auto (default), off, a detector name or module:function "
+        "(a function text -> label, for a language no detector knows)",
+    )
+    tr.add_argument(
+        "--copy-threshold", default=None,
+        help="chrF against the source at or above which an answer is a near-copy, in (0, 1]; 0 or off: no check",
+    )
+    tr.add_argument(
         "--source-key", default="text", help="column holding the source sentence (txt input: text)"
     )
     tr.add_argument(
@@ -211,11 +220,23 @@ def _run_translation(args: argparse.Namespace) -> int:
         "similarity": args.similarity,
         "src_name": args.src_name,
         "tgt_name": args.tgt_name,
+        "language_check": args.language_check,
+        "copy_threshold": _threshold(args.copy_threshold),
     }
     keys = {"source": args.source_key}
     if args.reference_key or args.reference:
         keys["reference"] = args.reference_key or "reference"
     return _run(args, "translation", params, keys, reference=args.reference)
+
+
+def _threshold(text: str | None) -> float | str | None:
+    """`--copy-threshold` as the task param: a number, "off", or None (the task's default)."""
+    if text is None or text == "off":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        return text  # the task names the option and the bad value
 
 
 def _run_span(args: argparse.Namespace) -> int:

@@ -2,7 +2,9 @@
 
 One `RunRecord` per (method, seed). `warm_start` is the no-RL control: its accuracy is the
 warm-started model's, flat over steps. Curves come from verl's greedy validation of the held-out
-primal prompts (`val-core/<source>/...` metrics logged every `test_freq` steps).
+primal prompts (`val-core/<source>/...` metrics logged every `test_freq` steps). The plot always
+shows the warm start (every run's starting point) and a y-axis wide enough to read a gain against
+it; `closing_lines` says in one line per method what training gained, the demo's last words.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from typing import Any
 
 from dupo_verl.demo.methods import METHODS
 
+# The reward each method trains on, for the closing lines (anything else: the label-free DuPO reward).
+_REWARD = {"oracle": "gold labels", "shuffled": "a coin, no labels"}
+Y_PAD = 5.0  # points of context above and below the data
+Y_MIN_SPAN = 20.0  # points: a y-axis never narrower, so a 1-point wobble does not look like a trend
 _COLORS = {"warm_start": "#777777", "dupo": "#1f77b4", "oracle": "#2ca02c", "shuffled": "#d62728",
            "dupo_frozen": "#9467bd", "dupo_alternate": "#ff7f0e", "dupo_ensemble": "#17becf"}
 
@@ -151,42 +157,107 @@ def format_per_seed(records: Sequence[RunRecord]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(records: Sequence[RunRecord], path: Path, total_steps: int, title: str = "") -> Path:
-    """Held-out primal accuracy vs GRPO steps, one colour per method (thin: seeds, thick: mean)."""
+def warm_start_accuracy(records: Sequence[RunRecord]) -> dict[int, float]:
+    """Held-out primal accuracy of each seed's warm start (every run of a seed starts from it)."""
+    return {r.seed: r.primal_before for r in records if r.primal_before is not None and math.isfinite(r.primal_before)}
+
+
+def y_limits(values: Sequence[float], pad: float = Y_PAD, min_span: float = Y_MIN_SPAN) -> tuple[float, float]:
+    """Axis limits (%) holding every value with `pad` points to spare, at least `min_span` wide, within 0-100."""
+    lo, hi = min(values) - pad, max(values) + pad
+    if hi - lo < min_span:
+        mid = (lo + hi) / 2
+        lo, hi = mid - min_span / 2, mid + min_span / 2
+    if lo < 0:  # shifted, not cut: the span stays
+        lo, hi = 0.0, hi - lo
+    if hi > 100:
+        lo, hi = max(0.0, lo - (hi - 100)), 100.0
+    return lo, hi
+
+
+def draw_curves(records: Sequence[RunRecord], total_steps: int, title: str = "") -> Any:
+    """The accuracy-vs-steps figure: one colour per method (thin: seeds, thick: mean), and always the
+    warm start as a dashed horizontal line (the `warm_start` control's, or the runs' starting point)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    drawn: list[float] = []
+    warm = warm_start_accuracy(records)
     for method in METHODS:
         runs = [r for r in records if r.method == method]
-        if not runs:
+        if method == "warm_start":  # drawn for every plot: the line each method is judged against
+            curves = [[(0, acc), (total_steps, acc)] for acc in warm.values()]
+        elif runs:
+            curves = [r.curve for r in runs if r.curve]
+        else:
             continue
         color = _COLORS[method]
-        if method == "warm_start":
-            curves = [[(0, r.primal_before), (total_steps, r.primal_before)] for r in runs]
-        else:
-            curves = [r.curve for r in runs if r.curve]
         for curve in curves:
             xs, ys = zip(*curve, strict=True)
             ax.plot(xs, [100 * y for y in ys], color=color, alpha=0.25, linewidth=1)
+            drawn += [100 * y for y in ys]
         mean = _mean_curve(curves)
         if mean:
             xs, ys = zip(*mean, strict=True)
-            ax.plot(xs, [100 * y for y in ys], color=color, linewidth=2.5, label=f"{method} (n={len(curves)})",
+            label = (f"warm_start (no RL): {100 * ys[0]:.1f}%" if method == "warm_start"
+                     else f"{method} (n={len(curves)})")
+            ax.plot(xs, [100 * y for y in ys], color=color, linewidth=2.5, label=label,
                     linestyle="--" if method == "warm_start" else "-", marker=None if method == "warm_start" else "o",
                     markersize=3)
+    if drawn:
+        ax.set_ylim(*y_limits(drawn))
+    ax.set_xlim(0, max(1, total_steps))
     ax.set_xlabel("GRPO step (verl main_ppo)")
     ax.set_ylabel("held-out primal accuracy, greedy (%)")
     ax.set_title(title or "two-sum: DuPO without labels vs controls")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best")
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(records: Sequence[RunRecord], path: Path, total_steps: int, title: str = "") -> Path:
+    """`draw_curves` saved as a PNG at `path`."""
+    import matplotlib.pyplot as plt
+
+    fig = draw_curves(records, total_steps, title)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def closing_lines(records: Sequence[RunRecord], steps: int) -> list[str]:
+    """What training gained, one plain line per trained method (mean over seeds, held-out greedy accuracy):
+    before -> after, the change in points, the budget, the reward it learnt from, and for a method
+    without labels its share of the gold-label oracle's gain when the oracle ran."""
+    summary = summarize(records)
+    gains: dict[str, tuple[float, float, float]] = {}
+    for method, s in summary.items():
+        before, after = s["primal_accuracy_before"]["mean"], s["primal_accuracy"]["mean"]
+        if method != "warm_start" and before is not None and after is not None:
+            gains[method] = (100 * before, 100 * after, 100 * (after - before))
+    oracle = gains.get("oracle")
+    lines = []
+    for method, (before, after, gain) in gains.items():
+        runs = summary[method]
+        seeds = len(runs["seeds"])
+        last = max((c[-1][0] for c in runs["curves"].values() if c), default=steps)
+        text = (f"{method}: held-out accuracy {before:.1f}% -> {after:.1f}% ({gain:+.1f} points) in {last} GRPO "
+                f"steps, {_REWARD.get(method, 'no labels')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))
+        if oracle is not None and method not in _REWARD:
+            share = f" ({100 * gain / oracle[2]:.0f}% of its gain)" if oracle[2] > 0 else ""
+            text += f"; oracle {oracle[2]:+.1f}{share}"
+        failed = [f"seed {seed}: {status}" for seed, status in zip(runs["seeds"], runs["status"], strict=True)
+                  if status != "ok"]
+        if failed:
+            text += f"; not finished: {', '.join(failed)}"
+        lines.append(text)
+    return lines
 
 
 def _mean_curve(curves: Sequence[Sequence[tuple[int, float]]]) -> list[tuple[int, float]]:

@@ -8,13 +8,21 @@ winning: `DualOptions` defaults, the `dupo:` mapping of the agent-loop YAML entr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from omegaconf import DictConfig
 
 from dupo_verl.plain import to_plain
-from dupo_verl.scoring import METRIC_KEYS, DualOptions, DuPOReward, GenerateFn, score_response, task_from_info
+from dupo_verl.scoring import (
+    METRIC_KEYS,
+    DualOptions,
+    DuPOReward,
+    GenerateFn,
+    require_dual_mode,
+    score_response,
+    task_from_info,
+)
 from dupo_verl.tasks import DualQuestion, DualTask, LikelihoodUnsupported
 
 logger = logging.getLogger(__name__)
@@ -49,6 +57,41 @@ def row_task(extra_info: Any, data_source: Any = None) -> tuple[DualTask, list[D
         return task_from_info(info["dupo"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}: bad extra_info['dupo']: {exc}") from exc
+
+
+def check_rows_dual_mode(rows: Iterable[Mapping[str, Any]], options: DualOptions, source: str) -> int:
+    """Raise `LikelihoodUnsupported` naming the first row whose task, or one of whose hidden values,
+    cannot be asked in `options.dual_mode`; the number of DuPO rows checked otherwise.
+
+    Run over a whole dataset at start-up, so a task that cannot be scored this way stops the job
+    before any worker starts, not at the step that first samples it. Rows without
+    `extra_info['dupo']`, or malformed ones, are left to `row_task`, which names them when scored.
+    """
+    if options.dual_mode != "likelihood":
+        return 0
+    checked: set[int] = set()
+    count = 0
+    for position, row in enumerate(rows):
+        info = _plain(row.get("extra_info"))
+        if not isinstance(info.get("dupo"), Mapping):
+            continue
+        try:
+            task, duals = task_from_info(info["dupo"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        try:
+            if id(task) not in checked:
+                require_dual_mode(task, options)
+                checked.add(id(task))
+            for dual in duals:
+                task.dual_reply(dual)
+        except LikelihoodUnsupported as exc:
+            where = f"{source} row {position} (index={info.get('index', '?')}, data_source={row.get('data_source')!r})"
+            raise LikelihoodUnsupported(
+                f"dupo.dual_mode=likelihood cannot score {where} of task {task.name!r}: {exc}"
+            ) from None
+        count += 1
+    return count
 
 
 def gold_label(reward_model: Any) -> str | None:

@@ -4,17 +4,20 @@ verl 0.9.1's V1 trainer logs `reward_extra_info` keys only at validation. These 
 verl's three V1 trainers (registered as `dupo_sync`, `dupo_colocate_async`, `dupo_separate_async`;
 pick one with `trainer.v1.trainer_mode=dupo_sync`) behave exactly like their base and add
 `dupo/<metric>/mean` to each step's metrics, read from the rollouts' `extra_fields` in the
-TransferQueue before verl clears the batch.
+TransferQueue before verl clears the batch. With `dupo.dual_mode=likelihood` they also check, as
+soon as verl has built the datasets (before any worker starts), that every DuPO-scored row can be
+scored that way (`check_datasets_dual_mode`); under other trainers that check runs at each row.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import transfer_queue as tq
-from omegaconf import open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from verl.trainer.ppo.v1 import (
     PPOTrainerColocateAsync,
     PPOTrainerSeparateAsync,
@@ -23,6 +26,7 @@ from verl.trainer.ppo.v1 import (
 )
 
 from dupo_verl.scoring import METRIC_KEYS
+from dupo_verl.verl.rows import check_rows_dual_mode, resolve_options
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,48 @@ def reward_extra_infos(extra_fields: Iterable[Any]) -> list[Mapping[str, Any]]:
     return infos
 
 
+def agent_yaml_dupo(config: Any) -> Any:
+    """The `dupo:` mapping of the `dupo_agent` entry in the job's agent-loop YAML, or None."""
+    path = ((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent", {}).get("agent_loop_config_path")
+    if not path or not Path(str(path)).is_file():
+        return None
+    entries = OmegaConf.load(str(path))
+    for entry in entries if isinstance(entries, ListConfig) else []:
+        if isinstance(entry, DictConfig) and entry.get("name") == "dupo_agent":
+            return entry.get("dupo")
+    return None
+
+
+def check_datasets_dual_mode(config: Any, datasets: Mapping[str, Any]) -> int:
+    """The start-up check (`check_rows_dual_mode`) over every DuPO-scored row of verl's datasets.
+
+    A row is DuPO-scored when its agent is `dupo_agent` (the `agent_name` column, else the default
+    agent loop) or when the `dupo` reward manager scores every row. Options as `dupo_agent` resolves
+    them: the agent-loop YAML's `dupo:` mapping, then `+dupo.<key>`.
+    """
+    options = resolve_options(agent_yaml_dupo(config), config)
+    if options.dual_mode != "likelihood":
+        return 0
+    default_agent = (((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent") or {}).get(
+        "default_agent_loop"
+    )
+    all_rows = (((config.get("reward") or {}).get("reward_manager")) or {}).get("name") == "dupo"
+    checked = 0
+    for split, dataset in datasets.items():
+        frame = getattr(dataset, "dataframe", None)
+        if frame is None or "extra_info" not in frame.column_names:
+            continue
+        columns = [c for c in ("extra_info", "data_source", "agent_name") if c in frame.column_names]
+        rows = (
+            row
+            for row in frame.select_columns(columns)
+            if all_rows or (row.get("agent_name") or default_agent) == "dupo_agent"
+        )
+        checked += check_rows_dual_mode(rows, options, f"the {split} dataset")
+    logger.info("dupo.dual_mode=likelihood: %d rows can be scored", checked)
+    return checked
+
+
 class _DuPOMetricsMixin:
     """Runs as verl's `base_mode` trainer and adds the DuPO means to each step's metrics."""
 
@@ -67,6 +113,15 @@ class _DuPOMetricsMixin:
         with open_dict(config):
             config.trainer.v1.trainer_mode = self.base_mode
         super().__init__(config)  # type: ignore[call-arg]
+
+    def _init_dataloader(self) -> None:
+        # verl builds both datasets in __init__, before any worker starts: the start-up check of
+        # the dual mode against every row runs here, not at the first step that samples a row
+        super()._init_dataloader()  # type: ignore[misc]
+        check_datasets_dual_mode(
+            self.config,  # type: ignore[attr-defined]
+            {"train": self.train_dataset, "val": self.val_dataset},  # type: ignore[attr-defined]
+        )
 
     def step(self, metrics: dict, timing_raw: dict) -> Any:
         batch = super().step(metrics, timing_raw)  # type: ignore[misc]

@@ -48,3 +48,14 @@ def test_continue_from_is_checked_before_any_work(tmp_path, capsys, monkeypatch)
     err = capsys.readouterr().err
     assert "--continue-from" in err and str(missing / "config.json") in err
     assert not (tmp_path / "out").exists()  # it stopped before any work
+
+
+def test_a_plain_rerun_never_deletes_finished_runs(tmp_path, capsys):
+    finished = tmp_path / "seed0" / "dupo" / "results.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text("{}")
+    assert main(["demo", "two-sum", "--output", str(tmp_path), "--methods", "warm_start"]) == 1
+    err = capsys.readouterr().err
+    assert "already holds a demo's runs (seed0)" in err and "--resume" in err
+    assert finished.read_text() == "{}"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0"]  # nothing written beside it

@@ -63,3 +63,17 @@ def test_collect_gathers_finished_work_and_lists_the_rest(tmp_path, monkeypatch,
     assert second["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.55]
     dupo_rows = [line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| dupo ")]
     assert dupo_rows and all("55.0" in line for line in dupo_rows)
+
+
+def test_a_warm_start_saved_before_newer_settings_is_reused_with_their_legacy_values(tmp_path, save_warm_start):
+    """warm_start.json files written before `dual_min` / `primal_eval_every` existed lack them; they were made
+    as with None, so `--warm-dual-min 0 --warm-primal-eval-every 0` reuses them and the defaults do not."""
+    legacy = _config(tmp_path, warm=replace(demo.WarmStartConfig(), dual_min=None, primal_eval_every=None))
+    save_warm_start(tmp_path / "seed0", legacy, seed=0)
+    path = tmp_path / "seed0" / "warm_start" / "warm_start.json"
+    saved = json.loads(path.read_text())
+    for key in ("dual_min", "primal_eval_every"):
+        del saved["config"][key]
+    path.write_text(json.dumps(saved))
+    assert demo._reusable_warm_start(legacy, tmp_path / "seed0", 0) is not None
+    assert demo._reusable_warm_start(_config(tmp_path), tmp_path / "seed0", 0) is None

@@ -110,3 +110,88 @@ def test_per_seed_table():
     table = format_per_seed(_records()).splitlines()
     assert table[0] == "| method | seed 0 | seed 1 | mean |"
     assert table[3] == "| dupo |  60.0 |  70.0 |  65.0 |"
+
+
+def _lines_by_label(ax):
+    return {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
+
+
+def test_plot_draws_the_warm_start_beside_every_method_and_a_readable_y_axis():
+    """Without the `warm_start` control the runs' own starting point is drawn; the y-axis holds it and the
+    curves with a few points to spare, and never narrows to the 2-point span of a flat run."""
+    import matplotlib.pyplot as plt
+
+    from dupo_verl.demo.results import Y_MIN_SPAN, Y_PAD, draw_curves
+
+    runs = [RunRecord("dupo_ensemble", seed, before, 0.98, primal_after=after,
+                      curve=[(0, before), (8, before + 0.005), (24, after)])
+            for seed, before, after in ((0, 0.577, 0.587), (1, 0.571, 0.583))]
+    fig = draw_curves(runs, total_steps=24)
+    try:
+        ax = fig.axes[0]
+        lines = _lines_by_label(ax)
+        warm = lines["warm_start (no RL): 57.4%"]
+        assert list(warm.get_xdata()) == [0, 24]
+        assert [round(y, 6) for y in warm.get_ydata()] == [57.4, 57.4]  # the mean of the two seeds' starts
+        assert warm.get_linestyle() == "--"
+        assert list(lines["dupo_ensemble (n=2)"].get_xdata()) == [0, 8, 24]
+        low, high = ax.get_ylim()
+        assert high - low >= Y_MIN_SPAN
+        assert low <= 57.1 - Y_PAD and high >= 58.7 + Y_PAD  # every point drawn, with context
+    finally:
+        plt.close(fig)
+
+
+def test_plot_y_axis_pads_wide_data_and_stays_within_0_100():
+    from dupo_verl.demo.results import y_limits
+
+    assert y_limits([40.0, 70.0]) == (35.0, 75.0)
+    assert y_limits([50.0, 51.0]) == (40.5, 60.5)
+    assert y_limits([1.0, 3.0]) == (0.0, 20.0)  # shifted up, not cut
+    assert y_limits([99.0, 100.0]) == (80.0, 100.0)
+    assert y_limits([0.0, 100.0]) == (0.0, 100.0)
+
+
+def test_plot_with_the_control_draws_one_warm_start_line(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from dupo_verl.demo.results import draw_curves
+
+    fig = draw_curves(_records(), total_steps=10)
+    try:
+        labels = [line.get_label() for line in fig.axes[0].get_lines() if not line.get_label().startswith("_")]
+        assert labels == ["warm_start (no RL): 45.0%", "dupo (n=2)", "oracle (n=2)", "shuffled (n=2)"]
+        assert fig.axes[0].get_ylim()[1] >= 90 + 5  # the oracle's best seed, padded
+    finally:
+        plt.close(fig)
+
+
+def test_closing_lines_say_what_was_gained():
+    from dupo_verl.demo.results import closing_lines
+
+    records = [r for r in _records() if r.method != "shuffled"]
+    records.append(RunRecord("dupo_ensemble", 0, 0.44, 0.98, primal_after=0.559, curve=[(0, 0.44), (24, 0.559)]))
+    records.append(RunRecord("dupo_ensemble", 1, 0.44, 0.98, primal_after=0.559, curve=[(0, 0.44), (24, 0.559)]))
+    lines = closing_lines(records, steps=99)
+    assert lines == [
+        "dupo: held-out accuracy 45.0% -> 65.0% (+20.0 points) in 10 GRPO steps, no labels, mean of 2 seeds; "
+        "oracle +40.0 (50% of its gain)",
+        "oracle: held-out accuracy 45.0% -> 85.0% (+40.0 points) in 10 GRPO steps, gold labels, mean of 2 seeds",
+        "dupo_ensemble: held-out accuracy 44.0% -> 55.9% (+11.9 points) in 24 GRPO steps, no labels, mean of 2 "
+        "seeds; oracle +40.0 (30% of its gain)",
+    ]
+
+
+def test_closing_lines_without_an_oracle_and_with_a_failed_run():
+    from dupo_verl.demo.results import closing_lines
+
+    ok = RunRecord("dupo_ensemble", 0, 0.44, 0.98, primal_after=0.40, curve=[(0, 0.44), (24, 0.40)])
+    failed = RunRecord("dupo_ensemble", 1, 0.46, 0.98, primal_after=0.46, curve=[(0, 0.46), (8, 0.46)],
+                       status="timed_out")
+    warm = RunRecord("warm_start", 0, 0.44, 0.98)
+    assert closing_lines([warm, ok, failed], steps=24) == [
+        "dupo_ensemble: held-out accuracy 45.0% -> 43.0% (-2.0 points) in 24 GRPO steps, no labels, mean of 2 seeds; "
+        "not finished: seed 1: timed_out"]
+    assert closing_lines([warm], steps=24) == []
+    losing_oracle = [ok, RunRecord("oracle", 0, 0.44, 0.98, primal_after=0.43, curve=[(0, 0.44), (24, 0.43)])]
+    assert closing_lines(losing_oracle, steps=24)[1].endswith("; oracle -1.0")  # no share of a loss

@@ -17,8 +17,11 @@ from dupo_verl.demo.ppo import cpu_overrides as cpu_recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = REPO_ROOT / "examples"
-SCRIPTS = ("grpo_math_self_dual.sh", "grpo_translation_self_dual.sh", "grpo_math_frozen_dual.sh")
+SCRIPTS = ("grpo_math_self_dual.sh", "grpo_translation_self_dual.sh", "grpo_math_frozen_dual.sh", "grpo_math_anchored.sh")
 FROZEN = "grpo_math_frozen_dual.sh"
+ANCHORED = "grpo_math_anchored.sh"
+# Scripts that also start verl's reward-model servers (the frozen dual / the frozen judge).
+WITH_REWARD_MODEL = (FROZEN, ANCHORED)
 
 
 def script_env(
@@ -49,6 +52,8 @@ def script_env(
         if dual_model is None:
             raise ValueError(f"{script} needs a dual model")
         env.update({"DUAL_MODEL": str(dual_model), "DUAL_GPUS": "1", "DUAL_TP": "1"})
+    if script == ANCHORED:  # the frozen judge is the script's default: a copy of MODEL
+        env.update({"DUAL_GPUS": "1", "DUAL_TP": "1"})
     return env
 
 
@@ -87,7 +92,7 @@ def cpu_layer(
         "actor_rollout_ref.actor.use_torch_compile=False",
     ]
     recipe = cpu_recipe()
-    if script == FROZEN:
+    if script in WITH_REWARD_MODEL:
         # the dual's vLLM server: its own (fake) Ray GPU, the same CPU settings and sizes
         recipe = [o for o in recipe if not o.startswith("+ray_kwargs.ray_init.num_gpus=")]
         out += [

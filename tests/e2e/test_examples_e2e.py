@@ -9,6 +9,9 @@ runs as the scripts set it (before training and at the last step).
 These runs replace the former composed-override tests of the same V1 paths (math and translation
 self-dual, frozen dual through verl's reward-model servers) and make the same assertions: step 2
 reached with real weight sync, DuPO metrics at each step, no dual errors.
+
+Every script runs, the frozen-dual one too (its plain `single_turn_agent` rollouts take the reward
+manager's branch without a live verdict), so what GPU users start from is what CI ran.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from checks import assert_dupo_step_metrics, assert_trained
-from example_layer import EXAMPLES_DIR, FROZEN, cpu_layer, script_env
+from example_layer import ANCHORED, EXAMPLES_DIR, FROZEN, WITH_REWARD_MODEL, cpu_layer, script_env
 from prepared_data import dupo_cli, short_flores_pair, short_gsm8k_subset
 
 VAL_ROWS = 4
@@ -39,10 +42,13 @@ def data(e2e_root: Path) -> dict[str, Path]:
     src, _ = short_flores_pair(d / "flores_train", "eng_Latn", "deu_Latn")
     val_src_tr, val_ref = short_flores_pair(d / "flores_val", "eng_Latn", "deu_Latn", rows=VAL_ROWS, skip=16)
     val_math = ("--answer-key", "answer", "--keep-unmaskable", "--agent-name", "single_turn_agent")
+    # the anchored script's validation rows keep prepare's default agent (dupo_agent): both judges score them
+    val_math_dupo = ("--answer-key", "answer", "--keep-unmaskable")
     lang = ("--src-lang", "eng_Latn", "--tgt-lang", "deu_Latn")
     return {
         "math_train": _prepare("math", d / "math_train.parquet", "--input", str(train_src), "--answer-key", "answer"),
         "math_val": _prepare("math", d / "math_val.parquet", "--input", str(val_src), *val_math),
+        "math_val_dupo": _prepare("math", d / "math_val_dupo.parquet", "--input", str(val_src), *val_math_dupo),
         "math_train_frozen": _prepare(
             "math", d / "math_train_frozen.parquet", "--input", str(train_src), "--answer-key", "answer",
             "--agent-name", "single_turn_agent",
@@ -58,6 +64,7 @@ def data(e2e_root: Path) -> dict[str, Path]:
 CASES = {
     "grpo_math_self_dual.sh": ("math_train", "math_val"),
     "grpo_translation_self_dual.sh": ("translation_train", "translation_val"),
+    ANCHORED: ("math_train", "math_val_dupo"),
     FROZEN: ("math_train_frozen", "math_val"),
 }
 
@@ -80,9 +87,31 @@ def test_example_script_trains_two_steps(script: str, run_ppo, data, peaked_poli
     last = assert_trained(result, steps=2)
     assert_dupo_step_metrics(result.steps)
     # validation ran at the last step, on the rows the header's prepare command made
-    if script == FROZEN:
+    if script in WITH_REWARD_MODEL:
         # every row, validation included, goes through the `dupo` manager: gold accuracy as a metric
         assert _val_keys(last, "dupo_gold_acc"), sorted(last)
     else:
         assert _val_keys(last, "val-core/"), sorted(last)
+    if script == ANCHORED:
+        assert_anchored_step_metrics(result.steps)
     print(f"{name}: rollout_corr/log_ppl_abs_diff at step 2 = {last['rollout_corr/log_ppl_abs_diff']:.4f}")
+
+
+def assert_anchored_step_metrics(steps: dict[int, dict[str, float]], count: int = 2) -> None:
+    """The disagreement rate of the two judges was logged at every step, and dual questions were asked.
+
+    That the live verdict reached the reward loop for every sample is proven by the run finishing:
+    in anchored mode the `dupo` manager raises on a sample without one.
+    """
+    for step in range(1, count + 1):
+        metrics = steps[step]
+        assert "dupo/judge_disagreement/mean" in metrics, f"step {step}: {sorted(metrics)}"
+        disagreement = metrics["dupo/judge_disagreement/mean"]
+        assert 0.0 <= disagreement <= 1.0
+        assert metrics["dupo/dual_questions/mean"] > 0, f"step {step}: no judge asked a question"
+        print(f"step {step}: dupo/judge_disagreement/mean = {disagreement:.3f}")
+
+
+def test_every_example_script_is_run() -> None:
+    """A new examples/*.sh cannot ship without its CPU run here."""
+    assert set(CASES) == {p.name for p in EXAMPLES_DIR.glob("*.sh")}

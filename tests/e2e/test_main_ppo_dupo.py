@@ -5,10 +5,16 @@ as users run them, through the example scripts themselves (test_examples_e2e.py)
 V0, so this run composes its overrides here: data from `dupo-verl prepare`, the agent loop from the
 YAML `dupo-verl agent-loop-config` prints. V0 dumps every `reward_extra_info` key per sample to
 `trainer.rollout_data_dir` (V1's dump carries only uids and scores), which the test reads.
+
+The run uses likelihood duals (`+dupo.dual_mode=likelihood`): the example scripts' V1 runs sample
+their duals, so both dual modes go through the real `main_ppo` without a run of their own. Here the
+dual reads the hidden value's prompt log-probs from verl's vLLM server in one prefill and generates
+no token.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -16,8 +22,8 @@ from checks import assert_trained, rollout_dump
 from ppo_config import custom_reward
 from prepared_data import dupo_cli, short_gsm8k_subset
 
-# Short dual answers keep each step at a few seconds; the dual still really generates.
-DUAL_OPTIONS = ["+dupo.dual_max_tokens=16"]
+# Likelihood duals: one prefill per dual question, no dual decoding.
+DUAL_OPTIONS = ["+dupo.dual_mode=likelihood"]
 
 
 def self_dual_overrides() -> list[str]:
@@ -32,22 +38,34 @@ def self_dual_overrides() -> list[str]:
 
 
 def assert_dupo_rollouts(workdir: Path, steps: int = 2) -> list[dict]:
-    """V0 dump: every sample carries DuPO metrics, its reward is the DuPO reward, duals really ran."""
-    rows = [row for step in range(1, steps + 1) for row in rollout_dump(workdir, step)]
-    assert rows
-    for row in rows:
-        assert "dupo_reward" in row, f"no DuPO metrics in the rollout dump: {sorted(row)}"
-        assert 0.0 <= row["dupo_reward"] <= 1.0
-        assert row["score"] == pytest.approx(row["dupo_reward"], abs=1e-6), "trained reward is not the DuPO reward"
-        assert row["dupo_dual_errors"] == 0, f"dual calls failed: {row}"
-    assert sum(row["dupo_dual_tokens"] for row in rows) > 0, "no dual generation happened"
-    return rows
+    """V0 dump: every sample carries DuPO metrics, its reward is the DuPO reward, and the likelihood
+    duals really read log-probs at every step without generating a dual token."""
+    all_rows = []
+    for step in range(1, steps + 1):
+        rows = rollout_dump(workdir, step)
+        assert rows, f"step {step}: empty rollout dump"
+        for row in rows:
+            assert "dupo_reward" in row, f"no DuPO metrics in the rollout dump: {sorted(row)}"
+            assert 0.0 <= row["dupo_reward"] <= 1.0
+            assert row["score"] == pytest.approx(row["dupo_reward"], abs=1e-6), "trained reward is not the DuPO reward"
+            assert row["dupo_dual_errors"] == 0, f"dual calls failed: {row}"
+            assert row["dupo_dual_tokens"] == 0, f"likelihood mode generated dual tokens: {row}"
+        asked = [row for row in rows if row["dupo_dual_questions"] > 0]
+        assert asked, f"step {step}: no dual question was asked"
+        logprobs = [row["dupo_dual_logprob"] for row in asked]
+        # a real prefill of a random tiny model: every value token costs some nats, never none
+        assert all(math.isfinite(v) and v < 0 for v in logprobs), f"step {step}: dual log-probs {logprobs}"
+        mean = sum(row["dupo_dual_logprob"] for row in rows) / len(rows)
+        print(f"step {step}: dupo_dual_logprob mean {mean:.3f} over {len(rows)} samples ({len(asked)} asked)")
+        assert mean < 0
+        all_rows += rows
+    return all_rows
 
 
-def test_math_self_dual_v0(run_ppo, e2e_root: Path) -> None:
+def test_math_self_dual_v0_likelihood(run_ppo, e2e_root: Path) -> None:
     src = short_gsm8k_subset(e2e_root / "data" / "gsm8k_short.jsonl")
     data = e2e_root / "data" / "dupo_math.parquet"
     dupo_cli("prepare", "math", "--input", str(src), "--output", str(data), "--answer-key", "answer", "--no-progress")
-    result, workdir = run_ppo("dupo_math_self_dual_v0", train_files=data, extra=self_dual_overrides(), use_v1=False)
+    result, workdir = run_ppo("dupo_math_self_dual_v0_likelihood", train_files=data, extra=self_dual_overrides(), use_v1=False)
     assert_trained(result, steps=2)
     assert_dupo_rollouts(workdir)

@@ -19,6 +19,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from dupo_verl.cli.agent_loop_config import CONFIG_PATH
+from dupo_verl.verl.anchor import require_anchor
 from dupo_verl.verl.rows import resolve_options
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +60,7 @@ def test_there_are_examples():
         "grpo_math_self_dual.sh",
         "grpo_translation_self_dual.sh",
         "grpo_math_frozen_dual.sh",
+        "grpo_math_anchored.sh",
     }
 
 
@@ -94,6 +96,14 @@ def test_example_composes_and_validates(script, tmp_path):
     else:
         assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "dupo_agent"
         assert cfg.actor_rollout_ref.rollout.agent.agent_loop_config_path == str(CONFIG_PATH)
+    if "anchored" in script.stem:
+        # the live judge (dupo_agent) and the frozen one (the reward-model servers, kept awake)
+        assert options.judge == "anchored" and options.dual_aggregate == "min"
+        assert cfg.reward.reward_manager.name == "dupo" and cfg.reward.reward_model.enable is True
+        assert cfg.reward.reward_model.model_path == cfg.actor_rollout_ref.model.path  # the starting policy
+        assert cfg.reward.reward_model.enable_resource_pool is True
+        assert cfg.reward.reward_model.rollout.free_cache_engine is False
+        require_anchor(cfg)
 
 
 @pytest.mark.slow
