@@ -54,6 +54,7 @@ from dupo_verl.demo.two_sum_demo import (
     _finished_run,
     _joined_curve,
     _previous_stage,
+    _refuse_to_overwrite,
     _reusable_warm_start,
     _warm_start_home,
     resolve_device,
@@ -300,6 +301,7 @@ def run_demo(config: TranslationDemoConfig, log: Callable[[str], None] = print) 
         if problems and not config.collect:
             raise ValueError("--continue-from: " + "; ".join(problems))
     out = Path(config.output).resolve()
+    _refuse_to_overwrite(out, config)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     data = prepare_data(config, out / "data", rl_methods)

@@ -26,6 +26,7 @@ from dupo_verl.offline.io import read_rows, row_id
 from dupo_verl.offline.primal import PrimalSampling, sample_candidates
 from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
+from reward_fns.math import verify_tally
 
 KEPT, UNANSWERABLE, NOT_UNIQUE, FAILED = "kept", "unanswerable", "not_unique", "failed"
 
@@ -76,6 +77,19 @@ class FilterJob:
 
 
 async def filter_row(job: FilterJob, generate: GenerateFn, settings: FilterSettings) -> dict[str, Any]:
+    """`_filter_row_uncounted`, plus the math checks of this row that ended without a verdict.
+
+    A timed-out equality check groups or scores as "different" (never a silent match); how many
+    there were is kept in `generations["verify_timeouts"]` so a busy machine's effect is visible.
+    """
+    with verify_tally() as tally:
+        row = await _filter_row_uncounted(job, generate, settings)
+    if "generations" in row:
+        row["generations"] = {**row["generations"], "verify_timeouts": tally.timeouts}
+    return row
+
+
+async def _filter_row_uncounted(job: FilterJob, generate: GenerateFn, settings: FilterSettings) -> dict[str, Any]:
     """The work record of one problem: per-question rule, kept question indices, generation counts."""
     record: dict[str, Any] = {"index": job.index, "id": job.id}
     try:

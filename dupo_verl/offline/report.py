@@ -81,6 +81,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if generations:
         for key in ("primal_samples", "dual_requests", "dual_samples"):
             summary[f"{key}_per_problem"] = sum(g.get(key, 0) for g in generations) / len(generations)
+        summary["verify_timeouts"] = sum(g.get("verify_timeouts", 0) for g in generations)
     summary["_scores"] = {"right": right, "wrong": wrong, "ungraded": ungraded}
     return summary
 

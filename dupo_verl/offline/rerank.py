@@ -24,6 +24,7 @@ from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
 from dupo_verl.tasks import DualQuestion, DualTask, get_task
 from dupo_verl.tasks.inputs import input_fields
+from reward_fns.math import verify_tally
 
 # The selection methods every graded row reports under "correct" (`dupo-verl report` reads them).
 METHODS = ("first", "majority", "dupo", "pass_at_n")
@@ -79,6 +80,19 @@ def majority_group(groups: Sequence[AnswerGroup]) -> int | None:
 
 
 async def rerank_row(job: RerankJob, generate: GenerateFn, settings: RerankSettings) -> dict[str, Any]:
+    """`_rerank_row_uncounted`, plus the math checks of this row that ended without a verdict.
+
+    A timed-out equality check groups or scores as "different" (never a silent match); how many
+    there were is kept in `generations["verify_timeouts"]` so a busy machine's effect is visible.
+    """
+    with verify_tally() as tally:
+        row = await _rerank_row_uncounted(job, generate, settings)
+    if "generations" in row:
+        row["generations"] = {**row["generations"], "verify_timeouts": tally.timeouts}
+    return row
+
+
+async def _rerank_row_uncounted(job: RerankJob, generate: GenerateFn, settings: RerankSettings) -> dict[str, Any]:
     """One output row of `dupo-verl rerank`."""
     row: dict[str, Any] = {"index": job.index, "id": job.id}
     if job.gold is not None:

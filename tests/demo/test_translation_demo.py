@@ -151,3 +151,13 @@ def test_config_and_cli_reject_bad_input(tmp_path):
                            "--methods", "dupo,bogus"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: unknown method(s) ['bogus']")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_plain_rerun_never_deletes_finished_runs(tmp_path):
+    finished = tmp_path / "seed0" / "dupo" / "results.json"
+    finished.parent.mkdir(parents=True)
+    finished.write_text("{}")
+    with pytest.raises(ValueError, match=r"already holds a demo's runs \(seed0\).*--resume"):
+        demo.run_demo(demo.TranslationDemoConfig(output=tmp_path, methods=("warm_start",)))
+    assert finished.read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0"]

@@ -16,6 +16,7 @@ from dupo_verl.offline.answers import group_answers
 from dupo_verl.offline.dual_eval import Cell
 from dupo_verl.offline.filter import FilterSettings, filter_report, filter_row, jobs_from_rows, question_rule
 from dupo_verl.offline.primal import PrimalSampling
+from dupo_verl.offline.report import summarize
 from dupo_verl.offline.rerank import (
     RerankInput,
     RerankSettings,
@@ -318,3 +319,29 @@ def test_rerank_given_candidates_skip_sampling():
     row = asyncio.run(go())
     assert row["chosen_answer"] == "5" and row["generations"]["primal_samples"] == 0
     assert len(backend.requests) == 2 * 2  # only dual work: 2 distinct answers x 2 questions
+
+
+def test_rerank_counts_math_checks_that_timed_out(monkeypatch):
+    """A grouping check with no verdict is kept apart (never a silent match) and counted per row."""
+    from dupo_verl.offline import rerank as rerank_module
+    from reward_fns.math import answers_equal
+
+    stuck = "9^{9^{9}} - 9^{9^{9}} + 5"  # equal to 5, but no symbolic check finishes it in 0.3 s of CPU
+    # the arithmetic test task reads plain numbers only: its matcher is swapped for a real math check
+    # that cannot finish (each comparison of two distinct answers asks math-verify about `stuck`)
+    monkeypatch.setattr(
+        rerank_module, "answer_matcher", lambda task: lambda a, b: answers_equal(stuck, a, timeout=0.3)
+    )
+    backend = ScriptedBackend({})
+    settings = RerankSettings(dual=DualOptions(dual_samples=1, max_retries=0))
+    jobs = build_jobs([arith_row(2, 3, "r0")], RerankInput(), {"r0": ans(5, 9)})
+
+    async def go():
+        async with MicroBatcher(backend) as generate:
+            return await rerank_row(jobs[0], generate, settings)
+
+    row = asyncio.run(go())
+    assert row["generations"]["verify_timeouts"] == 1
+    assert [c["answer"] for c in row["candidates"]] == ["5", "9"]  # kept apart, not merged
+    summary = summarize([row])
+    assert summary["verify_timeouts"] == 1
