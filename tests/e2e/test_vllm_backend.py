@@ -94,6 +94,9 @@ def test_rerank_on_vllm_and_exact_resume(e2e_root: Path, tiny_policy: Path, prob
     # Keep the first row, resume one problem at a time (other batches): same file, byte for byte.
     resumed = e2e_root / "rerank_resumed.jsonl"
     resumed.write_text(out.read_text().splitlines(keepends=True)[0])
+    # an interrupted run leaves its settings record beside the output; --resume checks it
+    settings = out.with_name(out.name + ".settings.json")
+    resumed.with_name(resumed.name + ".settings.json").write_text(settings.read_text())
     dupo_verl([*common, "--output", str(resumed), "--resume", "--concurrency", "1"], e2e_root, "vr2")
     assert resumed.read_bytes() == out.read_bytes()
 
