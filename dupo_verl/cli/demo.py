@@ -118,11 +118,21 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     rl.add_argument("--test-freq", type=int, default=g.test_freq, help="validate every N steps (curves)")
     rl.add_argument("--dual-samples", type=int, default=g.dual_samples)
     rl.add_argument("--dual-temperature", type=float, default=g.dual_temperature)
-    rl.add_argument("--run-timeout", type=float, default=d.run_timeout_s, help="hard limit of one main_ppo run (s)")
-    rl.add_argument("--python", default=d.python, help="interpreter that runs main_ppo (default: this one)")
-    rl.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra Hydra override for every main_ppo run (repeatable)")
+    _add_run_arguments(rl, d.run_timeout_s, d.python)
     p.set_defaults(func=_run_two_sum)
+
+
+def _add_run_arguments(group: argparse._ArgumentGroup, run_timeout_s: float, python: str) -> None:
+    """How every demo launches main_ppo: one set of flags, so the demos cannot drift apart."""
+    group.add_argument("--run-timeout", type=float, default=run_timeout_s, help="hard limit of one main_ppo run (s)")
+    group.add_argument("--python", default=python, help="interpreter that runs main_ppo (default: this one)")
+    group.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra Hydra override for every main_ppo run (repeatable)")
+
+
+def _method_list(text: str, all_methods: tuple[str, ...]) -> tuple[str, ...]:
+    """`--methods`: `all`, or comma-separated names (checked by the demo's config)."""
+    return all_methods if text.strip() == "all" else tuple(m.strip() for m in text.split(",") if m.strip())
 
 
 def _run_two_sum(args: argparse.Namespace) -> int:
@@ -131,9 +141,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
     from dupo_verl.demo.two_sum_demo import DemoConfig, ModelConfig, run_demo
     from dupo_verl.demo.warm_start import WarmStartConfig
 
-    methods = ALL_METHODS if args.methods.strip() == "all" else tuple(
-        m.strip() for m in args.methods.split(",") if m.strip()
-    )
+    methods = _method_list(args.methods, ALL_METHODS)
     try:
         config = DemoConfig(
             output=args.output, methods=methods, seeds=args.seeds, first_seed=args.first_seed,
@@ -213,19 +221,14 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
     rl.add_argument("--group-size", type=int, default=g.group_size, help="rollouts per prompt")
     rl.add_argument("--lr", type=float, default=g.lr)
     rl.add_argument("--test-freq", type=int, default=g.test_freq, help="validate every N steps (curves)")
-    rl.add_argument("--run-timeout", type=float, default=d.run_timeout_s, help="hard limit of one main_ppo run (s)")
-    rl.add_argument("--python", default=d.python, help="interpreter that runs main_ppo (default: this one)")
-    rl.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
-                    help="extra Hydra override for every main_ppo run (repeatable)")
+    _add_run_arguments(rl, d.run_timeout_s, d.python)
     p.set_defaults(func=_run_translation)
 
 
 def _run_translation(args: argparse.Namespace) -> int:
     from dupo_verl.demo.translation_demo import METHODS, TranslationDemoConfig, run_demo
 
-    methods = METHODS if args.methods.strip() == "all" else tuple(
-        m.strip() for m in args.methods.split(",") if m.strip()
-    )
+    methods = _method_list(args.methods, METHODS)
     try:
         d = TranslationDemoConfig(output=args.output)
         config = replace(
