@@ -92,7 +92,7 @@ def prepare_rows(out_dir: Path, rows: int) -> Path:
 
 
 def without_answer_guards(parquet: Path) -> Path:
-    """Turn the translation guards off in the rows' task params (`language_check=off`, copy threshold 1.0).
+    """Turn the translation guards off in the rows' task params (`language_check=off`, copy thresholds off).
 
     The random tiny model writes no German: with the guards on, every answer would be rejected
     before the dual and the benchmark would time no dual pass at all.
@@ -104,7 +104,7 @@ def without_answer_guards(parquet: Path) -> Path:
     rows = table.to_pylist()
     for row in rows:
         params = row["extra_info"]["dupo"]["params"]
-        params.update(language_check="off", copy_threshold=1.0)
+        params.update(language_check="off", copy_threshold=1.0, partial_copy_threshold=0.0)
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), parquet)
     return parquet
 

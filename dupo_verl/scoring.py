@@ -38,6 +38,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "dupo_leaks",
     "dupo_wrong_language",
     "dupo_near_copy",
+    "dupo_partial_copy",
     "dupo_dual_errors",
     "dupo_dual_timeouts",
     "dupo_verify_timeouts",
@@ -406,6 +407,12 @@ def likelihood_similarity(logprobs: Sequence[float]) -> tuple[float, float, floa
     return min(1.0, max(0.0, math.exp(mean))), mean, total
 
 
+def finite_mean(values: Sequence[float]) -> float:
+    """The mean of finite values, divided before summing: two log-prob sums near -1.8e308 each must not
+    average to -inf (a metric is never non-finite)."""
+    return sum(v / len(values) for v in values)
+
+
 async def judge_likelihood(
     task: DualTask,
     dual: DualQuestion,
@@ -562,8 +569,8 @@ async def score_response(
         metrics["dupo_dual_timeouts"] = float(sum(j.timeouts for j in judgements))
         scored = [j for j in judgements if j.logprob is not None]
         if scored:
-            metrics["dupo_dual_logprob"] = sum(j.logprob for j in scored) / len(scored)  # type: ignore[misc]
-            metrics["dupo_dual_logprob_sum"] = sum(j.logprob_sum for j in scored) / len(scored)  # type: ignore[misc]
+            metrics["dupo_dual_logprob"] = finite_mean([j.logprob for j in scored])  # type: ignore[misc]
+            metrics["dupo_dual_logprob_sum"] = finite_mean([j.logprob_sum for j in scored])  # type: ignore[misc]
         if not judgements:
             return None
         return DUAL_AGGREGATES[options.dual_aggregate]([j.accuracy for j in judgements])
@@ -630,7 +637,7 @@ def anchored_reward(live: Mapping[str, float], frozen: DuPOReward, options: Dual
     logprobs = [m for m, has in ((live, live_has), (frozen.metrics, frozen_has)) if has and options.dual_mode == "likelihood"]
     for key in ("dupo_dual_logprob", "dupo_dual_logprob_sum"):
         if logprobs:
-            metrics[key] = sum(float(m.get(key, 0.0)) for m in logprobs) / len(logprobs)
+            metrics[key] = finite_mean([float(m.get(key, 0.0)) for m in logprobs])
     metrics["dupo_judge_disagreement"] = float(len(accs) == 2 and (accs[0] >= 0.5) != (accs[1] >= 0.5))
     gold = metrics["dupo_gold_acc"] if metrics["dupo_has_gold"] > 0 else None
     return _final_reward(metrics, DUAL_AGGREGATES[options.dual_aggregate](accs), gold, options)

@@ -26,6 +26,7 @@ from dupo_verl.files import check_outputs
 from dupo_verl.tasks import get_task
 from dupo_verl.tasks.inputs import data_source
 from dupo_verl.tasks.registry import allow_task_modules
+from dupo_verl.tasks.translation import DEFAULT_PARTIAL_COPY_THRESHOLD
 
 MAX_TIMEOUT = 600.0  # seconds; a longer bound only hides a stuck comparison
 MAX_PROBLEMS = 10**7  # two-sum rows: far above any use, far below exhausting memory
@@ -73,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tr.add_argument(
         "--copy-threshold", default=None,
         help="chrF against the source at or above which an answer is a near-copy, in (0, 1]; 0 or off: no check",
+    )
+    tr.add_argument(
+        "--partial-copy-threshold", default=None,
+        help="share of the answer copied from the source (runs of its lowercase words) at or above which "
+        f"it is a partial copy, in (0, 1]; 0 or off: no check (default {DEFAULT_PARTIAL_COPY_THRESHOLD})",
     )
     tr.add_argument(
         "--source-key", default="text", help="column holding the source sentence (txt input: text)"
@@ -222,6 +228,7 @@ def _run_translation(args: argparse.Namespace) -> int:
         "tgt_name": args.tgt_name,
         "language_check": args.language_check,
         "copy_threshold": _threshold(args.copy_threshold),
+        "partial_copy_threshold": _threshold(args.partial_copy_threshold),
     }
     keys = {"source": args.source_key}
     if args.reference_key or args.reference:
@@ -230,7 +237,8 @@ def _run_translation(args: argparse.Namespace) -> int:
 
 
 def _threshold(text: str | None) -> float | str | None:
-    """`--copy-threshold` as the task param: a number, "off", or None (the task's default)."""
+    """`--copy-threshold` / `--partial-copy-threshold` as the task param: a number, "off", or None
+    (the task's default)."""
     if text is None or text == "off":
         return text
     try:

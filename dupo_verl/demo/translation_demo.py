@@ -9,8 +9,8 @@ dual stronger, then train it with GRPO once per method from that warm start:
   on (near-copy and wrong-language answers get the no-answer reward; the Dupish detector is
   `translation_data.detect_language`). The rows keep their reference only for the logged
   `dupo_gold_acc` (chrF against it); `hybrid_weight=0` keeps it out of the reward;
-- `dupo_guards_off`: the same with `language_check=off` and `copy_threshold=0` in the rows, to show
-  the shortcuts the guards close (its copy and wrong-language rates are logged all the same);
+- `dupo_guards_off`: the same with every guard off in the rows (`GUARDS_OFF`), to show
+  the shortcuts the guards close (every run's rollouts are put to the guards afterwards: `translation_shortcuts.py`);
 - `oracle`: `single_turn_agent`, reward = chrF against the reference (`reward_fns.compute_score`);
 - `shuffled`: DuPO's rewards permuted across rollouts (`replay_agent.py`);
 - `warm_start`: no RL.
@@ -20,55 +20,49 @@ sentence chrF and BLEU: the curves; `last3` = mean of the last 3 validations).
 
 The output folder is laid out as the two-sum demo's (config.json, data/, seed<k>/warm_start,
 seed<k>/<method>/{main_ppo.log, metrics.jsonl, steps.jsonl, run.json}, results.json, results.md,
-chrf_vs_steps.png), and `resume`, `collect` and `continue_from` mean the same: this module shares
-the two-sum demo's warm start, runner, command builder and stage bookkeeping.
+chrf_vs_steps.png), and `resume`, `collect` and `continue_from` mean the same: both demos run
+through `stages.py` (warm starts, runs, reuse and continuation) and share the warm start and the
+main_ppo command builder.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dupo_verl.demo import ppo
+from dupo_verl.demo import ppo, stages
 from dupo_verl.demo.evaluate import generate_greedy, load_model, prompt_ids
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
-from dupo_verl.demo.launch import own_run_lock, run_job
 from dupo_verl.demo.results import RunRecord, _mean_curve, val_curve
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
+from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
 from dupo_verl.demo.two_sum_data import read_rows, write_rows
-from dupo_verl.demo.two_sum_demo import (
-    RUN_LOCK,
-    ModelConfig,
-    PreviousStage,
-    _final_checkpoint,
-    _finished_run,
-    _joined_curve,
-    _previous_stage,
-    _refuse_to_overwrite,
-    _reusable_warm_start,
-    _warm_start_home,
-    resolve_device,
-)
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
+from dupo_verl.tasks.base import REJECTION_REASONS
 
-METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_guards_off")
+METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_guards_off", "dupo_likelihood")
 RL_METHODS = METHODS[1:]
 # the main_ppo command of each method is that of this two-sum method (its rows make the difference)
-PPO_METHOD = {"dupo": "dupo", "oracle": "oracle", "shuffled": "shuffled", "dupo_guards_off": "dupo"}
+PPO_METHOD = {"dupo": "dupo", "oracle": "oracle", "shuffled": "shuffled", "dupo_guards_off": "dupo",
+              "dupo_likelihood": "dupo"}
+# task params of `dupo_guards_off`: every translation guard off
+GUARDS_OFF = {"language_check": "off", "copy_threshold": 0.0, "partial_copy_threshold": 0.0}
+# the DuPO options that make a method differ from the command of its PPO_METHOD
+METHOD_OPTIONS = {"dupo_likelihood": ("+dupo.dual_mode=likelihood",)}
 PRIMAL_SOURCE = "translation/primal"
 DUAL_SOURCE = "translation/dual"
 VALIDATION_AGENT = "single_turn_agent"
 GUARD_METRICS = ("near_copy", "wrong_language", "leaks", "no_answer")
+# the shortcut rates measured on every run's rollouts (translation_shortcuts.py), in results.json
+SHORTCUT_KEYS = (*REJECTION_REASONS, "no_answer", "rejected", "rejected_first", "rejected_last", "chrf_vs_source")
 AGENT_LOOP_YAML = """\
 # Agent loops of the translation demo (the DuPO options come from +dupo.<key> overrides).
 - name: dupo_agent
@@ -103,7 +97,7 @@ class TranslationDemoConfig:
     rl_sentences: int = 3000  # source sentences of the GRPO prompts
     val_sentences: int = 500  # held-out pairs (never trained on)
     data_seed: int = 0
-    model: ModelConfig = ModelConfig(hidden_size=128, num_layers=2, num_heads=4, vocab_size=1000)
+    model: stages.ModelConfig = stages.ModelConfig(hidden_size=128, num_layers=2, num_heads=4, vocab_size=1000)
     warm: WarmStartConfig = field(default_factory=default_warm)
     grpo: ppo.GRPOSettings = field(default_factory=default_grpo)
     device: str = "auto"
@@ -149,7 +143,7 @@ def method_rows(rows: Sequence[Mapping[str, Any]], method: str) -> list[dict[str
         new["agent_name"] = ppo.METHOD_AGENTS[PPO_METHOD[method]]
         if method == "dupo_guards_off":
             params = new["extra_info"]["dupo"]["params"]
-            params.update(language_check="off", copy_threshold=0.0)
+            params.update(GUARDS_OFF)
         out.append(new)
     return out
 
@@ -207,7 +201,7 @@ def method_command(config: TranslationDemoConfig, device: str, method: str, grpo
     argv = [f"trainer.experiment_name={method}_seed{grpo.seed}" if o.startswith("trainer.experiment_name=") else o
             for o in argv]
     argv = [o.replace("trainer.project_name=dupo_demo", "trainer.project_name=dupo_demo_translation") for o in argv]
-    return paths, argv + list(config.extra_overrides)
+    return paths, argv + list(METHOD_OPTIONS.get(method, ())) + list(config.extra_overrides)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -279,81 +273,50 @@ def guard_rates(steps: Mapping[int, Mapping[str, float]]) -> dict[str, float | N
 def run_demo(config: TranslationDemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every requested method for every seed; write and return `results.json`'s content."""
     config.validate()
-    device = resolve_device(config.device)
+    device = stages.resolve_device(config.device)
     rl_methods = [m for m in RL_METHODS if m in config.methods]
     if rl_methods and device == "cpu" and not config.collect and not ppo.cpu_support_available():
         raise RuntimeError(
             f"main_ppo on CPU needs the `{ppo.CPU_SUPPORT_MODULE}` module (verl's CPU platform): run the demo "
             "from the end-to-end environment, `.venv-e2e/bin/dupo-verl demo translation ...`"
         )
-    previous_out = Path(config.continue_from).resolve() if config.continue_from else None
-    seeds = range(config.first_seed, config.first_seed + config.seeds)
-    previous_stages: dict[tuple[int, str], PreviousStage | str] = {}
-    previous_warm: dict[int, WarmStartResult | None] = {}
-    if previous_out is not None:
-        _check_same_data(config, previous_out)
-        home = _warm_start_home(previous_out)
-        previous_warm = {s: _reusable_warm_start(config, home / f"seed{s}", s) for s in seeds}
-        previous_stages = {(s, m): _previous_stage(previous_out / f"seed{s}" / m) for s in seeds for m in rl_methods}
-        problems = [v for v in previous_stages.values() if isinstance(v, str)]
-        problems += [f"no warm start with these settings in {home / f'seed{s}'}" for s, w in previous_warm.items()
-                     if w is None]
-        if problems and not config.collect:
-            raise ValueError("--continue-from: " + "; ".join(problems))
+    continuation = stages.plan_continuation(config, rl_methods, lambda previous_out: stages.check_same_settings(
+        config, previous_out, ("warm_sentences", "rl_sentences", "val_sentences", "data_seed"), "the sentences"))
     out = Path(config.output).resolve()
-    _refuse_to_overwrite(out, config)
+    stages.refuse_to_overwrite(out, config)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     data = prepare_data(config, out / "data", rl_methods)
     heldout = read_problems(data["heldout"])
-    records: list[RunRecord] = []
-    overrides: dict[str, list[str]] = {}
-    missing: list[str] = []
-    reuse = config.resume or config.collect
-    for seed in seeds:
-        seed_dir = out / f"seed{seed}"
-        warm = previous_warm[seed] if previous_out is not None else (
-            _reusable_warm_start(config, seed_dir, seed) if reuse else None)
-        if warm is None and config.collect:
-            missing.append(f"seed{seed}/warm_start")
-            log(f"[seed {seed}] no warm start made with these settings: seed skipped")
-            continue
-        if warm is None:
-            warm = _fresh_warm_start(config, seed_dir, seed, read_problems(data["warm"]), log)
-        else:
-            log(f"[seed {seed}] reusing the warm start in {warm.model_dir}")
-        before = heldout_scores(warm.model_dir, heldout, config.warm.max_new_tokens)
-        log(f"[seed {seed}] warm start: {warm.steps} steps ({warm.stopped_because}); held-out chrF "
-            f"primal {before['primal_chrf']:.1f} dual {before['dual_chrf']:.1f}, BLEU primal "
-            f"{before['primal_bleu']:.1f} dual {before['dual_bleu']:.1f}")
-        if "warm_start" in config.methods:
-            records.append(RunRecord("warm_start", seed, before["primal_chrf"] / 100, before["dual_chrf"] / 100,
-                                     wall_s=warm.wall_s, detail={"before": before, "after": before,
-                                                                 "warm_start": warm.to_dict()}))
-        for method in rl_methods:
-            grpo = replace(config.grpo, seed=seed)
-            previous = previous_stages.get((seed, method))
-            if isinstance(previous, str):
-                missing.append(f"seed{seed}/{method}")
-                log(f"[seed {seed}] {method}: cannot continue, {previous}: skipped")
-                continue
-            if previous is not None:
-                grpo = replace(grpo, data_seed=seed + 1000 * previous.stages)
-            paths, argv = method_command(config, device, method, grpo, warm.model_dir, data, seed_dir / method,
-                                         start=previous.checkpoint if previous else None)
-            overrides[f"{method}/seed{seed}"] = argv
-            done = _finished_run(paths.workdir, argv) if reuse else None
-            if done is None and config.collect:
-                missing.append(f"seed{seed}/{method}")
-                log(f"[seed {seed}] {method}: no finished run with these settings: skipped")
-                continue
-            if done is not None:
-                log(f"[seed {seed}] {method}: reusing the finished run in {paths.workdir}")
-                records.append(done)
-                continue
-            records.append(_run_method(config, method, grpo, paths, argv, heldout, before, log, previous, device))
-            write_outputs(out, config, device, records, overrides, started, missing)
-    results = write_outputs(out, config, device, records, overrides, started, missing)
+    guard_task = task_of(heldout)  # the prepared rows' task: every guard on, with its defaults
+    max_tokens = config.warm.max_new_tokens
+
+    def warm_record(seed: int, warm: WarmStartResult, before: dict[str, Any]) -> RunRecord:
+        return RunRecord("warm_start", seed, before["primal_chrf"] / 100, before["dual_chrf"] / 100, wall_s=warm.wall_s,
+                         detail={"before": before, "after": before, "warm_start": warm.to_dict()})
+
+    def finish(method, grpo, paths, argv, job, before, previous) -> RunRecord:
+        return _finished_record(method, grpo, paths, argv, job, before, previous, heldout, guard_task, max_tokens, log)
+
+    def write(records, overrides, timings, missing) -> dict[str, Any]:
+        measure_shortcuts(records, guard_task)
+        return write_outputs(out, config, device, records, overrides, started, missing, timings)
+
+    steps = stages.DemoSteps(
+        fresh_warm_start=lambda seed_dir, seed: _fresh_warm_start(config, seed_dir, seed,
+                                                                  read_problems(data["warm"]), log),
+        evaluate=lambda model_dir: heldout_scores(model_dir, heldout, max_tokens),
+        describe_warm=lambda seed, warm, before: (
+            f"held-out chrF primal {before['primal_chrf']:.1f} dual {before['dual_chrf']:.1f}, "
+            f"BLEU primal {before['primal_bleu']:.1f} dual {before['dual_bleu']:.1f}"),
+        warm_record=warm_record,
+        command=lambda method, grpo, warm_dir, run_dir, start: method_command(config, device, method, grpo, warm_dir,
+                                                                               data, run_dir, start),
+        finish=finish,
+        write_outputs=write,
+        tmp_prefix="dvt",
+    )
+    _, results = stages.run_stages(config, device, rl_methods, steps, continuation, log)
     log("\n" + format_table(results))
     log(f"\nresults: {out / 'results.json'}")
     return results
@@ -376,63 +339,29 @@ def _fresh_warm_start(config: TranslationDemoConfig, seed_dir: Path, seed: int, 
     return warm
 
 
-def _check_same_data(config: TranslationDemoConfig, previous_out: Path) -> None:
-    try:
-        before = json.loads((previous_out / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"--continue-from: cannot read {previous_out / 'config.json'}: {exc}") from exc
-    for key in ("warm_sentences", "rl_sentences", "val_sentences", "data_seed"):
-        if before.get(key) != getattr(config, key):
-            raise ValueError(f"--continue-from: {key} was {before.get(key)!r} in {previous_out}, "
-                             f"now {getattr(config, key)!r}; the sentences would differ")
-
-
-def _run_method(config, method, grpo, paths, argv, heldout, before, log, previous, device) -> RunRecord:
-    run_dir = paths.workdir
-    tmp = Path(tempfile.mkdtemp(prefix="dvt", dir="/tmp"))  # short: AF_UNIX socket paths
-    env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
-    try:
-        with own_run_lock(Path(config.output) / RUN_LOCK, config.wait_busy_s, log):
-            if run_dir.exists():
-                shutil.rmtree(run_dir)
-            run_dir.mkdir(parents=True)
-            log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
-            job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
-                          timeout_s=config.run_timeout_s, log_path=run_dir / "main_ppo.log", metrics_path=paths.metrics)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    (run_dir / "steps.jsonl").write_text("".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
-    record = RunRecord(method, grpo.seed, before["primal_chrf"] / 100, before["dual_chrf"] / 100,
-                       wall_s=round(job.wall_s, 1))
+def _finished_record(method, grpo, paths, argv, job, before, previous: stages.PreviousStage | None, heldout, guard_task,
+                     max_new_tokens: int, log) -> RunRecord:
+    """A finished job's record: chrF/BLEU curves (joined over stages), guard rates, held-out after."""
+    record = stages.base_record(method, grpo, job, previous, paths, argv, before["primal_chrf"] / 100,
+                         before["dual_chrf"] / 100)
     record.curve = val_curve(job.steps, PRIMAL_SOURCE)  # mean sentence chrF (the `reward` of compute_score)
     record.dual_curve = val_curve(job.steps, DUAL_SOURCE)
     bleu_curve = metric_curve(job.steps, PRIMAL_SOURCE, "bleu")
     if previous is not None:
-        record.curve = _joined_curve(previous.record.curve, record.curve)
-        record.dual_curve = _joined_curve(previous.record.dual_curve, record.dual_curve)
-        bleu_curve = _joined_curve([tuple(x) for x in previous.record.detail.get("bleu_curve", [])], bleu_curve)
-        record.wall_s = round(job.wall_s + (previous.record.wall_s or 0.0), 1)
-    rollout_dirs = (*previous.rollout_dirs, paths.rollouts) if previous else (paths.rollouts,)
-    record.detail = {"before": before, "bleu_curve": bleu_curve, "guards": guard_rates(job.steps),
-                     "rc": job.rc, "timed_out": job.timed_out, "leftover_pids": job.leftover_pids,
-                     "overrides": list(argv), "stages": previous.stages + 1 if previous else 1,
-                     "rollout_dirs": [str(d) for d in rollout_dirs]}
+        record.curve = stages.joined_curve(previous.record.curve, record.curve)
+        record.dual_curve = stages.joined_curve(previous.record.dual_curve, record.dual_curve)
+        bleu_curve = stages.joined_curve([tuple(x) for x in previous.record.detail.get("bleu_curve", [])], bleu_curve)
+    record.detail.update(before=before, bleu_curve=bleu_curve, guards=guard_rates(job.steps))
     record.reward_rate = record.detail["guards"]["reward"]
-    if previous is not None:
-        record.detail["continued_from"] = str(previous.checkpoint)
-    final = _final_checkpoint(paths.checkpoints)
+    final = stages.final_checkpoint(paths.checkpoints)
     if final is not None:
-        after = heldout_scores(final, heldout, config.warm.max_new_tokens)
+        after = heldout_scores(final, heldout, max_new_tokens)
         record.primal_after, record.dual_after = after["primal_chrf"] / 100, after["dual_chrf"] / 100
         record.detail.update(after=after, final_checkpoint=str(final))
-    if not job.ok:
-        record.status = "timed_out" if job.timed_out else f"failed (rc={job.rc})"
-        log(f"[seed {grpo.seed}] {method}: main_ppo {record.status}; last lines:\n{job.tail(3000)}")
-    (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2, default=str))
-    guards = record.detail["guards"]
+    measure_shortcuts([record], guard_task)
     log(f"[seed {grpo.seed}] {method}: {record.status} in {job.wall_s:.0f}s; held-out chrF "
-        f"{before['primal_chrf']:.1f} -> {_fmt(record.primal_after, 100, 1)}; near-copy "
-        f"{_fmt(guards['near_copy'])}, wrong language {_fmt(guards['wrong_language'])}")
+        f"{before['primal_chrf']:.1f} -> {_fmt(record.primal_after, 100, 1)}; the guards' verdicts on its rollouts: "
+        + shortcut_summary(record.detail["shortcuts"]))
     return record
 
 
@@ -471,6 +400,10 @@ def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
                                      100 * last3([tuple(x) for x in r.detail["bleu_curve"]]) for r in runs]),
             **{f"train_{g}": stats([(r.detail.get("guards") or {}).get(g) for r in runs])
                for g in (*GUARD_METRICS, "gold_acc", "reward", "score")},
+            **{f"shortcut_{key}": stats([(r.detail.get("shortcuts") or {}).get("overall", {}).get(key) for r in runs])
+               for key in SHORTCUT_KEYS},
+            "val_chrf_gain_last3": stats([None if not r.curve else 100 * (last3(r.curve) - r.curve[0][1])
+                                          for r in runs]),
             "wall_s": stats([r.wall_s for r in runs]),
             "curves": {str(r.seed): r.curve for r in runs},
             "runs": [asdict(r) for r in runs],
@@ -478,30 +411,67 @@ def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
     return out
 
 
-def format_table(results: Mapping[str, Any]) -> str:
-    """Markdown table of the means over seeds."""
-    def cell(value, digits=1):
-        return "-" if value is None else f"{value:.{digits}f}"
+def oracle_share(results: Mapping[str, Any], method: str, gain_key: str) -> float | None:
+    """`method`'s mean gain as a share of the oracle's (same warm starts, same budget), or None."""
+    methods = results["methods"]
+    gain = _mean_gain(methods.get(method), gain_key)
+    oracle = _mean_gain(methods.get("oracle"), gain_key)
+    if gain is None or oracle is None or oracle <= 0:
+        return None
+    return gain / oracle
 
-    lines = ["| method | seeds | chrF before | chrF after | change | BLEU after | val chrF last 3 | dual chrF after "
-             "| near-copy % | wrong language % |", "|---|---|---|---|---|---|---|---|---|---|"]
+
+def _mean_gain(summary: Mapping[str, Any] | None, gain_key: str) -> float | None:
+    if not summary:
+        return None
+    if gain_key == "corpus":
+        before, after = summary["primal_chrf_before"]["mean"], summary["primal_chrf_after"]["mean"]
+        return None if before is None or after is None else after - before
+    return summary["val_chrf_gain_last3"]["mean"]
+
+
+def format_table(results: Mapping[str, Any]) -> str:
+    """Markdown table of the means over seeds: held-out chrF/BLEU, the gain as a share of the
+    oracle's, and the shortcut rates of the training rollouts (the guards' verdicts, defaults on)."""
+    def cell(value, digits=1, scale=1.0):
+        return "-" if value is None else f"{scale * value:.{digits}f}"
+
+    lines = ["| method | seeds | chrF before | chrF after | change | share of oracle's change | BLEU after "
+             "| val chrF last 3 (gain) | share of oracle's (last 3) | dual chrF after | near-copy % | wrong language % "
+             "| partial copy % | rejected %, last 4 steps |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, s in results["methods"].items():
         b, a = s["primal_chrf_before"]["mean"], s["primal_chrf_after"]["mean"]
-        nc, wl = s["train_near_copy"]["mean"], s["train_wrong_language"]["mean"]
+        rl = method != "warm_start"
+        gain3 = s["val_chrf_gain_last3"]["mean"]
+        last3_text = "-" if s["val_chrf_last3"]["mean"] is None else (
+            f"{s['val_chrf_last3']['mean']:.1f} ({gain3:+.1f})" if gain3 is not None else cell(s["val_chrf_last3"]["mean"]))
+        shortcut = [s.get(f"shortcut_{key}", {}).get("mean") for key in
+                    ("near_copy", "wrong_language", "partial_copy", "rejected_last")]
         lines.append(" | ".join([
             f"| {method}", str(len(s["seeds"])), cell(b), cell(a), cell(None if a is None or b is None else a - b),
-            cell(s["primal_bleu_after"]["mean"]), cell(s["val_chrf_last3"]["mean"]), cell(s["dual_chrf_after"]["mean"]),
-            cell(None if nc is None else 100 * nc, 2), cell(None if wl is None else 100 * wl, 2)]) + " |")
+            cell(oracle_share(results, method, "corpus") if rl else None, 2), cell(s["primal_bleu_after"]["mean"]),
+            last3_text, cell(oracle_share(results, method, "last3") if rl else None, 2),
+            cell(s["dual_chrf_after"]["mean"]), *[cell(v, 2, 100) for v in shortcut]]) + " |")
     return "\n".join(lines)
 
 
-def write_outputs(out: Path, config: TranslationDemoConfig, device: str, records, overrides, started, missing):
-    cfg = {**_jsonable(asdict(config)), "device": device, "main_ppo_overrides": overrides}
-    if config.continue_from:
-        cfg["continue_from"] = str(Path(config.continue_from).resolve())
+def measure_shortcuts(records: Sequence[RunRecord], guard_task) -> None:
+    """Put each run's training rollouts to the guards (defaults on), once per record: the same
+    yardstick for every method, including the runs that did not enforce the guards."""
+    for record in records:
+        dirs = record.detail.get("rollout_dirs")
+        if record.method == "warm_start" or not dirs or "shortcuts" in record.detail:
+            continue
+        record.detail["shortcuts"] = shortcut_rates([Path(d) for d in dirs], guard_task)
+
+
+def write_outputs(out: Path, config: TranslationDemoConfig, device: str, records, overrides, started, missing,
+                  timings: Mapping[str, Any] | None = None):
+    cfg = stages.config_record(config, device, overrides)
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     results = {"config": cfg, "methods": summarize(records), "missing": list(missing),
-               "total_s": round(time.monotonic() - started, 1)}
+               "total_s": round(time.monotonic() - started, 1), "timings": dict(timings or {})}
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "results.md").write_text(
         "Held-out English -> Dupish, greedy, sacrebleu corpus chrF / BLEU (means over seeds); guard rates are "
@@ -535,12 +505,3 @@ def plot(records: Sequence[RunRecord], path: Path, title: str) -> Path:
     plt.close(fig)
     return path
 
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value

@@ -17,7 +17,7 @@ from typing import Any
 Messages = list[dict[str, str]]
 
 # Reasons `DualTask.reject_answer` may give; each is counted in the scorer's metric `dupo_<reason>`.
-REJECTION_REASONS: tuple[str, ...] = ("wrong_language", "near_copy")
+REJECTION_REASONS: tuple[str, ...] = ("wrong_language", "near_copy", "partial_copy")
 
 
 class LikelihoodUnsupported(ValueError):

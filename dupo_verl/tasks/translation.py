@@ -20,6 +20,7 @@ from dupo_verl.tasks.language_id import (
     MAX_DETECT_CHARS,
     detector_supports,
     get_detector,
+    letter_weight,
     letters,
 )
 from dupo_verl.tasks.languages import detector_labels, language_name
@@ -37,8 +38,21 @@ DEFAULT_COPY_THRESHOLD = 0.8
 # Shorter answers are not language-checked: on FLORES, 40-letter prefixes are identified right
 # 98.6-99.9 % of the time, 20-letter ones only 89.8-99.5 % (docs/results/translation/language_id.md).
 MIN_CHECK_LETTERS = 40
+# An answer whose lowercase words copied from the source (runs of `COPY_RUN_WORDS` words, or of
+# `COPY_RUN_CJK` Han/kana characters) hold this share of its letters is a partial copy. On FLORES,
+# no reference of the 30 directions reaches 0.105, while 95-97 % of English -> X answers half
+# translated, half copied reach 0.2 (81-100 % in all directions; docs/results/translation/language_id.md).
+DEFAULT_PARTIAL_COPY_THRESHOLD = 0.2
+COPY_RUN_WORDS = 4
+COPY_RUN_CJK = 8
+# The partial-copy check reads at most this many words of the answer and of the source.
+MAX_COPY_TOKENS = 512
 
 _THINK = re.compile(r"^.*</think>", re.S)
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# One token per Han/kana character (no spaces between words there), else a run of letters.
+_COPY_TOKEN = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+")
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
 _QUOTES = {'"': '"', "'": "'", "“": "”", "«": "»", "「": "」", "`": "`"}
 
 
@@ -56,6 +70,53 @@ def translation_prompt(text: str, src_name: str, tgt_name: str) -> str:
     return f"Translate the following {src_name} text into {tgt_name}. Reply with the {tgt_name} translation only.\n\n{text}"
 
 
+def _copy_tokens(text: str) -> list[str]:
+    """The first `MAX_COPY_TOKENS` letter tokens of `text` (words, or single Han/kana characters)."""
+    tokens = []
+    for match in _COPY_TOKEN.finditer(text[: 32 * MAX_COPY_TOKENS]):  # a letterless flood stops here too
+        tokens.append(match.group())
+        if len(tokens) >= MAX_COPY_TOKENS:
+            break
+    return tokens
+
+
+def _runs(tokens: Sequence[str]) -> set[tuple[str, ...]]:
+    """The token runs long enough to count as copied: `COPY_RUN_WORDS` words or `COPY_RUN_CJK` characters."""
+    found = set()
+    for n, cjk in ((COPY_RUN_WORDS, False), (COPY_RUN_CJK, True)):
+        for i in range(len(tokens) - n + 1):
+            run = tuple(tokens[i : i + n])
+            if all((_CJK_CHAR.match(t) is not None) == cjk for t in run):
+                found.add(run)
+    return found
+
+
+def copied_share(answer: str, source: str) -> float:
+    """Share of the answer's letters (`letter_weight`) in lowercase words it copies from the source.
+
+    A word counts when it lies in a run of `COPY_RUN_WORDS` consecutive words (or `COPY_RUN_CJK`
+    Han/kana characters) found verbatim, case aside, in the source, and is written in lowercase:
+    an honest translation shares names (capitalised) and short phrases with its source, a
+    half-translated answer shares a whole stretch of running text. Bounded: reads at most
+    `MAX_COPY_TOKENS` tokens of each text.
+    """
+    written = _copy_tokens(answer)
+    tokens = [t.lower() for t in written]
+    total = sum(letter_weight(ch) for t in tokens for ch in t)
+    if not total:
+        return 0.0
+    source_runs = _runs([t.lower() for t in _copy_tokens(source)])
+    copied = [False] * len(tokens)
+    for n in (COPY_RUN_WORDS, COPY_RUN_CJK):
+        for i in range(len(tokens) - n + 1):
+            if tuple(tokens[i : i + n]) in source_runs:
+                copied[i : i + n] = [True] * n
+    weight = sum(
+        letter_weight(ch) for t, w, c in zip(tokens, written, copied, strict=True) if c and t == w for ch in t
+    )
+    return weight / total
+
+
 @register_task("translation")
 class TranslationTask(DualTask):
     """Params: `src_lang`, `tgt_lang` (FLORES codes), `similarity` (chrf | bleu | chrf++),
@@ -67,7 +128,9 @@ class TranslationTask(DualTask):
     function text -> language label, for a language no detector knows); answers with fewer than
     `MIN_CHECK_LETTERS` letters are not checked. `copy_threshold`: chrF against the source at or
     above which an answer is a near-copy, in (0, 1]; 0 or "off" turns the check off (stored as 0.0,
-    so the parquet column keeps one type).
+    so the parquet column keeps one type). `partial_copy_threshold`: share of the answer copied
+    from the source (`copied_share`) at or above which it is a partial copy (half translated, half
+    copied), in (0, 1]; 0 or "off" turns it off, stored likewise.
     """
 
     ability: str = "translation"
@@ -87,6 +150,7 @@ class TranslationTask(DualTask):
         tgt_name: str | None = None,
         language_check: str = "auto",
         copy_threshold: float | str = DEFAULT_COPY_THRESHOLD,
+        partial_copy_threshold: float | str = DEFAULT_PARTIAL_COPY_THRESHOLD,
     ) -> None:
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -99,10 +163,14 @@ class TranslationTask(DualTask):
             tgt_name=tgt_name,
             language_check=language_check,
             copy_threshold=_stored_threshold(copy_threshold),
+            partial_copy_threshold=_stored_threshold(partial_copy_threshold, "partial_copy_threshold"),
         )
         self.src_lang, self.tgt_lang, self.similarity = src_lang, tgt_lang, similarity
         self.src_name, self.tgt_name = src_name, tgt_name
         self.copy_threshold = _copy_threshold(copy_threshold, src_lang, tgt_lang)
+        self.partial_copy_threshold = _copy_threshold(
+            partial_copy_threshold, src_lang, tgt_lang, "partial_copy_threshold"
+        )
         self.detector_name = _detector_name(language_check, tgt_lang)
         self._detect = get_detector(self.detector_name) if self.detector_name else None
         self._target_labels = detector_labels(tgt_lang)
@@ -153,20 +221,31 @@ class TranslationTask(DualTask):
 
     def reject_answer(self, primal_answer: str, duals: Sequence[DualQuestion]) -> str | None:
         """"near_copy" when chrF against a source reaches `copy_threshold`, "wrong_language" when the
-        detector gives another language than the target (answers of >= MIN_CHECK_LETTERS letters)."""
+        detector gives another language than the target (answers of >= MIN_CHECK_LETTERS letters),
+        "partial_copy" when the share copied from a source (`copied_share`) reaches
+        `partial_copy_threshold` (checked last, so that it counts what the other two let pass)."""
         if self.copy_threshold is not None and any(
             chrf(primal_answer, d.value) >= self.copy_threshold for d in duals
         ):
             return "near_copy"
-        if self._detect is not None and letters(primal_answer[:MAX_DETECT_CHARS]) >= MIN_CHECK_LETTERS:
-            try:
-                label = self._detect(primal_answer)
-            except Exception as exc:  # a user's detector failing must not stop a training step
-                logger.warning("language detector %s failed: %r", self.detector_name, exc)
-                return None
-            if label is not None and label not in self._target_labels:
-                return "wrong_language"
+        if self._wrong_language(primal_answer):
+            return "wrong_language"
+        if self.partial_copy_threshold is not None and any(
+            copied_share(primal_answer, d.value) >= self.partial_copy_threshold for d in duals
+        ):
+            return "partial_copy"
         return None
+
+    def _wrong_language(self, primal_answer: str) -> bool:
+        """Whether the detector labels the answer (when long enough to tell) another language than the target."""
+        if self._detect is None or letters(primal_answer[:MAX_DETECT_CHARS]) < MIN_CHECK_LETTERS:
+            return False
+        try:
+            label = self._detect(primal_answer)
+        except Exception as exc:  # a user's detector failing must not stop a training step
+            logger.warning("language detector %s failed: %r", self.detector_name, exc)
+            return False
+        return label is not None and label not in self._target_labels
 
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         if not ground_truth:
@@ -175,18 +254,29 @@ class TranslationTask(DualTask):
         return chrf(answer, ground_truth) if answer else 0.0
 
 
-def _stored_threshold(value: float | str) -> float:
-    """`copy_threshold` as a number in [0, 1] (0: off), or ValueError naming the option."""
+_THRESHOLD_KINDS = {"copy_threshold": "a chrF", "partial_copy_threshold": "a share"}
+
+
+def _stored_threshold(value: float | str, option: str = "copy_threshold") -> float:
+    """A copy guard's threshold as a number in [0, 1] (0: off), or ValueError naming the option."""
     if value == "off":
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"copy_threshold must be a chrF in (0, 1], or 0 / 'off' for no check, got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0.0 <= value <= 1.0  # NaN fails this too
+    ):
+        raise ValueError(
+            f"{option} must be {_THRESHOLD_KINDS[option]} in (0, 1], or 0 / 'off' for no check, got {value!r}"
+        )
     return float(value)
 
 
-def _copy_threshold(value: float | str, src_lang: str, tgt_lang: str) -> float | None:
-    """The near-copy threshold, or None when the guard is off (also for same-language pairs)."""
-    threshold = _stored_threshold(value)
+def _copy_threshold(
+    value: float | str, src_lang: str, tgt_lang: str, option: str = "copy_threshold"
+) -> float | None:
+    """A copy guard's threshold, or None when it is off (also for same-language pairs)."""
+    threshold = _stored_threshold(value, option)
     return None if threshold == 0.0 or src_lang == tgt_lang else threshold
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from dupo_verl.demo import stages
 from dupo_verl.demo import two_sum_demo as demo
 from dupo_verl.demo.launch import JobResult
 from dupo_verl.demo.rollouts import agreement_over_training
@@ -59,7 +60,7 @@ class FakeMainPPO:
 @pytest.fixture
 def fake_main_ppo(monkeypatch, digit_model):
     fake = FakeMainPPO(digit_model, steps=4)
-    monkeypatch.setattr(demo, "run_job", fake)
+    monkeypatch.setattr(stages, "run_job", fake)
     monkeypatch.setattr(demo.ppo, "cpu_support_available", lambda: True)
     evaluated = []
 
@@ -79,9 +80,9 @@ def _config(out: Path, **kw) -> demo.DemoConfig:
 
 
 def test_joined_curve_numbers_the_second_stage_on():
-    assert demo._joined_curve([(0, 0.4), (24, 0.5)], [(0, 0.5), (8, 0.55), (24, 0.6)]) == [
+    assert stages.joined_curve([(0, 0.4), (24, 0.5)], [(0, 0.5), (8, 0.55), (24, 0.6)]) == [
         (0, 0.4), (24, 0.5), (32, 0.55), (48, 0.6)]
-    assert demo._joined_curve([], [(0, 0.4)]) == [(0, 0.4)]
+    assert stages.joined_curve([], [(0, 0.4)]) == [(0, 0.4)]
 
 
 def test_agreement_over_stages_numbers_steps_on(tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dupo_verl.demo import stages
 from dupo_verl.demo import two_sum_demo as demo
 from dupo_verl.demo.results import RunRecord
 
@@ -19,32 +20,32 @@ def _config(tmp_path: Path, **kw) -> demo.DemoConfig:
 def test_warm_start_reused_only_with_the_same_settings(tmp_path, save_warm_start):
     config = _config(tmp_path)
     save_warm_start(tmp_path / "seed1", config, seed=1)
-    reused = demo._reusable_warm_start(config, tmp_path / "seed1", 1)
+    reused = stages.reusable_warm_start(config, tmp_path / "seed1", 1)
     assert reused is not None and reused.steps == 7 and reused.model_dir == tmp_path / "seed1" / "warm_start"
-    assert demo._reusable_warm_start(config, tmp_path / "seed1", 2) is None  # other seed
+    assert stages.reusable_warm_start(config, tmp_path / "seed1", 2) is None  # other seed
     other_lr = _config(tmp_path, warm=replace(config.warm, lr=5e-4))
-    assert demo._reusable_warm_start(other_lr, tmp_path / "seed1", 1) is None
-    bigger = _config(tmp_path, model=demo.ModelConfig(hidden_size=256, num_heads=8))
-    assert demo._reusable_warm_start(bigger, tmp_path / "seed1", 1) is None
-    assert demo._reusable_warm_start(config, tmp_path / "seed9", 9) is None  # nothing there
+    assert stages.reusable_warm_start(other_lr, tmp_path / "seed1", 1) is None
+    bigger = _config(tmp_path, model=stages.ModelConfig(hidden_size=256, num_heads=8))
+    assert stages.reusable_warm_start(bigger, tmp_path / "seed1", 1) is None
+    assert stages.reusable_warm_start(config, tmp_path / "seed9", 9) is None  # nothing there
 
 
 def test_finished_run_reused_only_with_the_same_overrides(tmp_path):
     record = RunRecord("dupo", 0, 0.3, 0.8, primal_after=0.45, curve=[(0, 0.3), (10, 0.4)],
                        detail={"overrides": ["a=1", "b=2"]})
     (tmp_path / "run.json").write_text(json.dumps(asdict(record)))
-    again = demo._finished_run(tmp_path, ["a=1", "b=2"])
+    again = stages.finished_run(tmp_path, ["a=1", "b=2"])
     assert again == record
-    assert demo._finished_run(tmp_path, ["a=1", "b=3"]) is None
+    assert stages.finished_run(tmp_path, ["a=1", "b=3"]) is None
     failed = replace(record, status="failed (rc=1)")
     (tmp_path / "run.json").write_text(json.dumps(asdict(failed)))
-    assert demo._finished_run(tmp_path, ["a=1", "b=2"]) is None
+    assert stages.finished_run(tmp_path, ["a=1", "b=2"]) is None
 
 
 def test_collect_gathers_finished_work_and_lists_the_rest(tmp_path, monkeypatch, save_warm_start):
     """`--collect` trains nothing: results hold what the folder has, `missing` names the rest."""
     monkeypatch.setattr(demo, "_heldout_accuracy", lambda *a: (0.4, 0.9))
-    monkeypatch.setattr(demo, "run_job", lambda *a, **k: pytest.fail("collect must not start main_ppo"))
+    monkeypatch.setattr(stages, "run_job", lambda *a, **k: pytest.fail("collect must not start main_ppo"))
     monkeypatch.setattr(demo, "warm_start", lambda *a, **k: pytest.fail("collect must not warm-start"))
     config = _config(tmp_path, methods=("warm_start", "dupo", "oracle"), seeds=2, operand_max=19,
                      val_problems=40, device="cpu", collect=True)
@@ -75,5 +76,5 @@ def test_a_warm_start_saved_before_newer_settings_is_reused_with_their_legacy_va
     for key in ("dual_min", "primal_eval_every"):
         del saved["config"][key]
     path.write_text(json.dumps(saved))
-    assert demo._reusable_warm_start(legacy, tmp_path / "seed0", 0) is not None
-    assert demo._reusable_warm_start(_config(tmp_path), tmp_path / "seed0", 0) is None
+    assert stages.reusable_warm_start(legacy, tmp_path / "seed0", 0) is not None
+    assert stages.reusable_warm_start(_config(tmp_path), tmp_path / "seed0", 0) is None

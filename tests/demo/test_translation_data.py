@@ -120,7 +120,7 @@ def test_the_task_of_the_rows_rejects_copies_and_english(prepared):
     assert task.reject_answer(other_english, duals) == "wrong_language"
     assert task.reject_answer(reference, duals) is None
     off = get_task("translation", **{**row["extra_info"]["dupo"]["params"], "language_check": "off",
-                                     "copy_threshold": 0.0})
+                                     "copy_threshold": 0.0, "partial_copy_threshold": 0.0})
     assert off.reject_answer(source, duals) is None and off.reject_answer(other_english, duals) is None
 
 
@@ -149,3 +149,32 @@ def test_prepare_translation_guard_options_reach_the_rows(tmp_path):
     assert main([*args, "--copy-threshold", "off"]) == 0
     params = read_rows(tmp_path / "rows.parquet")[0]["extra_info"]["dupo"]["params"]
     assert params["language_check"] == "off" and params["copy_threshold"] == 0.0
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2", "partial_copy_threshold must be a share in (0, 1]"),
+    ("half", "partial_copy_threshold must be a share in (0, 1]"),
+    ("nan", "partial_copy_threshold must be a share in (0, 1]"),
+])
+def test_prepare_translation_names_a_bad_partial_copy_threshold(tmp_path, capsys, value, message):
+    from dupo_verl.cli import main
+
+    raw = td.write_jsonl(td.sentence_pairs(5), tmp_path / "pairs.jsonl")
+    args = td.prepare_args(raw, tmp_path / "rows.parquet", 0.2)
+    assert main([*args, "--partial-copy-threshold", value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "rows.parquet").exists()
+
+
+@pytest.mark.parametrize(("value", "stored"), [("off", 0.0), ("0", 0.0), ("0.35", 0.35), (None, 0.2)])
+def test_prepare_translation_partial_copy_threshold_reaches_the_rows(tmp_path, value, stored):
+    from dupo_verl.cli import main
+    from dupo_verl.tasks.translation import DEFAULT_PARTIAL_COPY_THRESHOLD
+
+    raw = td.write_jsonl(td.sentence_pairs(10), tmp_path / "pairs.jsonl")
+    args = td.prepare_args(raw, tmp_path / "rows.parquet", 0.2)
+    assert main([*args, *(["--partial-copy-threshold", value] if value else [])]) == 0
+    params = read_rows(tmp_path / "rows.parquet")[0]["extra_info"]["dupo"]["params"]
+    assert params["partial_copy_threshold"] == stored and (value or stored == DEFAULT_PARTIAL_COPY_THRESHOLD)
+    assert get_task("translation", **params).partial_copy_threshold == (stored or None)

@@ -43,16 +43,17 @@ def test_method_rows_differ_only_in_agent_and_guards(data):
     rows = {m: read_rows(data[f"train_{m}"]) for m in demo.RL_METHODS}
     agents = {m: {r["agent_name"] for r in rows[m]} for m in rows}
     assert agents == {"dupo": {"dupo_agent"}, "dupo_guards_off": {"dupo_agent"}, "oracle": {"single_turn_agent"},
-                      "shuffled": {"dupo_shuffled_agent"}}
+                      "shuffled": {"dupo_shuffled_agent"}, "dupo_likelihood": {"dupo_agent"}}
     for m in rows:
         for a, b in zip(rows["dupo"], rows[m], strict=True):
             assert a["prompt"][0]["content"] == b["prompt"][0]["content"]
             assert a["reward_model"] == b["reward_model"]  # the reference: the oracle's reward, DuPO's log only
             params_a, params_b = a["extra_info"]["dupo"]["params"], b["extra_info"]["dupo"]["params"]
             if m == "dupo_guards_off":
-                assert params_b["language_check"] == "off" and params_b["copy_threshold"] == 0.0
-                assert {k: v for k, v in params_a.items() if k not in ("language_check", "copy_threshold")} == \
-                    {k: v for k, v in params_b.items() if k not in ("language_check", "copy_threshold")}
+                assert {k: params_b[k] for k in demo.GUARDS_OFF} == {
+                    "language_check": "off", "copy_threshold": 0.0, "partial_copy_threshold": 0.0}
+                assert {k: v for k, v in params_a.items() if k not in demo.GUARDS_OFF} == \
+                    {k: v for k, v in params_b.items() if k not in demo.GUARDS_OFF}
             else:
                 assert params_a == params_b and params_b["language_check"] == td.DETECTOR
     with pytest.raises(ValueError, match="unknown method"):
@@ -65,7 +66,9 @@ def test_each_method_builds_the_two_sum_command_of_its_agent(config, data, tmp_p
             for m in demo.RL_METHODS}
     loops = {m: r["actor_rollout_ref.rollout.agent.default_agent_loop"] for m, r in runs.items()}
     assert loops == {"dupo": "dupo_agent", "dupo_guards_off": "dupo_agent", "oracle": "single_turn_agent",
-                     "shuffled": "dupo_shuffled_agent"}
+                     "shuffled": "dupo_shuffled_agent", "dupo_likelihood": "dupo_agent"}
+    assert runs["dupo_likelihood"].pop("dupo.dual_mode") == "likelihood"  # its only difference from dupo's command
+    assert all("dupo.dual_mode" not in r for r in runs.values())
     for m, r in runs.items():
         assert r["data.train_files"] == str(data[f"train_{m}"])
         assert r["trainer.experiment_name"] == f"{m}_seed2"
@@ -161,3 +164,116 @@ def test_a_plain_rerun_never_deletes_finished_runs(tmp_path):
         demo.run_demo(demo.TranslationDemoConfig(output=tmp_path, methods=("warm_start",)))
     assert finished.read_text() == "{}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Shortcut rates from the rollout dumps (the same yardstick for every method)
+# ---------------------------------------------------------------------------------------------
+
+
+def _dumped_prompt(source: str) -> str:
+    """A translation prompt as verl's rollout dump writes it (ChatML decoded without special tokens)."""
+    from dupo_verl.tasks.translation import translation_prompt
+
+    return f"user\n{translation_prompt(source, 'English', 'Dupish')}\nassistant\n"
+
+
+@pytest.fixture(scope="module")
+def guard_task_and_pairs(data):
+    from dupo_verl.demo.examples import read_problems, task_of
+
+    heldout = read_problems(data["heldout"])
+    pairs = [(p.duals[0].target, p.primal.target) for p in heldout]  # (English source, Dupish reference)
+    return task_of(heldout), pairs
+
+
+def test_source_is_read_back_from_the_dumped_prompt(guard_task_and_pairs):
+    from dupo_verl.demo.translation_shortcuts import source_of
+
+    _, pairs = guard_task_and_pairs
+    for source, _ in pairs:
+        assert source_of(_dumped_prompt(source)) == source
+    for bad in ("", "assistant", "user\nno blank line here\nassistant\n", "\n\n", "user\nTranslate\n\n  \nassistant\n"):
+        assert source_of(bad) is None
+
+
+def test_source_parser_never_raises_on_any_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from dupo_verl.demo.translation_shortcuts import source_of
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.sampled_from(list("ab \n\tassistnU\u00e9\u4e2d")), max_size=200))
+    def check(text):
+        found = source_of(text)
+        assert found is None or (found and found in text)
+
+    check()
+
+
+def test_each_answer_gets_the_guards_verdict(guard_task_and_pairs):
+    from dupo_verl.demo.translation_shortcuts import verdict
+
+    task, pairs = guard_task_and_pairs
+    source, reference = max(pairs, key=lambda pair: len(pair[0]))
+    other_english = " ".join(s for s, _ in pairs if s != source)  # English, long enough to be checked
+    prompt = _dumped_prompt(source)
+    kind, score = verdict(task, prompt, reference)
+    assert kind == "ok" and 0.0 <= score < 0.5
+    assert verdict(task, prompt, source)[0] == "near_copy"
+    assert verdict(task, prompt, source)[1] == pytest.approx(1.0)
+    assert verdict(task, prompt, other_english)[0] == "wrong_language"  # English, but not a copy of this source
+    assert verdict(task, prompt, "") == ("no_answer", None)
+    assert verdict(task, "garbage without a prompt", reference) == ("unparsed", None)
+
+
+def test_shortcut_rates_over_stages_and_torn_lines(guard_task_and_pairs, tmp_path):
+    import json
+
+    from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
+
+    task, pairs = guard_task_and_pairs
+    source, reference = pairs[0]
+
+    def dump(folder: Path, step: int, outputs: list[str], torn: bool = False) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = [json.dumps({"input": _dumped_prompt(source), "output": o, "step": step}) for o in outputs]
+        (folder / f"{step}.jsonl").write_text("\n".join(lines) + ("\n{\"input\": \"tor" if torn else "\n"))
+
+    first, second = tmp_path / "stage1", tmp_path / "stage2"
+    dump(first, 1, [reference, reference, source, ""])
+    dump(first, 2, [reference, source, source, source], torn=True)
+    dump(second, 1, [reference] * 4)
+    rates = shortcut_rates([first, second], task)
+    assert sorted(rates["per_step"], key=int) == ["1", "2", "3"]  # the second stage numbered on
+    assert rates["per_step"]["1"]["near_copy"] == 0.25 and rates["per_step"]["1"]["no_answer"] == 0.25
+    assert rates["per_step"]["2"]["near_copy"] == 0.75 and rates["per_step"]["3"]["ok"] == 1.0
+    overall = rates["overall"]
+    assert overall["rollouts"] == 12 and overall["near_copy"] == pytest.approx(4 / 12)
+    assert overall["rejected"] == pytest.approx(4 / 12)
+    parts = [overall[k] for k in ("ok", "no_answer", "near_copy", "wrong_language", "partial_copy") if k in overall]
+    assert sum(parts) == pytest.approx(1.0)
+    assert overall["near_copy_first"] == pytest.approx((0.25 + 0.75 + 0.0) / 3)
+    assert "near_copy 33.33%" in shortcut_summary(rates)
+    empty = shortcut_rates([tmp_path / "nothing"], task)
+    assert empty["per_step"] == {} and empty["overall"]["rejected"] is None
+    assert shortcut_summary(empty) == "no rollouts"
+
+
+def test_gains_are_reported_as_a_share_of_the_oracles():
+    def summary(before, after, gain3, near_copy=None):
+        return {"seeds": [0], "primal_chrf_before": {"mean": before}, "primal_chrf_after": {"mean": after},
+                "primal_bleu_after": {"mean": 10.0}, "val_chrf_last3": {"mean": 40.0}, "val_chrf_gain_last3": {"mean": gain3},
+                "dual_chrf_after": {"mean": 80.0}, "shortcut_near_copy": {"mean": near_copy}}
+
+    results = {"methods": {"warm_start": summary(40.0, 40.0, None), "dupo": summary(40.0, 43.0, 1.5, 0.001),
+                           "oracle": summary(40.0, 44.0, 2.0, 0.0), "shuffled": summary(40.0, 39.0, -0.5)}}
+    assert demo.oracle_share(results, "dupo", "corpus") == pytest.approx(0.75)
+    assert demo.oracle_share(results, "dupo", "last3") == pytest.approx(0.75)
+    assert demo.oracle_share(results, "shuffled", "corpus") == pytest.approx(-0.25)
+    flat = {"methods": {**results["methods"], "oracle": summary(40.0, 40.0, 0.0)}}
+    assert demo.oracle_share(flat, "dupo", "corpus") is None  # no oracle gain: no share, never a division by 0
+    table = demo.format_table(results)
+    assert "| dupo | 1 | 40.0 | 43.0 | 3.0 | 0.75 |" in table and "| 0.10 |" in table
+    assert "| warm_start | 1 | 40.0 | 40.0 | 0.0 | - |" in table

@@ -52,6 +52,11 @@ def test_translation_demo_trains_through_main_ppo(demo_output: Path):
         assert [step for step, _ in run["detail"]["bleu_curve"]] == [0, 1, 2]
         for key in ("primal_chrf", "primal_bleu", "dual_chrf", "dual_bleu"):  # sacrebleu, 0-100
             assert 0.0 <= run["detail"]["after"][key] <= 100.0
+        shortcuts = run["detail"]["shortcuts"]["overall"]  # every rollout put to the guards, from verl's dumps
+        assert shortcuts["rollouts"] == 2 * 4 * 2 and shortcuts["unparsed"] == 0  # steps x prompts x group
+        assert sum(shortcuts[k] for k in ("ok", "no_answer", "near_copy", "wrong_language", "partial_copy")) \
+            == pytest.approx(1.0)
+        assert summary["shortcut_rejected"]["per_seed"] == [shortcuts["rejected"]]
         steps = [json.loads(line) for line in (demo_output / "seed0" / method / "steps.jsonl").read_text().splitlines()]
         train = [s for s in steps if "critic/score/mean" in s]
         assert [s["step"] for s in train] == [1, 2]

@@ -1,13 +1,17 @@
 """The translation task's guards against round-trip shortcuts, on real FLORES devtest sentences.
 
-A wrong-language answer and a (near-)copy of the source are rejected before the dual; a real
-translation in any of the FLORES languages on disk is not. Through the scorer, a rejected answer
-gets the no-answer reward and is counted in `dupo_wrong_language` / `dupo_near_copy`.
+A wrong-language answer, a (near-)copy of the source and a half-translated, half-copied answer
+are rejected before the dual; a real translation in any of the FLORES languages on disk is not.
+Through the scorer, a rejected answer gets the no-answer reward and is counted in
+`dupo_wrong_language` / `dupo_near_copy` / `dupo_partial_copy`.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import itertools
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -19,16 +23,34 @@ from dupo_verl.scoring import METRIC_KEYS, Completion, DualOptions, score_respon
 from dupo_verl.tasks import DualTask, get_task
 from dupo_verl.tasks.base import REJECTION_REASONS
 from dupo_verl.tasks.language_id import MAX_DETECT_CHARS, detector_supports, get_detector, letters
-from dupo_verl.tasks.translation import DEFAULT_COPY_THRESHOLD, MIN_CHECK_LETTERS
+from dupo_verl.tasks.translation import (
+    DEFAULT_COPY_THRESHOLD,
+    DEFAULT_PARTIAL_COPY_THRESHOLD,
+    MAX_COPY_TOKENS,
+    MIN_CHECK_LETTERS,
+    copied_share,
+)
 
 FLORES = ("eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "jpn_Jpan", "zho_Hans")
 N = 150  # sentences per language: enough to catch a systematic misfire, fast on two cores
+# The answers of the measurement (docs/results/translation/language_id.md): one implementation.
+_BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_language_id.py"
+_spec = importlib.util.spec_from_file_location("bench_language_id", _BENCH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+MIXED, TRUNCATED = "half reference + half source", "first half of reference"
 
 
 @pytest.fixture(scope="module")
-def flores(shared_data: Path) -> dict[str, list[str]]:
+def flores_all(shared_data: Path) -> dict[str, list[str]]:
+    """Every devtest sentence (1012 per language)."""
     folder = shared_data / "translation" / "flores_devtest"
-    return {code: (folder / f"{code}.txt").read_text(encoding="utf-8").splitlines()[:N] for code in FLORES}
+    return {code: (folder / f"{code}.txt").read_text(encoding="utf-8").splitlines() for code in FLORES}
+
+
+@pytest.fixture(scope="module")
+def flores(flores_all: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {code: lines[:N] for code, lines in flores_all.items()}
 
 
 def source_of(target: str) -> str:
@@ -84,10 +106,17 @@ def test_copies_and_near_copies_of_the_source_are_rejected(flores: dict[str, lis
 def test_without_the_copy_guard_a_copy_in_the_source_language_is_still_the_wrong_language(
     flores: dict[str, list[str]],
 ) -> None:
-    task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold="off")
+    task = get_task(
+        "translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold="off", partial_copy_threshold="off"
+    )
     english = flores["eng_Latn"]
     assert reasons(task, english, english) == [
         "wrong_language" if letters(a) >= MIN_CHECK_LETTERS else None for a in english
+    ]
+    # with the partial-copy guard on, the copies too short to tell their language are caught by it
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold="off")
+    assert reasons(task, english, english) == [
+        "wrong_language" if letters(a) >= MIN_CHECK_LETTERS else "partial_copy" for a in english
     ]
 
 
@@ -101,9 +130,12 @@ def test_a_truncated_translation_is_left_to_the_dual(flores: dict[str, list[str]
 
 
 def test_guards_off_send_every_answer_to_the_dual(flores: dict[str, list[str]]) -> None:
-    task = get_task("translation", src_lang="eng_Latn", tgt_lang="zho_Hans", language_check="off", copy_threshold="off")
+    task = get_task(
+        "translation", src_lang="eng_Latn", tgt_lang="zho_Hans", language_check="off", copy_threshold="off",
+        partial_copy_threshold="off",
+    )  # fmt: skip
     english = flores["eng_Latn"]
-    assert task.detector_name is None and task.copy_threshold is None
+    assert task.detector_name is None and task.copy_threshold is None and task.partial_copy_threshold is None
     assert reasons(task, english, english) == [None] * N
     assert reasons(task, flores["deu_Latn"], english) == [None] * N
     assert not task.leaks(task.decompose({"source": english[0]}).duals[0], english[0])
@@ -185,6 +217,129 @@ def test_a_huge_answer_is_cut_before_detection(flores: dict[str, list[str]]) -> 
     assert task.reject_answer("\ud800\x00" * 50_000 + "\U0010ffff", task.decompose({"source": "a"}).duals) is None
 
 
+def shares(answers: list[str], sources: list[str]) -> list[float]:
+    return [copied_share(a, s) for a, s in zip(answers, sources, strict=True)]
+
+
+def caught(values: list[float]) -> float:
+    return sum(v >= DEFAULT_PARTIAL_COPY_THRESHOLD for v in values) / len(values)
+
+
+@pytest.mark.parametrize(("src", "tgt"), [(s, t) for s, t in itertools.permutations(FLORES, 2) if "eng_Latn" in (s, t)])
+def test_no_reference_or_truncated_translation_looks_partly_copied(
+    flores_all: dict[str, list[str]], src: str, tgt: str
+) -> None:
+    """All 1012 devtest sentences of every direction with English: the largest share measured on a
+    reference is 0.104 (Spanish <-> French, in language_id.md), half the default threshold."""
+    answers = bench.make_answers(flores_all[src], flores_all[tgt], src, tgt)
+    assert max(shares(answers["reference"], flores_all[src])) < DEFAULT_PARTIAL_COPY_THRESHOLD / 2
+    assert max(shares(answers[TRUNCATED], flores_all[src])) < DEFAULT_PARTIAL_COPY_THRESHOLD
+
+
+@pytest.mark.parametrize(("src", "tgt"), list(itertools.permutations(FLORES, 2)))
+def test_a_reference_passes_every_guard_in_every_direction(flores: dict[str, list[str]], src: str, tgt: str) -> None:
+    task = get_task("translation", src_lang=src, tgt_lang=tgt)
+    assert task.partial_copy_threshold == DEFAULT_PARTIAL_COPY_THRESHOLD
+    assert reasons(task, flores[tgt], flores[src]) == [None] * N
+
+
+@pytest.mark.parametrize(("src", "tgt"), list(itertools.permutations(FLORES, 2)))
+def test_most_half_copied_answers_are_caught(flores_all: dict[str, list[str]], src: str, tgt: str) -> None:
+    """Measured (language_id.md, threshold 0.2): 95.3-97.1 % of English -> X mixed answers, 90.4-99.7 %
+    of X -> English, 81.3-99.7 % over all 30 directions (German sources lowest: their capitalised
+    nouns do not count as copied running text)."""
+    answers = bench.make_answers(flores_all[src], flores_all[tgt], src, tgt)
+    rate = caught(shares(answers[MIXED], flores_all[src]))
+    floor = 0.95 if src == "eng_Latn" else 0.90 if tgt == "eng_Latn" else 0.80
+    assert rate >= floor, (src, tgt, rate)
+
+
+@pytest.mark.parametrize("target", [t for t in FLORES if t != "eng_Latn"])
+def test_the_third_guard_closes_the_half_copy_hole(flores: dict[str, list[str]], target: str) -> None:
+    """Through the task: copies stay near_copy, and the mixed answers the first two guards let pass
+    (79-90 % of them for German/French/Spanish/Japanese before) are now mostly partial_copy."""
+    english = flores["eng_Latn"]
+    answers = bench.make_answers(english, flores[target], "eng_Latn", target)
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang=target)
+    assert reasons(task, english, english) == ["near_copy"] * N
+    got = reasons(task, answers[MIXED], english)
+    without = get_task("translation", src_lang="eng_Latn", tgt_lang=target, partial_copy_threshold="off")
+    before = reasons(without, answers[MIXED], english)
+    assert before.count(None) - got.count(None) == got.count("partial_copy")  # it only adds rejections
+    assert got.count(None) <= 0.05 * N < 0.2 * N <= before.count(None), (got.count(None), before.count(None))
+    assert reasons(task, answers[TRUNCATED], english).count("partial_copy") == 0
+
+
+def test_names_and_short_phrases_shared_with_the_source_are_not_a_copy() -> None:
+    source = "The Tsunami Warning Center said the New York Times reported it in the morning."
+    assert copied_share("Das Tsunami Warning Center sagte, die New York Times habe es berichtet.", source) == 0.0
+    assert copied_share("Das Zentrum sagte, dass in the morning berichtet wurde.", source) == 0.0  # 3 words
+    half = "Das Zentrum sagte, the New York Times reported it in the morning."
+    assert copied_share(half, source) >= DEFAULT_PARTIAL_COPY_THRESHOLD
+    # Han/kana: a copied run of 8 characters counts; one of 7 (a long name, a shared compound) does not
+    zh = "第一次世界大战后，各国都渴望和平。"
+    assert copied_share("第一次世界大戦中の残虐さを見た", zh) == 0.0
+    assert copied_share("After the war 第一次世界大战后，各国都渴望和平。", zh) >= 0.5
+
+
+def test_options_of_the_partial_copy_guard_are_validated_and_travel_with_the_params() -> None:
+    base = {"src_lang": "eng_Latn", "tgt_lang": "deu_Latn"}
+    task = get_task("translation", **base, partial_copy_threshold=0.3)
+    assert task.partial_copy_threshold == 0.3 and get_task("translation", **task.params).partial_copy_threshold == 0.3
+    assert get_task("translation", **base).params["partial_copy_threshold"] == DEFAULT_PARTIAL_COPY_THRESHOLD
+    for off in ("off", 0, 0.0):
+        task = get_task("translation", **base, partial_copy_threshold=off)
+        assert task.partial_copy_threshold is None and task.params["partial_copy_threshold"] == 0.0
+    for bad in (-0.1, 1.5, float("nan"), float("inf"), "0.2", "on", True, None, [0.2]):
+        with pytest.raises(ValueError, match="^partial_copy_threshold must be a share in \\(0, 1\\], or 0 / 'off'") as err:
+            get_task("translation", **base, partial_copy_threshold=bad)
+        assert "\n" not in str(err.value)
+    # a same-language pair (paraphrase) may repeat its source: no copy guard at all
+    assert get_task("translation", src_lang="eng_Latn", tgt_lang="eng_Latn").partial_copy_threshold is None
+
+
+_WORDS = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=st.one_of(_WORDS, st.lists(_WORDS, max_size=40).map(" ".join), st.just(""), st.just(" \t\n"),
+                        st.just("... !!! ??? ,,, -- 12 34"), st.text(max_size=300)),
+       source=st.text(max_size=300))  # fmt: skip
+def test_the_share_is_a_number_in_0_1_for_any_text(answer: str, source: str) -> None:
+    value = copied_share(answer, source)
+    assert 0.0 <= value <= 1.0
+    assert copied_share(answer, answer) >= value  # the answer holds every run of itself
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="fra_Latn")
+    assert task.reject_answer(answer, task.decompose({"source": source or "x"}).duals) in (None, *REJECTION_REASONS)
+
+
+@given(words=st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12), min_size=4, max_size=60))
+def test_a_lowercase_answer_copied_whole_is_all_copied(words: list[str]) -> None:
+    text = " ".join(words)
+    assert copied_share(text, text.upper()) == 1.0  # the source's case does not matter, the answer's does
+    assert copied_share(text.capitalize(), text) == pytest.approx(1.0 - len(words[0]) / len("".join(words)))
+    assert copied_share(text.title(), text) == 0.0
+
+
+@pytest.mark.parametrize("answer", ["", "   \n\t ", "!!! ... ??? — 12 345", "\ud800\x00" * 1000, "\U0010ffff" * 50])
+def test_degenerate_answers_are_not_partial_copies(answer: str) -> None:
+    assert copied_share(answer, "the cat sat on the mat with a hat") == 0.0
+    task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn")
+    assert task.reject_answer(answer, task.decompose({"source": "the cat sat on the mat with a hat"}).duals) is None
+
+
+def test_an_enormous_answer_is_read_only_up_to_the_cap(flores: dict[str, list[str]]) -> None:
+    english = flores["eng_Latn"][0]
+    huge = (english.lower() + " ") * 200_000  # ~25 MB
+    start = time.perf_counter()
+    assert copied_share(huge, english) > 0.95 and copied_share(huge, huge) == 1.0
+    assert copied_share("x" * 10_000_000, english) == 0.0 and copied_share("1 " * 5_000_000, english) == 0.0
+    assert time.perf_counter() - start < 2.0
+    # the copy sits past the cap: unseen, so not counted (a too-long answer is refused before anyway)
+    padded = "Wort " * MAX_COPY_TOKENS + english.lower()
+    assert copied_share(padded, english) == 0.0
+
+
 def _back_translator(table: dict[str, str], asked: list[str]):
     """The dual: a perfect back-translator for the FLORES sentences in `table` (target -> source)."""
 
@@ -198,7 +353,7 @@ def _back_translator(table: dict[str, str], asked: list[str]):
 
 @pytest.mark.parametrize("guards", ["on", "off"])
 async def test_the_scorer_pays_a_rejected_answer_the_no_answer_reward(flores: dict[str, list[str]], guards: str) -> None:
-    params = {} if guards == "on" else {"language_check": "off", "copy_threshold": "off"}
+    params = {} if guards == "on" else {"language_check": "off", "copy_threshold": "off", "partial_copy_threshold": "off"}
     task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", **params)
     english, german, french = flores["eng_Latn"][0], flores["deu_Latn"][0], flores["fra_Latn"][0]
     duals = task.decompose({"source": english}).duals
@@ -210,14 +365,25 @@ async def test_the_scorer_pays_a_rejected_answer_the_no_answer_reward(flores: di
     assert honest.reward == pytest.approx(1.0) and honest.metrics["dupo_wrong_language"] == 0.0
     wrong = await score_response(task, duals, french, generate, options, "s")
     copy = await score_response(task, duals, english, generate, options, "s")
-    for result in (honest, wrong, copy):
+    # half translated, half copied; the dual would rebuild it (back-translate one half, copy the other)
+    mixed = bench.make_answers([english], [german], "eng_Latn", "deu_Latn")[MIXED][0]
+    generate_all = _back_translator({german: english, french: english, english: english, mixed: english}, asked)
+    half = await score_response(task, duals, mixed, generate_all, options, "s")
+    for result in (honest, wrong, copy, half):
         assert set(result.metrics) == set(METRIC_KEYS)
+        assert {k for k in result.metrics if k.startswith(("dupo_near", "dupo_partial", "dupo_wrong"))} == {
+            f"dupo_{r}" for r in REJECTION_REASONS
+        }
     if guards == "on":
         assert wrong.reward == 0.125 and wrong.metrics["dupo_wrong_language"] == 1.0
         assert copy.reward == 0.125 and copy.metrics["dupo_near_copy"] == 1.0
         assert copy.metrics["dupo_leaks"] == 0.0 and copy.metrics["dupo_dual_questions"] == 0.0
+        assert half.reward == 0.125 and half.metrics["dupo_partial_copy"] == 1.0
+        assert half.metrics["dupo_near_copy"] == half.metrics["dupo_wrong_language"] == 0.0
+        assert honest.metrics["dupo_partial_copy"] == copy.metrics["dupo_partial_copy"] == 0.0
         assert asked == [german]  # rejected answers never reach the dual
-    else:  # the old behaviour: both shortcuts are paid in full
+    else:  # the old behaviour: every shortcut is paid in full
         assert wrong.reward == pytest.approx(1.0) and copy.reward == pytest.approx(1.0)
+        assert half.reward == pytest.approx(1.0) and half.metrics["dupo_partial_copy"] == 0.0
         assert wrong.metrics["dupo_wrong_language"] == copy.metrics["dupo_near_copy"] == 0.0
-        assert asked == [german, french, english]
+        assert asked == [german, french, english, mixed]

