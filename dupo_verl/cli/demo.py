@@ -206,6 +206,9 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--hidden-size", type=int, default=d.model.hidden_size)
     p.add_argument("--num-layers", type=int, default=d.model.num_layers)
     p.add_argument("--num-heads", type=int, default=d.model.num_heads)
+    p.add_argument("--incentive-pairs", type=int, default=d.incentive_pairs,
+                   help="also score hand-made shortcut answers (copy, half copy, ...) on this many held-out pairs "
+                   "per warm start, guards on and off (0: skip)")
     ws = p.add_argument_group("warm start (supervised, both directions, stopped early)")
     ws.add_argument("--warm-max-steps", type=int, default=w.max_steps)
     ws.add_argument("--warm-lr", type=float, default=w.lr)
@@ -241,6 +244,7 @@ def _run_translation(args: argparse.Namespace) -> int:
             grpo=replace(d.grpo, steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
                          lr=args.lr, test_freq=args.test_freq),
             python=args.python, run_timeout_s=args.run_timeout, extra_overrides=tuple(args.override),
+            incentive_pairs=args.incentive_pairs,
         )
         config.validate()
     except ValueError as exc:

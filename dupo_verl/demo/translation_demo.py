@@ -43,6 +43,7 @@ from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, ta
 from dupo_verl.demo.results import RunRecord, _mean_curve, val_curve
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
+from dupo_verl.demo.translation_incentive import format_incentive
 from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
 from dupo_verl.demo.two_sum_data import read_rows, write_rows
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
@@ -105,6 +106,7 @@ class TranslationDemoConfig:
     run_timeout_s: float = 1800.0
     wait_busy_s: float = 3600.0
     replay_window: int = 256  # `shuffled`: rewards drawn from this many recent rollouts
+    incentive_pairs: int = 0  # > 0: what the reward pays each shortcut, on this many held-out pairs per warm start
     threads: int | None = None
     resume: bool = False
     collect: bool = False
@@ -117,6 +119,8 @@ class TranslationDemoConfig:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or all")
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.incentive_pairs < 0:
+            raise ValueError(f"incentive_pairs must be >= 0, got {self.incentive_pairs}")
         for name in ("warm_sentences", "rl_sentences", "val_sentences"):
             if getattr(self, name) < 10:
                 raise ValueError(f"{name} must be >= 10, got {getattr(self, name)}")
@@ -316,7 +320,11 @@ def run_demo(config: TranslationDemoConfig, log: Callable[[str], None] = print) 
         write_outputs=write,
         tmp_prefix="dvt",
     )
-    _, results = stages.run_stages(config, device, rl_methods, steps, continuation, log)
+    records, results = stages.run_stages(config, device, rl_methods, steps, continuation, log)
+    if config.incentive_pairs:
+        results["incentive"] = incentives(config, out, heldout, guard_task, device, log)
+        results = write_outputs(out, config, device, records, results["config"]["main_ppo_overrides"], started,
+                                results["missing"], results.get("timings"), results["incentive"])
     log("\n" + format_table(results))
     log(f"\nresults: {out / 'results.json'}")
     return results
@@ -466,16 +474,46 @@ def measure_shortcuts(records: Sequence[RunRecord], guard_task) -> None:
         record.detail["shortcuts"] = shortcut_rates([Path(d) for d in dirs], guard_task)
 
 
+def incentives(config: TranslationDemoConfig, out: Path, heldout, guard_task, device: str, log) -> dict[str, Any]:
+    """Per seed's warm start: what the DuPO reward pays each kind of shortcut answer, guards on and off
+    (`translation_incentive.py`), cached beside the warm start."""
+    from dupo_verl.demo.translation_incentive import shortcut_incentive
+    from dupo_verl.scoring import DualOptions
+
+    pairs = [(p.duals[0].target, p.primal.target) for p in heldout[: config.incentive_pairs]]
+    options = DualOptions(dual_samples=config.grpo.dual_samples, dual_temperature=config.grpo.dual_temperature,
+                          dual_max_tokens=config.grpo.dual_max_tokens, hybrid_weight=0.0)
+    found: dict[str, Any] = {}
+    for seed in range(config.first_seed, config.first_seed + config.seeds):
+        warm = stages.reusable_warm_start(config, out / f"seed{seed}", seed)
+        if warm is None:
+            continue
+        cache = warm.model_dir / f"incentive_{len(pairs)}.json"
+        try:
+            found[str(seed)] = json.loads(cache.read_text())
+            continue
+        except (OSError, ValueError):
+            pass
+        log(f"[seed {seed}] what the reward pays each shortcut, {len(pairs)} held-out pairs, guards on and off")
+        found[str(seed)] = shortcut_incentive(warm.model_dir, guard_task, pairs, GUARDS_OFF, options, device)
+        cache.write_text(json.dumps(found[str(seed)], indent=2))
+    return found
+
+
 def write_outputs(out: Path, config: TranslationDemoConfig, device: str, records, overrides, started, missing,
-                  timings: Mapping[str, Any] | None = None):
+                  timings: Mapping[str, Any] | None = None, incentive: Mapping[str, Any] | None = None):
     cfg = stages.config_record(config, device, overrides)
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     results = {"config": cfg, "methods": summarize(records), "missing": list(missing),
                "total_s": round(time.monotonic() - started, 1), "timings": dict(timings or {})}
+    if incentive:
+        results["incentive"] = dict(incentive)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (out / "results.md").write_text(
         "Held-out English -> Dupish, greedy, sacrebleu corpus chrF / BLEU (means over seeds); guard rates are "
-        "shares of the training rollouts:\n\n" + format_table(results) + "\n")
+        "shares of the training rollouts:\n\n" + format_table(results) + "\n"
+        + "".join(f"\nWhat the DuPO reward pays each answer (seed {seed}'s warm start as the dual, greedy):\n\n"
+                  + format_incentive(table) + "\n" for seed, table in (incentive or {}).items()))
     plot(records, out / "chrf_vs_steps.png", f"translation on {device}: held-out chrF ({config.seeds} seed(s))")
     return results
 

@@ -277,3 +277,44 @@ def test_gains_are_reported_as_a_share_of_the_oracles():
     table = demo.format_table(results)
     assert "| dupo | 1 | 40.0 | 43.0 | 3.0 | 0.75 |" in table and "| 0.10 |" in table
     assert "| warm_start | 1 | 40.0 | 40.0 | 0.0 | - |" in table
+
+
+# ---------------------------------------------------------------------------------------------
+# What the reward pays each shortcut answer (real scorer, a tiny real model as the dual)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_shortcut_answers_are_built_from_the_pair():
+    from dupo_verl.demo.translation_incentive import ANSWER_KINDS, shortcut_answers
+
+    answers = shortcut_answers("one two three four", "a b c d e f")
+    assert tuple(answers) == ANSWER_KINDS
+    assert answers == {"reference": "a b c d e f", "copy": "one two three four", "half_copy": "a b c three four",
+                       "truncated": "a b c"}
+    assert shortcut_answers("x", "y")["half_copy"] == "y x"  # one-word texts still give an answer
+
+
+def test_incentive_scores_every_answer_with_the_real_scorer(guard_task_and_pairs, tmp_path):
+    from dupo_verl.demo.tiny_lm import build_tiny_lm
+    from dupo_verl.demo.translation_incentive import ANSWER_KINDS, format_incentive, shortcut_incentive
+    from dupo_verl.scoring import DualOptions
+
+    task, pairs = guard_task_and_pairs
+    pairs = sorted(pairs, key=lambda pair: -len(pair[0]))[:3]
+    corpus = [s + " " + r for s, r in pairs]
+    model = build_tiny_lm(tmp_path / "lm", corpus=corpus, vocab_size=300, hidden_size=64, num_layers=1, num_heads=2,
+                          max_position_embeddings=256, seed=0)
+    options = DualOptions(dual_samples=1, dual_temperature=0.0, dual_max_tokens=8, hybrid_weight=0.0)
+    table = shortcut_incentive(model, task, pairs, demo.GUARDS_OFF, options)
+    assert set(table) == {"guards on", "guards off"}
+    for setting, kinds in table.items():
+        assert tuple(kinds) == ANSWER_KINDS
+        for kind, cell in kinds.items():
+            assert cell["answers"] == 3 and 0.0 <= cell["reward"] <= 1.0 and 0.0 <= cell["rejected"] <= 1.0, (setting, kind)
+        assert kinds["reference"]["rejected"] == 0.0 and kinds["truncated"]["rejected"] == 0.0
+    assert table["guards on"]["copy"] == {"reward": 0.0, "rejected": 1.0, "answers": 3}  # the no-answer reward
+    assert table["guards off"]["copy"]["rejected"] == 0.0 and table["guards off"]["half_copy"]["rejected"] == 0.0
+    text = format_incentive(table)
+    assert "| copy | " in text and "100 %" in text
+    with pytest.raises(ValueError, match="no .* pairs"):
+        shortcut_incentive(model, task, [], demo.GUARDS_OFF, options)
