@@ -218,6 +218,9 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
                     help="train the reverse direction alone first up to this share (0: no such phase)")
     ws.add_argument("--warm-dual-min", type=float, default=w.dual_min,
                     help="also require this share for the reverse direction before stopping (0: no such rule)")
+    ws.add_argument("--warm-copy-through", type=float, default=0.0,
+                    help="also teach the reverse direction to return English input unchanged, on this many "
+                    "examples per real one, as real LLMs do (it opens the copy shortcut the guards close; 0: none)")
     rl = p.add_argument_group("GRPO (verl main_ppo; the same budget for every method)")
     rl.add_argument("--steps", type=int, default=g.steps)
     rl.add_argument("--batch-size", type=int, default=g.batch_size, help="prompts per step")
@@ -229,7 +232,7 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
 
 
 def _run_translation(args: argparse.Namespace) -> int:
-    from dupo_verl.demo.translation_demo import METHODS, TranslationDemoConfig, run_demo
+    from dupo_verl.demo.translation_demo import METHODS, TranslationDemoConfig, copy_through_recipe, run_demo
 
     methods = _method_list(args.methods, METHODS)
     try:
@@ -240,7 +243,8 @@ def _run_translation(args: argparse.Namespace) -> int:
             warm_sentences=args.warm_sentences, rl_sentences=args.rl_sentences, val_sentences=args.val_sentences,
             model=replace(d.model, hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads),
             warm=replace(d.warm, max_steps=args.warm_max_steps, lr=args.warm_lr, primal_target=args.warm_primal_target,
-                         dual_target=args.warm_dual_target or None, dual_min=args.warm_dual_min or None),
+                         dual_target=args.warm_dual_target or None, dual_min=args.warm_dual_min or None,
+                         recipe=copy_through_recipe(args.warm_copy_through)),
             grpo=replace(d.grpo, steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
                          lr=args.lr, test_freq=args.test_freq),
             python=args.python, run_timeout_s=args.run_timeout, extra_overrides=tuple(args.override),

@@ -54,6 +54,9 @@ class WarmStartConfig:
     dev_size: int = 200
     max_new_tokens: int = 8
     seed: int = 0
+    # What the demo added to the training examples (`dual_extra`), e.g. "copy_through=0.2". warm_start
+    # does not read it: it is part of the settings so that a warm start is reused only with the same data.
+    recipe: str = ""
 
     def validate(self) -> None:
         if self.max_steps < 1 or self.batch_size < 1 or self.eval_every < 1:
@@ -119,10 +122,13 @@ def warm_start(
     dual: Sequence[Example],
     config: WarmStartConfig = WarmStartConfig(),
     progress: Callable[[dict[str, Any]], None] | None = None,
+    dual_extra: Sequence[Example] = (),
 ) -> WarmStartResult:
     """Train `model_dir` on `primal` and `dual` examples, save to `out_dir`, return the record.
 
     A dev set of `config.dev_size` examples per role is held back from the given examples.
+    `dual_extra` are trained on as dual examples but never in the dev set (the stopping rule
+    measures the dual on its real task only).
     """
     import torch
 
@@ -135,7 +141,8 @@ def warm_start(
     dual_pool, dual_dev = _split(dual, config.dev_size, rng)
     model, tokenizer = load_model(str(model_dir))
     model.train()
-    encoded = {PRIMAL: [encode(tokenizer, e) for e in primal_pool], DUAL: [encode(tokenizer, e) for e in dual_pool]}
+    encoded = {PRIMAL: [encode(tokenizer, e) for e in primal_pool],
+               DUAL: [encode(tokenizer, e) for e in (*dual_pool, *dual_extra)]}
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / max(1, config.warmup_steps))
@@ -207,7 +214,7 @@ def primal_check_due(step: int, phase: str, config: WarmStartConfig) -> bool:
 
 
 # Settings that older `warm_start.json` files lack, with the value that reproduces how those were made.
-LEGACY_SETTINGS: dict[str, Any] = {"dual_min": None, "primal_eval_every": None}
+LEGACY_SETTINGS: dict[str, Any] = {"dual_min": None, "primal_eval_every": None, "recipe": ""}
 
 
 def saved_settings(saved: dict[str, Any]) -> dict[str, Any]:

@@ -78,3 +78,17 @@ def test_a_warm_start_saved_before_newer_settings_is_reused_with_their_legacy_va
     path.write_text(json.dumps(saved))
     assert stages.reusable_warm_start(legacy, tmp_path / "seed0", 0) is not None
     assert stages.reusable_warm_start(_config(tmp_path), tmp_path / "seed0", 0) is None
+
+
+def test_a_warm_start_is_reused_only_with_the_same_recipe(tmp_path, save_warm_start):
+    """The recipe (what the demo added to the examples, e.g. copy-through duals) is part of the reuse key;
+    files written before it existed were made without one."""
+    config = _config(tmp_path)
+    save_warm_start(tmp_path / "seed0", config, seed=0)
+    path = tmp_path / "seed0" / "warm_start" / "warm_start.json"
+    saved = json.loads(path.read_text())
+    del saved["config"]["recipe"]
+    path.write_text(json.dumps(saved))
+    assert stages.reusable_warm_start(config, tmp_path / "seed0", 0) is not None
+    copy_through = _config(tmp_path, warm=replace(config.warm, recipe="copy_through=0.2"))
+    assert stages.reusable_warm_start(copy_through, tmp_path / "seed0", 0) is None

@@ -318,3 +318,33 @@ def test_incentive_scores_every_answer_with_the_real_scorer(guard_task_and_pairs
     assert "| copy | " in text and "100 %" in text
     with pytest.raises(ValueError, match="no .* pairs"):
         shortcut_incentive(model, task, [], demo.GUARDS_OFF, options)
+
+
+def test_copy_through_recipe_round_trips_and_rejects_bad_shares():
+    assert demo.copy_through_recipe(0.0) == ""  # no recipe: warm starts made before it stay reusable
+    assert demo.copy_through_recipe(0.25) == "copy_through=0.25"
+    assert demo.copy_through_share("copy_through=0.25") == 0.25 and demo.copy_through_share("") == 0.0
+    for bad in (-0.1, 1.0, 3.0):
+        with pytest.raises(ValueError, match="copy-through"):
+            demo.copy_through_recipe(bad)
+
+
+def test_copy_through_examples_ask_the_dual_to_return_english_unchanged(guard_task_and_pairs, data):
+    from dupo_verl.demo.examples import read_problems
+
+    task, _ = guard_task_and_pairs
+    problems = read_problems(data["warm"])
+    examples = demo.copy_through_examples(task, problems, 0.5, seed=3)
+    assert len(examples) == round(0.5 * len(problems))
+    sources = {p.duals[0].target for p in problems}
+    for example in examples:
+        assert example.kind == "dual" and example.target in sources
+        prompt = example.messages[-1]["content"]
+        assert "Dupish text into English" in prompt and prompt.endswith(example.target)
+        assert task.score_reconstruction(example.dual, example.target) == pytest.approx(1.0)
+    assert [e.target for e in demo.copy_through_examples(task, problems, 0.5, seed=3)] == [e.target for e in examples]
+    assert demo.copy_through_examples(task, problems, 0.0, seed=3) == []
+    proc = subprocess.run([sys.executable, "-m", "dupo_verl", "demo", "translation", "--output", "/tmp/x",
+                           "--warm-copy-through", "1.5"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "copy-through share must be in [0, 1)" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -12,4 +12,4 @@ cd "$ROOT"
 # The root pyproject ignores tests/e2e for plain `pytest` (addopts), and tests/conftest.py belongs
 # to the unit tier's venv: clear addopts and stop conftest discovery at tests/e2e.
 exec "$VENV/bin/python" -m pytest -o addopts="-ra" -o asyncio_default_fixture_loop_scope=function \
-  --confcutdir "$HERE" -p no:cacheprovider "$HERE" -x -v "$@"
+  --confcutdir "$HERE" -p no:cacheprovider --durations=15 "$HERE" -x -v "$@"
