@@ -217,8 +217,7 @@ def launch_main_ppo(config: StagedConfig, device: str, method: str, grpo: ppo.GR
     (run_dir / "steps.jsonl").write_text(
         "".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
     if not job.ok:
-        status = "timed_out" if job.timed_out else f"failed (rc={job.rc})"
-        log(f"[seed {grpo.seed}] {method}: main_ppo {status}; last lines:\n{job.tail(3000)}")
+        log(f"[seed {grpo.seed}] {method}: main_ppo {job_status(job)}; last lines:\n{job.tail(3000)}")
     return job
 
 
@@ -228,8 +227,7 @@ def base_record(method: str, grpo: ppo.GRPOSettings, job: JobResult, previous: P
     record = RunRecord(method, grpo.seed, primal_before, dual_before, wall_s=round(job.wall_s, 1))
     if previous is not None:
         record.wall_s = round(job.wall_s + (previous.record.wall_s or 0.0), 1)
-    if not job.ok:
-        record.status = "timed_out" if job.timed_out else f"failed (rc={job.rc})"
+    record.status = job_status(job)
     rollout_dirs = (*previous.rollout_dirs, paths.rollouts) if previous else (paths.rollouts,)
     record.detail = {"rc": job.rc, "timed_out": job.timed_out, "leftover_pids": job.leftover_pids,
                      "overrides": list(argv), "stages": previous.stages + 1 if previous else 1,
@@ -237,6 +235,13 @@ def base_record(method: str, grpo: ppo.GRPOSettings, job: JobResult, previous: P
     if previous is not None:
         record.detail["continued_from"] = str(previous.checkpoint)
     return record
+
+
+def job_status(job: JobResult) -> str:
+    """A run's status word: ok, timed_out, or failed with its exit code."""
+    if job.ok:
+        return "ok"
+    return "timed_out" if job.timed_out else f"failed (rc={job.rc})"
 
 
 def refuse_to_overwrite(out: Path, config: StagedConfig) -> None:

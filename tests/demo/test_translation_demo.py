@@ -150,6 +150,8 @@ def test_config_and_cli_reject_bad_input(tmp_path):
         demo.TranslationDemoConfig(output=tmp_path, methods=("dupo", "bogus")).validate()
     with pytest.raises(ValueError, match="val_sentences"):
         demo.TranslationDemoConfig(output=tmp_path, val_sentences=3).validate()
+    with pytest.raises(ValueError, match="incentive_pairs must be >= 0"):
+        demo.TranslationDemoConfig(output=tmp_path, incentive_pairs=-1).validate()
     proc = subprocess.run([sys.executable, "-m", "dupo_verl", "demo", "translation", "--output", str(tmp_path),
                            "--methods", "dupo,bogus"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: unknown method(s) ['bogus']")
