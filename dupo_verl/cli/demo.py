@@ -221,6 +221,9 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
     ws.add_argument("--warm-copy-through", type=float, default=0.0,
                     help="also teach the reverse direction to return English input unchanged, on this many "
                     "examples per real one, as real LLMs do (it opens the copy shortcut the guards close; 0: none)")
+    ws.add_argument("--warm-primal-copy", type=float, default=0.0,
+                    help="also teach the policy to answer with the English source on this many examples per real "
+                    "one, as LLMs sometimes answer in the source language (the copy shortcut's seed; 0: none)")
     rl = p.add_argument_group("GRPO (verl main_ppo; the same budget for every method)")
     rl.add_argument("--steps", type=int, default=g.steps)
     rl.add_argument("--batch-size", type=int, default=g.batch_size, help="prompts per step")
@@ -232,7 +235,8 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
 
 
 def _run_translation(args: argparse.Namespace) -> int:
-    from dupo_verl.demo.translation_demo import METHODS, TranslationDemoConfig, copy_through_recipe, run_demo
+    from dupo_verl.demo.translation_demo import METHODS, TranslationDemoConfig, run_demo
+    from dupo_verl.demo.translation_recipe import warm_recipe
 
     methods = _method_list(args.methods, METHODS)
     try:
@@ -244,7 +248,7 @@ def _run_translation(args: argparse.Namespace) -> int:
             model=replace(d.model, hidden_size=args.hidden_size, num_layers=args.num_layers, num_heads=args.num_heads),
             warm=replace(d.warm, max_steps=args.warm_max_steps, lr=args.warm_lr, primal_target=args.warm_primal_target,
                          dual_target=args.warm_dual_target or None, dual_min=args.warm_dual_min or None,
-                         recipe=copy_through_recipe(args.warm_copy_through)),
+                         recipe=warm_recipe(args.warm_copy_through, args.warm_primal_copy)),
             grpo=replace(d.grpo, steps=args.steps, batch_size=args.batch_size, group_size=args.group_size,
                          lr=args.lr, test_freq=args.test_freq),
             python=args.python, run_timeout_s=args.run_timeout, extra_overrides=tuple(args.override),

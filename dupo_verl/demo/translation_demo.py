@@ -44,6 +44,7 @@ from dupo_verl.demo.results import RunRecord, _mean_curve, val_curve
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
 from dupo_verl.demo.translation_incentive import format_incentive
+from dupo_verl.demo.translation_recipe import recipe_examples
 from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
 from dupo_verl.demo.two_sum_data import read_rows, write_rows
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
@@ -338,47 +339,19 @@ def _fresh_warm_start(config: TranslationDemoConfig, seed_dir: Path, seed: int, 
                               hidden_size=config.model.hidden_size, num_layers=config.model.num_layers,
                               num_heads=config.model.num_heads, max_position_embeddings=256, seed=seed)
     task = task_of(problems)
+    extra = recipe_examples(task, problems, config.warm.recipe, seed)
+    if extra[PRIMAL] or extra[DUAL]:
+        log(f"[seed {seed}] warm-start recipe {config.warm.recipe}: {len(extra[PRIMAL])} primal copies, "
+            f"{len(extra[DUAL])} copy-through duals")
     warm = warm_start(
         model_dir, seed_dir / "warm_start", task, examples_of(problems, PRIMAL),
         examples_of(problems, DUAL), replace(config.warm, seed=seed),
         progress=lambda r: log(f"[seed {seed}] warm start step {r['step']} ({r['phase']}): loss {r['loss']:.3f} "
                                f"dev chrF>=0.5 primal {r['dev_primal']:.2f} dual {r['dev_dual']:.2f}"),
-        dual_extra=copy_through_examples(task, problems, copy_through_share(config.warm.recipe), seed),
+        primal_extra=extra[PRIMAL], dual_extra=extra[DUAL],
     )
     (seed_dir / "warm_start" / "model_config.json").write_text(json.dumps(asdict(config.model)))
     return warm
-
-
-COPY_THROUGH = "copy_through="  # the warm-start recipe of `--warm-copy-through`
-
-
-def copy_through_recipe(share: float) -> str:
-    """The warm-start recipe of a copy-through share ("" for none, so older warm starts stay reusable)."""
-    if not 0.0 <= share < 1.0:
-        raise ValueError(f"warm copy-through share must be in [0, 1), got {share}")
-    return f"{COPY_THROUGH}{share:g}" if share else ""
-
-
-def copy_through_share(recipe: str) -> float:
-    """The copy-through share a warm-start recipe asks for (0 without one)."""
-    return float(recipe[len(COPY_THROUGH):]) if recipe.startswith(COPY_THROUGH) else 0.0
-
-
-def copy_through_examples(task, problems, share: float, seed: int) -> list:
-    """Dual examples whose text is already English: asked to translate it into English, the dual
-    returns it unchanged, as a real LLM does. They give the round trip its copy shortcut (a copied
-    source comes back whole), which the `dupo_guards_off` control needs in order to show it. `share`
-    is their number relative to the real dual examples."""
-    import random
-
-    from dupo_verl.demo.examples import Example
-
-    chosen = random.Random(f"copy_through:{seed}").sample(list(problems), round(share * len(problems)))
-    out = []
-    for problem in chosen:
-        dual = problem.duals[0].dual
-        out.append(Example(kind=DUAL, messages=task.dual_messages(dual, dual.value), target=dual.value, dual=dual))
-    return out
 
 
 def _finished_record(method, grpo, paths, argv, job, before, previous: stages.PreviousStage | None, heldout, guard_task,

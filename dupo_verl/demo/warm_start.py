@@ -123,12 +123,13 @@ def warm_start(
     config: WarmStartConfig = WarmStartConfig(),
     progress: Callable[[dict[str, Any]], None] | None = None,
     dual_extra: Sequence[Example] = (),
+    primal_extra: Sequence[Example] = (),
 ) -> WarmStartResult:
     """Train `model_dir` on `primal` and `dual` examples, save to `out_dir`, return the record.
 
     A dev set of `config.dev_size` examples per role is held back from the given examples.
-    `dual_extra` are trained on as dual examples but never in the dev set (the stopping rule
-    measures the dual on its real task only).
+    `dual_extra` / `primal_extra` are trained on in their role but never in the dev set (the
+    stopping rule measures each direction on its real task only).
     """
     import torch
 
@@ -141,7 +142,7 @@ def warm_start(
     dual_pool, dual_dev = _split(dual, config.dev_size, rng)
     model, tokenizer = load_model(str(model_dir))
     model.train()
-    encoded = {PRIMAL: [encode(tokenizer, e) for e in primal_pool],
+    encoded = {PRIMAL: [encode(tokenizer, e) for e in (*primal_pool, *primal_extra)],
                DUAL: [encode(tokenizer, e) for e in (*dual_pool, *dual_extra)]}
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -8,9 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dupo_verl.demo import translation_data as td
 from dupo_verl.demo import translation_demo as demo
+from dupo_verl.demo import translation_recipe as recipe
 from dupo_verl.demo.two_sum_data import read_rows
 from reward_fns import compute_score
 
@@ -322,31 +325,49 @@ def test_incentive_scores_every_answer_with_the_real_scorer(guard_task_and_pairs
         shortcut_incentive(model, task, [], demo.GUARDS_OFF, options)
 
 
-def test_copy_through_recipe_round_trips_and_rejects_bad_shares():
-    assert demo.copy_through_recipe(0.0) == ""  # no recipe: warm starts made before it stay reusable
-    assert demo.copy_through_recipe(0.25) == "copy_through=0.25"
-    assert demo.copy_through_share("copy_through=0.25") == 0.25 and demo.copy_through_share("") == 0.0
-    for bad in (-0.1, 1.0, 3.0):
-        with pytest.raises(ValueError, match="copy-through"):
-            demo.copy_through_recipe(bad)
+def test_recipe_round_trips_and_rejects_bad_shares():
+    assert recipe.warm_recipe() == ""  # no recipe: warm starts made before recipes stay reusable
+    assert recipe.warm_recipe(0.25) == "copy_through=0.25"  # the string the eighth session's warm starts carry
+    assert recipe.warm_recipe(0.25, 0.1) == "copy_through=0.25,primal_copy=0.1"
+    assert recipe.warm_recipe(primal_copy=0.1) == "primal_copy=0.1"
+    for bad in (-0.1, 1.0, 3.0, float("nan")):
+        with pytest.raises(ValueError, match="--warm-copy-through"):
+            recipe.warm_recipe(bad)
+        with pytest.raises(ValueError, match="--warm-primal-copy"):
+            recipe.warm_recipe(0.2, bad)
 
 
-def test_copy_through_examples_ask_the_dual_to_return_english_unchanged(guard_task_and_pairs, data):
+@given(st.floats(0.0, 0.999), st.floats(0.0, 0.999))
+def test_recipe_shares_read_back_what_was_written(copy_through, primal_copy):
+    text = recipe.warm_recipe(copy_through, primal_copy)
+    assert recipe.recipe_share(text, "copy_through") == pytest.approx(copy_through, rel=1e-5)
+    assert recipe.recipe_share(text, "primal_copy") == pytest.approx(primal_copy, rel=1e-5)
+    assert recipe.recipe_share(text, "other") == 0.0
+
+
+def test_recipe_examples_teach_each_role_its_copy(guard_task_and_pairs, data):
     from dupo_verl.demo.examples import read_problems
 
     task, _ = guard_task_and_pairs
     problems = read_problems(data["warm"])
-    examples = demo.copy_through_examples(task, problems, 0.5, seed=3)
-    assert len(examples) == round(0.5 * len(problems))
     sources = {p.duals[0].target for p in problems}
-    for example in examples:
+    extra = recipe.recipe_examples(task, problems, recipe.warm_recipe(0.5, 0.25), seed=3)
+    assert len(extra["dual"]) == round(0.5 * len(problems)) and len(extra["primal"]) == round(0.25 * len(problems))
+    for example in extra["dual"]:  # asked to translate English into English, the dual returns it unchanged
         assert example.kind == "dual" and example.target in sources
         prompt = example.messages[-1]["content"]
         assert "Dupish text into English" in prompt and prompt.endswith(example.target)
         assert task.score_reconstruction(example.dual, example.target) == pytest.approx(1.0)
-    assert [e.target for e in demo.copy_through_examples(task, problems, 0.5, seed=3)] == [e.target for e in examples]
-    assert demo.copy_through_examples(task, problems, 0.0, seed=3) == []
-    proc = subprocess.run([sys.executable, "-m", "dupo_verl", "demo", "translation", "--output", "/tmp/x",
-                           "--warm-copy-through", "1.5"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "copy-through share must be in [0, 1)" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    by_prompt = {p.primal.messages[-1]["content"]: p for p in problems}
+    for example in extra["primal"]:  # the policy answers with the source sentence of its own prompt
+        problem = by_prompt[example.messages[-1]["content"]]
+        assert example.kind == "primal" and example.target == problem.duals[0].target != problem.primal.target
+        assert task.reject_answer(example.target, [problem.duals[0].dual]) == "near_copy"
+    again = recipe.recipe_examples(task, problems, recipe.warm_recipe(0.5, 0.25), seed=3)
+    assert [e.target for e in again["primal"]] == [e.target for e in extra["primal"]]  # reproducible per seed
+    assert recipe.recipe_examples(task, problems, "", seed=3) == {"primal": [], "dual": []}
+    for option, value in (("--warm-copy-through", "1.5"), ("--warm-primal-copy", "-0.2")):
+        proc = subprocess.run([sys.executable, "-m", "dupo_verl", "demo", "translation", "--output", "/tmp/x",
+                               option, value], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and f"{option}: the share must be in [0, 1)" in proc.stderr
+        assert "Traceback" not in proc.stderr

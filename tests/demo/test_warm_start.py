@@ -177,3 +177,27 @@ def test_old_warm_start_files_read_as_made_without_primal_checks():
     old = {k: v for k, v in asdict(WarmStartConfig(primal_eval_every=None)).items() if k != "primal_eval_every"}
     assert saved_settings(old) == asdict(WarmStartConfig(primal_eval_every=None))
     assert saved_settings(old) != asdict(WarmStartConfig())
+
+
+def test_extra_examples_are_trained_on_in_their_role(digit_model, two_sum_problems, tmp_path):
+    """`primal_extra` / `dual_extra` (the translation demo's copy recipes) are learned like the real
+    examples: their replies' loss falls as much as the real ones'."""
+    train, _ = two_sum_problems
+    task = task_of(train)
+    primal = examples_of(train, PRIMAL)
+    extra = [replace(e, target="77") for e in primal]  # one fixed, learnable reply: half the primal pool
+    config = WarmStartConfig(max_steps=40, batch_size=32, lr=3e-3, eval_every=20, dev_size=20,
+                             primal_target=None, dual_target=None, max_new_tokens=4)
+    before, tokenizer = load_model(str(digit_model))
+    batch = collate([encode(tokenizer, e) for e in extra], tokenizer.pad_token_id)
+    with torch.no_grad():
+        loss_before = before(**batch).loss.item()
+    with_extra = warm_start(digit_model, tmp_path / "with", task, primal, examples_of(train, DUAL), config,
+                            primal_extra=extra)
+    without = warm_start(digit_model, tmp_path / "without", task, primal, examples_of(train, DUAL), config)
+    losses = {}
+    for name, result in (("with", with_extra), ("without", without)):
+        trained, _ = load_model(str(result.model_dir))
+        with torch.no_grad():
+            losses[name] = trained(**batch).loss.item()
+    assert losses["with"] < 0.8 * losses["without"] and losses["with"] < loss_before, (losses, loss_before)
