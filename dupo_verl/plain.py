@@ -12,12 +12,17 @@ from collections.abc import Mapping
 from typing import Any
 
 
+_SCALARS = frozenset({str, int, float, bool, bytes})
+
+
 def to_plain(value: Any) -> Any:
     """`value` with every mapping, sequence and numpy value turned into dict / list / scalar.
 
     >>> to_plain({"a": (1, 2), "b": [{"c": None}]})
     {'a': [1, 2], 'b': [{'c': None}]}
     """
+    if value is None or type(value) in _SCALARS:  # the common case first: parquet rows are mostly these
+        return value
     omegaconf = sys.modules.get("omegaconf")  # a config can only be one if omegaconf is loaded
     if omegaconf is not None and omegaconf.OmegaConf.is_config(value):
         return omegaconf.OmegaConf.to_container(value, resolve=True)

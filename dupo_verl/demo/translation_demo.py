@@ -46,6 +46,7 @@ from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
 from dupo_verl.demo.translation_incentive import format_incentive
 from dupo_verl.demo.translation_recipe import recipe_examples
 from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
+from dupo_verl.demo.translation_tables import per_seed_markdown
 from dupo_verl.demo.two_sum_data import read_rows, write_rows
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 from dupo_verl.tasks.base import REJECTION_REASONS
@@ -521,7 +522,8 @@ def write_outputs(out: Path, config: TranslationDemoConfig, device: str, records
         "shares of the training rollouts:\n\n" + format_table(results) + "\n"
         + "".join(f"\nWhat the DuPO reward pays each answer (seed {seed}'s warm start as the dual, greedy):\n\n"
                   + format_incentive(table) + "\n" for seed, table in (incentive or {}).items()))
-    plot(records, out / "chrf_vs_steps.png", f"translation on {device}: held-out chrF ({config.seeds} seed(s))")
+    (out / "per_seed.md").write_text(per_seed_markdown(results))
+    plot(records, out / "chrf_vs_steps.png", f"translation on {device}: held-out chrF")
     return results
 
 
@@ -534,10 +536,12 @@ def plot(records: Sequence[RunRecord], path: Path, title: str) -> Path:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in RL_METHODS:
-        mean = _mean_curve([r.curve for r in records if r.method == method and r.curve])
-        if mean:
+        curves = [r.curve for r in records if r.method == method and r.curve]
+        mean = _mean_curve(curves)
+        if mean:  # the legend says over how many seeds: methods may have run on fewer seeds than others
             xs, ys = zip(*mean, strict=True)
-            ax.plot(xs, [100 * y for y in ys], marker="o", markersize=3, label=method)
+            ax.plot(xs, [100 * y for y in ys], marker="o", markersize=3,
+                    label=f"{method} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
     ax.set_xlabel("GRPO step (verl main_ppo)")
     ax.set_ylabel("held-out chrF, greedy (mean over sentences)")
     ax.set_title(title)

@@ -24,6 +24,7 @@ from dupo_verl.tasks import Messages
 from dupo_verl.verl.anchor import LIVE_JUDGE_FIELD, live_verdict, require_anchor
 from dupo_verl.verl.generate import ServerGenerate
 from dupo_verl.verl.rows import gold_label, resolve_options, row_task, score_row
+from dupo_verl.verl.startup import check_files_once
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
@@ -50,6 +51,8 @@ class DuPOAgentLoop(SingleTurnAgentLoop):
             )
         super().__init__(*args, **kwargs)
         self.options: DualOptions = resolve_options(dupo, self.config)
+        agent = self.rollout_config.get("agent") or {}
+        check_files_once(self.config.get("data"), self.options, agent.get("default_agent_loop"), all_rows=False)
         if self.options.judge == "anchored":
             require_anchor(self.config)
 

@@ -21,6 +21,7 @@ from dupo_verl.scoring import anchored_reward
 from dupo_verl.verl.anchor import read_live_verdict
 from dupo_verl.verl.generate import RouterGenerate
 from dupo_verl.verl.rows import gold_label, resolve_options, row_task, score_row
+from dupo_verl.verl.startup import check_files_once
 
 # One dual question may wait behind a whole rollout batch on a busy server.
 HTTP_TIMEOUT_S = 1800
@@ -49,6 +50,7 @@ class DuPORewardManager(RewardManagerBase):
         self.reward_router_address = reward_router_address
         self.reward_model_tokenizer = reward_model_tokenizer
         self.options = resolve_options(None, config)
+        check_files_once(config.get("data"), self.options, None, all_rows=True)
         reward_model = config.reward.get("reward_model") or {}
         self.model_name = reward_model.get("model_path")
         if self.options.dual_mode == "likelihood" and reward_model_tokenizer is None:

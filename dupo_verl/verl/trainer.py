@@ -6,7 +6,8 @@ pick one with `trainer.v1.trainer_mode=dupo_sync`) behave exactly like their bas
 `dupo/<metric>/mean` to each step's metrics, read from the rollouts' `extra_fields` in the
 TransferQueue before verl clears the batch. With `dupo.dual_mode=likelihood` they also check, as
 soon as verl has built the datasets (before any worker starts), that every DuPO-scored row can be
-scored that way (`check_datasets_dual_mode`); under other trainers that check runs at each row.
+scored that way (`check_datasets_dual_mode`); under other trainers the agent loop and the `dupo`
+reward manager run it over the data files when they are built (`startup.py`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from verl.trainer.ppo.v1 import (
 
 from dupo_verl.scoring import METRIC_KEYS
 from dupo_verl.verl.rows import check_rows_dual_mode, resolve_options
+from dupo_verl.verl.startup import dupo_rows
 
 logger = logging.getLogger(__name__)
 
@@ -93,11 +95,7 @@ def check_datasets_dual_mode(config: Any, datasets: Mapping[str, Any]) -> int:
         if frame is None or "extra_info" not in frame.column_names:
             continue
         columns = [c for c in ("extra_info", "data_source", "agent_name") if c in frame.column_names]
-        rows = (
-            row
-            for row in frame.select_columns(columns)
-            if all_rows or (row.get("agent_name") or default_agent) == "dupo_agent"
-        )
+        rows = dupo_rows(frame.select_columns(columns), default_agent, all_rows)
         checked += check_rows_dual_mode(rows, options, f"the {split} dataset")
     logger.info("dupo.dual_mode=likelihood: %d rows can be scored", checked)
     return checked

@@ -113,3 +113,67 @@ def test_the_agent_loop_yaml_mode_is_checked_too(tmp_path, tiny_model_path, agen
     )
     with pytest.raises(LikelihoodUnsupported, match="free prose"):
         trainer._init_dataloader()
+
+
+# -- the same check under any trainer (V0, plain V1): the agent loop and the reward manager ---------
+
+
+def _likelihood_config(tmp_path: Path, model: Path, train: list[dict], val: list[dict], *overrides: str):
+    (tmp_path / "files").mkdir(exist_ok=True)
+    return verl_config(
+        model,
+        f"data.train_files={_parquet(tmp_path / 'files' / 'train.parquet', train)}",
+        f"data.val_files=[{_parquet(tmp_path / 'files' / 'val.parquet', val)}]",
+        "+dupo.dual_mode=likelihood",
+        *overrides,
+    )
+
+
+async def test_the_agent_loop_checks_the_data_files_before_its_first_row(tmp_path, tiny_lm, tiny_model_path):
+    """Built by verl's own instantiate path (as `AgentLoopWorker` does), `dupo_agent` runs the
+    check over the job's parquet files: a late unsupported row stops the first rollout, named
+    (hydra wraps the error, with its message, as it would in verl's worker)."""
+    from hydra.errors import InstantiationException
+    from verl_helpers import make_server, run_dupo_loop
+
+    from dupo_verl.verl import startup
+
+    startup._CHECKED.clear()
+    train = [_row(i) for i in range(39)] + [_row(39, NO_LIKELIHOOD)]
+    config = _likelihood_config(tmp_path, tiny_model_path, train, [_row(100)])
+    server = make_server(tiny_lm, config)
+    with pytest.raises(InstantiationException, match=r"the train file .*train.parquet row 39 .*free prose"):
+        await run_dupo_loop(config, server, _row(0))
+    assert not server.calls  # nothing was generated
+
+
+def test_the_check_runs_once_per_process_and_only_where_dupo_scores(tmp_path):
+    from dupo_verl.scoring import DualOptions
+    from dupo_verl.verl import startup
+
+    startup._CHECKED.clear()
+    likelihood = DualOptions.from_mapping({"dual_mode": "likelihood"})
+    data = {"train_files": str(_parquet(tmp_path / "t.parquet", [_row(i) for i in range(3)])),
+            "val_files": [str(_parquet(tmp_path / "v.parquet", [_row(9, NO_LIKELIHOOD, agent_name="single_turn_agent")])),
+                          str(tmp_path / "missing.parquet"), "hdfs://elsewhere/x.parquet"]}
+    assert [split for split, _ in startup.data_files(data)] == ["train", "val"]  # only local parquet files
+    assert startup.check_files_once(data, likelihood, "dupo_agent", all_rows=False) == 3
+    assert startup.check_files_once(data, likelihood, "dupo_agent", all_rows=False) == 0  # once per process
+    with pytest.raises(LikelihoodUnsupported, match=r"the val file .*v.parquet row 0"):
+        startup.check_files_once(data, likelihood, "dupo_agent", all_rows=True)  # the reward manager scores all rows
+    assert startup.check_files_once(data, DualOptions(), "dupo_agent", all_rows=True) == 0  # sample mode: nothing
+    assert startup.check_files_once({}, likelihood, None, all_rows=True) == 0
+
+
+async def test_the_reward_manager_checks_the_data_files_when_built(tmp_path, tiny_lm, tiny_model_path):
+    from test_reward_manager import reward_config
+
+    from dupo_verl.verl import startup
+    from dupo_verl.verl.reward_manager import DuPORewardManager
+
+    startup._CHECKED.clear()
+    train = _parquet(tmp_path / "train.parquet", [_row(0), _row(1, NO_LIKELIHOOD, agent_name="single_turn_agent")])
+    config = reward_config(tiny_model_path, "+dupo.dual_mode=likelihood", f"data.train_files={train}")
+    with pytest.raises(LikelihoodUnsupported, match=r"the train file .*row 1 .*free prose"):
+        DuPORewardManager(config, tiny_lm.tokenizer, None, reward_router_address="127.0.0.1:1",
+                          reward_model_tokenizer=tiny_lm.tokenizer)

@@ -1,0 +1,64 @@
+"""The likelihood start-up check for every trainer, not only the `dupo_*` V1 ones.
+
+verl's V0 trainer and its plain V1 trainers give a plugin no hook between building the datasets
+and the first step. The agent loop and the `dupo` reward manager are built before the first row is
+scored, so they run the check there, once per process, over the parquet files the job names
+(`data.train_files`, `data.val_files`): an unsupported task fails at the first rollout (before any
+training step), with the row named, not at the step that first samples it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dupo_verl.scoring import DualOptions
+from dupo_verl.verl.rows import check_rows_dual_mode
+
+logger = logging.getLogger(__name__)
+
+# (files, agent filter) already checked in this process: each agent loop instance is built per row
+_CHECKED: set[tuple[Any, ...]] = set()
+
+
+def data_files(data_config: Any) -> list[tuple[str, str]]:
+    """(split, path) of each local parquet file of `data.train_files` / `data.val_files`."""
+    out = []
+    for split in ("train", "val"):
+        value = (data_config or {}).get(f"{split}_files")
+        paths = [value] if isinstance(value, str) else list(value or [])
+        out += [(split, str(p)) for p in paths if str(p).endswith(".parquet") and Path(str(p)).is_file()]
+    return out
+
+
+def dupo_rows(rows: Iterable[Mapping[str, Any]], default_agent: str | None, all_rows: bool):
+    """The rows DuPO scores: those rolled out by `dupo_agent` (their `agent_name`, else the default
+    agent loop), or every row when the `dupo` reward manager scores them all."""
+    return (row for row in rows if all_rows or (row.get("agent_name") or default_agent) == "dupo_agent")
+
+
+def check_files_once(data_config: Any, options: DualOptions, default_agent: str | None, all_rows: bool) -> int:
+    """`check_rows_dual_mode` over the job's parquet files, once per process; rows checked (0 when
+    already checked, when not in likelihood mode, or when the files are not local parquet)."""
+    if options.dual_mode != "likelihood":
+        return 0
+    files = data_files(data_config)
+    key = (tuple(files), default_agent, all_rows)
+    if key in _CHECKED:
+        return 0
+    import pyarrow.parquet as pq
+
+    checked = 0
+    for split, path in files:
+        names = set(pq.read_schema(path).names)
+        if "extra_info" not in names:
+            continue
+        columns = [c for c in ("extra_info", "data_source", "agent_name") if c in names]
+        batches = pq.ParquetFile(path).iter_batches(batch_size=4096, columns=columns)  # bounded memory
+        rows = (row for batch in batches for row in batch.to_pylist())
+        checked += check_rows_dual_mode(dupo_rows(rows, default_agent, all_rows), options, f"the {split} file {path}")
+    _CHECKED.add(key)
+    logger.info("dupo.dual_mode=likelihood: %d rows of %d file(s) can be scored", checked, len(files))
+    return checked
