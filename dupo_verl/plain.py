@@ -11,7 +11,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-
 _SCALARS = frozenset({str, int, float, bool, bytes})
 
 
