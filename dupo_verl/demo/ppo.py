@@ -17,6 +17,13 @@ Methods differ only in their training rows and reward (same budget, same startin
   and hide A (asked as B+V=S, the same format), both answered by the live policy; the reward is
   paid only when both rebuild their operand (`+dupo.dual_aggregate=min`). A wrong sum one dual
   confirms by a mirrored slip is mostly caught by the other.
+- `dupo_likelihood`: `dupo`'s rows, the dual asked in likelihood mode (`+dupo.dual_mode=likelihood`:
+  the reward is exp(mean log-prob) of the true hidden operand, one prefill, no decoding).
+- `dupo_anchored`: `dupo`'s rows judged by the live self-dual AND a frozen copy of the warm start
+  (verl's reward-model server, as `dupo_frozen`), both must accept (`+dupo.judge=anchored`,
+  `dual_aggregate=min`); `dupo_ensemble_anchored`: the ensemble's two duals, asked of both judges.
+  Their validation rows run on `dupo_agent` too (the `dupo` manager needs each row's live verdict);
+  the held-out accuracy comes from `dupo_gold_acc` (true labels), as for `dupo_frozen`.
 Validation rows (held-out primal and dual prompts, true labels) always use `single_turn_agent`
 and `reward_fns.compute_score`, greedily: that is the accuracy curve. Validation never trains.
 
@@ -40,9 +47,21 @@ METHOD_AGENTS = {
     "dupo_frozen": "single_turn_agent",
     "dupo_alternate": "dupo_agent",
     "dupo_ensemble": "dupo_agent",
+    "dupo_likelihood": "dupo_agent",
+    "dupo_anchored": "dupo_agent",
+    "dupo_ensemble_anchored": "dupo_agent",
 }
 # (dual questions per rollout, how their accuracies combine); every other method asks one (mean)
-METHOD_DUALS = {"dupo_ensemble": (2, "min")}
+METHOD_DUALS = {"dupo_ensemble": (2, "min"), "dupo_anchored": (1, "min"), "dupo_ensemble_anchored": (2, "min")}
+# more `+dupo` options of a method (only where they differ from the defaults)
+METHOD_OPTIONS = {
+    "dupo_likelihood": ("+dupo.dual_mode=likelihood",),
+    "dupo_anchored": ("+dupo.judge=anchored",),
+    "dupo_ensemble_anchored": ("+dupo.judge=anchored",),
+}
+# methods whose judge includes a frozen copy of the warm start behind verl's reward-model server
+FROZEN_JUDGE = ("dupo_frozen", "dupo_anchored", "dupo_ensemble_anchored")
+ANCHORED = ("dupo_anchored", "dupo_ensemble_anchored")
 CPU_SUPPORT_MODULE = "verl_cpu_support"
 # verl's CPU platform (docs section 9); VERL_ENGINE_DEVICE is only a key of verl's engine registry
 CPU_ENV = {
@@ -179,6 +198,7 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
         f"+dupo.dual_temperature={grpo.dual_temperature}",
         f"+dupo.dual_max_tokens={grpo.dual_max_tokens}",
         "+dupo.hybrid_weight=0.0",
+        *METHOD_OPTIONS.get(method, ()),
         "trainer.use_v1=true",
         "trainer.v1.trainer_mode=dupo_sync",
         f"trainer.total_training_steps={grpo.steps}",
@@ -198,7 +218,7 @@ def overrides(method: str, paths: RunPaths, grpo: GRPOSettings, device: str = "c
     ]
     if device == "cpu":
         out += cpu_overrides()
-    if method == "dupo_frozen":
+    if method in FROZEN_JUDGE:
         frozen = frozen_dual_overrides(paths.frozen_dual or paths.model, max_len, samples, device)
         keys = {o.split("=", 1)[0] for o in frozen}
         out = [o for o in out if o.split("=", 1)[0] not in keys] + frozen

@@ -7,10 +7,12 @@
   `reward_fns.compute_score`. `dupo_alternate` gets the `dupo` rows plus one `two_sum_inverse` row
   per problem (`inverse_row`: the dual prompt A+V=S V= as a primal, a wrong B planted), shuffled in.
   `dupo_ensemble` gets the `dupo` rows with two dual questions each (hide B, and hide A asked as
-  B+V=S), judged by the live policy; its reward needs both (`dupo.dual_aggregate=min`).
+  B+V=S), judged by the live policy; its reward needs both (`dupo.dual_aggregate=min`);
+  `dupo_ensemble_anchored` gets the same rows. `dupo_likelihood` and `dupo_anchored` get `dupo`'s.
 - `validation_rows` makes the held-out primal rows and dual rows (the dual prompt built from the
-  true sum, expected reply B), both answered by `single_turn_agent` and scored against true labels:
-  verl's own greedy validation gives the accuracy curves.
+  true sum, expected reply B), both answered by `single_turn_agent` (by `dupo_agent` for the
+  anchored judges, whose reward manager needs a live verdict on every row) and scored against true
+  labels: verl's own greedy validation gives the accuracy curves.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ DUAL_SOURCE = "two_sum/dual"
 VALIDATION_AGENT = "single_turn_agent"
 ALTERNATE = "dupo_alternate"
 ENSEMBLE = "dupo_ensemble"
+ENSEMBLE_ROWS = (ENSEMBLE, "dupo_ensemble_anchored")  # methods trained on the ensemble's rows
 INVERSE_TASK = "two_sum_inverse"
 _PRIMAL_PROMPT = re.compile(r"(\d+)\+(\d+)=")
 
@@ -91,7 +94,7 @@ def method_rows(rows: Sequence[dict[str, Any]], method: str, seed: int = 0) -> l
         raise ValueError(f"unknown method {method!r}; RL methods: {sorted(METHOD_AGENTS)}")
     if method == ALTERNATE:
         return alternate_rows(rows, seed)
-    if method == ENSEMBLE:
+    if method in ENSEMBLE_ROWS:
         return ensemble_rows(rows, seed)
     rng = random.Random(f"wrong_labels:{seed}")
     out = []
@@ -167,14 +170,16 @@ def inverse_row(row: Mapping[str, Any], index: int, rng: random.Random) -> dict[
     return new
 
 
-def validation_rows(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def validation_rows(
+    rows: Sequence[dict[str, Any]], agent: str = VALIDATION_AGENT
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(held-out primal rows, held-out dual rows), greedy-scored against true labels by verl."""
     primal, dual = [], []
     for i, row in enumerate(rows):
         gold = str((row.get("reward_model") or {}).get("ground_truth") or "").strip()
         problem = problem_from_row(row, gold, i)
         base = {k: copy.deepcopy(v) for k, v in row.items() if k not in ("prompt", "reward_model", "data_source")}
-        base["agent_name"] = VALIDATION_AGENT
+        base["agent_name"] = agent
         primal.append(
             {**copy.deepcopy(base), "data_source": PRIMAL_SOURCE, "prompt": problem.primal.messages,
              "reward_model": {"style": "rule", "ground_truth": gold}}

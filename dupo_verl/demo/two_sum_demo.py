@@ -235,6 +235,10 @@ def _prepare_data(config: DemoConfig, data_dir: Path, rl_methods: Sequence[str])
     primal, dual = validation_rows(read_rows(heldout))
     paths["val_primal"] = write_rows(primal, data_dir / "val_primal.parquet")
     paths["val_dual"] = write_rows(dual, data_dir / "val_dual.parquet")
+    if set(ppo.ANCHORED) & set(rl_methods):  # the anchored judges' manager needs a live verdict on every row
+        primal, dual = validation_rows(read_rows(heldout), agent="dupo_agent")
+        paths["val_primal_anchored"] = write_rows(primal, data_dir / "val_primal_anchored.parquet")
+        paths["val_dual_anchored"] = write_rows(dual, data_dir / "val_dual_anchored.parquet")
     paths["agent_loops"] = data_dir / "agent_loops.yaml"
     paths["agent_loops"].write_text(AGENT_LOOP_YAML.format(coin_window=config.coin_window))
     return paths
@@ -258,9 +262,11 @@ def _heldout_accuracy(model_dir: Path, task, heldout, max_new_tokens: int) -> tu
 
 def _method_command(config, device, method, grpo, model_dir, data, run_dir, start=None) -> tuple[ppo.RunPaths, list[str]]:
     """`start`: the policy to train when not the warm start (a continued run); a frozen dual stays the warm start."""
+    val = "_anchored" if method in ppo.ANCHORED else ""
     paths = ppo.RunPaths(
         model=Path(start or model_dir), train_files=data[f"train_{method}"],
-        val_files=[data["val_primal"], data["val_dual"]], agent_loop_config=data["agent_loops"], workdir=run_dir,
+        val_files=[data[f"val_primal{val}"], data[f"val_dual{val}"]], agent_loop_config=data["agent_loops"],
+        workdir=run_dir,
         frozen_dual=Path(model_dir),
     )
     return paths, ppo.overrides(method, paths, grpo, device) + list(config.extra_overrides)
