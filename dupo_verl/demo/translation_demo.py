@@ -216,7 +216,8 @@ def method_command(config: TranslationDemoConfig, device: str, method: str, grpo
 
 
 def heldout_scores(model_dir: Path, heldout, max_new_tokens: int) -> dict[str, float]:
-    """Greedy sacrebleu corpus chrF and BLEU (0-100) of both directions on the held-out pairs."""
+    """Greedy sacrebleu corpus chrF and BLEU (0-100) of both directions on the held-out pairs, and the
+    share (%) of greedy primal answers the guards would reject (`primal_rejected`)."""
     import sacrebleu
 
     model, tokenizer = load_model(str(model_dir))
@@ -233,10 +234,17 @@ def heldout_scores(model_dir: Path, heldout, max_new_tokens: int) -> dict[str, f
         refs = [[e.target for e in examples]]
         out[f"{kind}_chrf"] = round(sacrebleu.corpus_chrf(hyps, refs).score, 2)
         out[f"{kind}_bleu"] = round(sacrebleu.corpus_bleu(hyps, refs).score, 2)
-        if kind == PRIMAL:
+        if kind == PRIMAL:  # the guards' verdict (defaults on) on each greedy answer: a shortcut the policy now prefers
+            out["primal_rejected"] = rejected_percent(task, heldout, hyps)
             out["samples"] = [{"source": e.messages[-1]["content"].rsplit("\n", 1)[-1], "reply": h, "reference": e.target}
                               for e, h in list(zip(examples, hyps, strict=True))[:3]]
     return out
+
+
+def rejected_percent(task, problems, answers: Sequence[str]) -> float:
+    """The share (%) of `answers` (one per problem, in order) that the task's guards reject."""
+    verdicts = [task.reject_answer(a, [d.dual for d in p.duals]) for a, p in zip(answers, problems, strict=True)]
+    return round(100 * sum(v is not None for v in verdicts) / max(1, len(verdicts)), 2)
 
 
 def metric_curve(steps: Mapping[int, Mapping[str, float]], source: str, key: str) -> list[tuple[int, float]]:
@@ -410,7 +418,7 @@ def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
             **{f"{key}_before": stats([b.get(key) for b in before])
                for key in ("primal_chrf", "primal_bleu", "dual_chrf", "dual_bleu")},
             **{f"{key}_after": stats([a.get(key) for a in after])
-               for key in ("primal_chrf", "primal_bleu", "dual_chrf", "dual_bleu")},
+               for key in ("primal_chrf", "primal_bleu", "dual_chrf", "dual_bleu", "primal_rejected")},
             "val_chrf_last3": stats([None if not r.curve else 100 * last3(r.curve) for r in runs]),
             "val_bleu_last3": stats([None if not r.detail.get("bleu_curve") else
                                      100 * last3([tuple(x) for x in r.detail["bleu_curve"]]) for r in runs]),
@@ -454,8 +462,8 @@ def format_table(results: Mapping[str, Any]) -> str:
 
     lines = ["| method | seeds | chrF before | chrF after | change | share of oracle's change | BLEU after "
              "| val chrF last 3 (gain) | share of oracle's (last 3) | dual chrF after | near-copy % | wrong language % "
-             "| partial copy % | rejected %, last 4 steps |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| partial copy % | rejected %, last 4 steps | held-out answers rejected % (greedy, after) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, s in results["methods"].items():
         b, a = s["primal_chrf_before"]["mean"], s["primal_chrf_after"]["mean"]
         rl = method != "warm_start"
@@ -468,7 +476,8 @@ def format_table(results: Mapping[str, Any]) -> str:
             f"| {method}", str(len(s["seeds"])), cell(b), cell(a), cell(None if a is None or b is None else a - b),
             cell(oracle_share(results, method, "corpus") if rl else None, 2), cell(s["primal_bleu_after"]["mean"]),
             last3_text, cell(oracle_share(results, method, "last3") if rl else None, 2),
-            cell(s["dual_chrf_after"]["mean"]), *[cell(v, 2, 100) for v in shortcut]]) + " |")
+            cell(s["dual_chrf_after"]["mean"]), *[cell(v, 2, 100) for v in shortcut],
+            cell(s.get("primal_rejected_after", {}).get("mean"))]) + " |")
     return "\n".join(lines)
 
 

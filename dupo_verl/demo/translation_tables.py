@@ -24,10 +24,10 @@ def _runs(results: Mapping[str, Any]):
 
 def heldout_rows(results: Mapping[str, Any]) -> list[str]:
     """One row per run: held-out corpus chrF/BLEU before and after, verl's validation curve (step 0,
-    last 3, final), the dual's chrF after, wall time."""
+    last 3, final), the dual's chrF after, the share of greedy held-out answers the guards reject, wall time."""
     lines = ["| method | seed | chrF before | chrF after | change | val chrF step 0 | last 3 | gain last 3 | "
-             "final val | BLEU after | dual chrF after | wall s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "final val | BLEU after | dual chrF after | held-out answers rejected % | wall s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, run in _runs(results):
         before, after = run["detail"].get("before") or {}, run["detail"].get("after") or {}
         curve = run.get("curve") or []
@@ -38,7 +38,7 @@ def heldout_rows(results: Mapping[str, Any]) -> list[str]:
             f"{_num(change)} | {_num(curve[0][1] if curve else None, scale=100)} | {_num(last3, scale=100)} | "
             f"{_num(None if last3 is None else last3 - curve[0][1], scale=100)} | "
             f"{_num(curve[-1][1] if curve else None, scale=100)} | {_num(after.get('primal_bleu'))} | "
-            f"{_num(after.get('dual_chrf'))} | {_num(run.get('wall_s'), 0)} |")
+            f"{_num(after.get('dual_chrf'))} | {_num(after.get('primal_rejected'))} | {_num(run.get('wall_s'), 0)} |")
     return lines
 
 

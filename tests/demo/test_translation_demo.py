@@ -284,6 +284,21 @@ def test_gains_are_reported_as_a_share_of_the_oracles():
     assert "| warm_start | 1 | 40.0 | 40.0 | 0.0 | - |" in table
 
 
+def test_heldout_answers_rejected_by_the_guards_are_counted(data):
+    from dupo_verl.demo.examples import read_problems, task_of
+
+    problems = read_problems(data["heldout"])[:8]
+    task = task_of(problems)
+    references = [p.primal.target for p in problems]
+    sources = [p.duals[0].target for p in problems]
+    assert demo.rejected_percent(task, problems, references) == 0.0
+    assert demo.rejected_percent(task, problems, sources) == 100.0  # copies of the source
+    assert demo.rejected_percent(task, problems, sources[:2] + references[2:]) == 25.0
+    assert demo.rejected_percent(task, [], []) == 0.0
+    with pytest.raises(ValueError):  # one answer per problem, never a silent misalignment
+        demo.rejected_percent(task, problems, references[:-1])
+
+
 def test_per_seed_tables_show_every_run_and_survive_a_failed_one():
     from dupo_verl.demo.translation_tables import per_seed_markdown
 
@@ -291,12 +306,12 @@ def test_per_seed_tables_show_every_run_and_survive_a_failed_one():
              "rejected_first": 0.25, "rejected_last": 0.0, "chrf_vs_source_first": 0.3, "chrf_vs_source_last": 0.1}
     trained = {"seed": 1, "curve": [[0, 0.40], [4, 0.42], [8, 0.44], [12, 0.45]], "wall_s": 600.0,
                "detail": {"before": {"primal_chrf": 40.0}, "after": {"primal_chrf": 43.5, "primal_bleu": 12.0,
-                                                                       "dual_chrf": 80.0},
+                                                                       "dual_chrf": 80.0, "primal_rejected": 2.5},
                           "shortcuts": {"overall": rates}, "guards": {"reward": 0.25, "gold_acc": 0.33}}}
     failed = {"seed": 2, "curve": [], "wall_s": None, "detail": {"before": {"primal_chrf": 41.0}}}
     text = per_seed_markdown({"methods": {"dupo": {"runs": [trained, failed]}}})
-    assert "| dupo | 1 | 40.0 | 43.5 | 3.5 | 40.0 | 43.7 | 3.7 | 45.0 | 12.0 | 80.0 | 600 |" in text
-    assert "| dupo | 2 | 41.0 | - | - | - | - | - | - | - | - | - |" in text
+    assert "| dupo | 1 | 40.0 | 43.5 | 3.5 | 40.0 | 43.7 | 3.7 | 45.0 | 12.0 | 80.0 | 2.5 | 600 |" in text
+    assert "| dupo | 2 | 41.0 | - | - | - | - | - | - | - | - | - | - |" in text
     assert "| dupo s1 | 64 | 90.00 | 0.00 | 10.00 | 0.00 | 0.00 | 25.00 | 0.00 | 0.300 | 0.100 | 0.250 | 0.330 |" in text
     assert "dupo s2" not in text  # no rollouts measured: no row, never a crash
     assert per_seed_markdown({"methods": {}}).count("\n|---|") == 2  # headers only
