@@ -50,7 +50,7 @@ def test_translation_demo_trains_through_main_ppo(demo_output: Path):
         assert [step for step, _ in run["curve"]] == [0, 1, 2]  # held-out chrF before training + each step
         assert all(0.0 <= chrf <= 1.0 for _, chrf in run["curve"])
         assert [step for step, _ in run["detail"]["bleu_curve"]] == [0, 1, 2]
-        for key in ("primal_chrf", "primal_bleu", "dual_chrf", "dual_bleu"):  # sacrebleu, 0-100
+        for key in ("primal_chrf", "primal_bleu", "dual_chrf", "dual_bleu", "primal_rejected"):  # 0-100
             assert 0.0 <= run["detail"]["after"][key] <= 100.0
         shortcuts = run["detail"]["shortcuts"]["overall"]  # every rollout put to the guards, from verl's dumps
         assert shortcuts["rollouts"] == 2 * 4 * 2 and shortcuts["unparsed"] == 0  # steps x prompts x group
@@ -75,3 +75,4 @@ def test_translation_demo_trains_through_main_ppo(demo_output: Path):
     assert "+dupo.hybrid_weight=0.0" in dupo_argv and any(o.endswith("default_agent_loop=dupo_agent") for o in dupo_argv)
     assert (demo_output / "chrf_vs_steps.png").read_bytes()[:4] == b"\x89PNG"
     assert "| dupo |" in (demo_output / "results.md").read_text()
+    assert "| dupo | 0 |" in (demo_output / "per_seed.md").read_text()  # every run, seed by seed
