@@ -6,12 +6,15 @@ guards-off run counts nothing by construction; the evidence that the guards clos
 the same yardstick on both. So each rollout's answer is put to the task's guards with their
 defaults on (`TranslationTask.reject_answer`): the share rejected per reason, per step, is the
 shortcut rate whether or not the run enforced it. Also kept: the mean chrF of the answers against
-their own source (a drift toward copying shows here before any threshold is crossed).
+their own source (a drift toward copying shows here before any threshold is crossed), and the mean
+reward the run paid the answers of each verdict (`reward_by_verdict`, from the dump's `score`): what
+a shortcut actually earned in that run, against an answer the guards pass.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -75,6 +78,7 @@ def shortcut_rates(rollout_dirs: Iterable[Path], task: DualTask) -> dict[str, An
     per_step: dict[str, dict[str, float]] = {}
     totals: Counter[str] = Counter()
     copy_scores: list[float] = []
+    paid: dict[str, list[float]] = {}
     for step, rows in sorted(_read_rollouts(rollout_dirs).items()):
         counts: Counter[str] = Counter()
         scores: list[float] = []
@@ -83,6 +87,9 @@ def shortcut_rates(rollout_dirs: Iterable[Path], task: DualTask) -> dict[str, An
             counts[kind] += 1
             if score is not None:
                 scores.append(score)
+            reward = _finite(row.get("score"))
+            if reward is not None:
+                paid.setdefault(kind, []).append(reward)
         judged = sum(counts.values()) - counts["unparsed"]
         if judged == 0:
             continue
@@ -95,12 +102,22 @@ def shortcut_rates(rollout_dirs: Iterable[Path], task: DualTask) -> dict[str, An
     overall: dict[str, Any] = {k: (totals[k] / judged if judged else None) for k in reasons}
     overall.update(rollouts=judged, unparsed=totals["unparsed"],
                    chrf_vs_source=statistics.fmean(copy_scores) if copy_scores else None,
-                   rejected=(1 - (totals["ok"] + totals["no_answer"]) / judged) if judged else None)
+                   rejected=(1 - (totals["ok"] + totals["no_answer"]) / judged) if judged else None,
+                   reward_by_verdict={kind: statistics.fmean(v) for kind, v in sorted(paid.items())})
     steps = list(per_step.values())
     for edge, chosen in (("first", steps[:EDGE_STEPS]), ("last", steps[-EDGE_STEPS:])):
         for key in (*REJECTION_REASONS, "rejected", "chrf_vs_source"):
             overall[f"{key}_{edge}"] = statistics.fmean(s[key] for s in chosen) if chosen else None
     return {"overall": overall, "per_step": per_step}
+
+
+def _finite(value: Any) -> float | None:
+    """A dumped score as a float, or None (absent, not a number, NaN or infinite)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def shortcut_summary(rates: Mapping[str, Any]) -> str:

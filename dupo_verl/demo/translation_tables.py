@@ -42,14 +42,19 @@ def heldout_rows(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _paid(by_verdict: Mapping[str, float]) -> str:
+    return " / ".join(_num(by_verdict.get(k), 3) for k in ("ok", "wrong_language", "near_copy", "partial_copy"))
+
+
 def shortcut_rows(results: Mapping[str, Any]) -> list[str]:
     """One row per trained run: the guards' verdicts (defaults on) on its training rollouts, overall and
-    in the first and last 4 steps, chrF of the answers against their source, and the mean training
-    reward beside the (unpaid) chrF against the reference."""
+    in the first and last 4 steps, chrF of the answers against their source, the mean training
+    reward beside the (unpaid) chrF against the reference, and the mean reward the run paid the
+    answers of each verdict (a shortcut paid more than a passed answer is one GRPO will learn)."""
     lines = ["| run | rollouts | ok % | no answer % | near-copy % | wrong language % | partial copy % | "
              "rejected % first 4 steps | last 4 steps | chrF vs source first 4 | last 4 | reward (mean) | "
-             "chrF vs reference (mean) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "chrF vs reference (mean) | reward paid: passed / wrong language / near-copy / partial copy |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, run in _runs(results):
         rates = (run["detail"].get("shortcuts") or {}).get("overall")
         if not rates:
@@ -62,7 +67,7 @@ def shortcut_rows(results: Mapping[str, Any]) -> list[str]:
             f"{_num(rates['wrong_language'], 2, 100)} | {_num(rates.get('partial_copy'), 2, 100)} | "
             f"{_num(rates['rejected_first'], 2, 100)} | {_num(rates['rejected_last'], 2, 100)} | "
             f"{_num(rates['chrf_vs_source_first'], 3)} | {_num(rates['chrf_vs_source_last'], 3)} | "
-            f"{_num(guards.get('reward'), 3)} | {_num(gold, 3)} |")
+            f"{_num(guards.get('reward'), 3)} | {_num(gold, 3)} | {_paid(rates.get('reward_by_verdict') or {})} |")
     return lines
 
 

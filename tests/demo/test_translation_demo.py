@@ -243,7 +243,10 @@ def test_shortcut_rates_over_stages_and_torn_lines(guard_task_and_pairs, tmp_pat
 
     def dump(folder: Path, step: int, outputs: list[str], torn: bool = False) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps({"input": _dumped_prompt(source), "output": o, "step": step}) for o in outputs]
+        # what the run paid: a copy 0.9, a translation 0.3, nothing for no answer; one unreadable score
+        paid = {source: 0.9, reference: 0.3, "": 0.0}
+        lines = [json.dumps({"input": _dumped_prompt(source), "output": o, "step": step,
+                             "score": paid[o] if (step, i) != (2, 0) else "nan"}) for i, o in enumerate(outputs)]
         (folder / f"{step}.jsonl").write_text("\n".join(lines) + ("\n{\"input\": \"tor" if torn else "\n"))
 
     first, second = tmp_path / "stage1", tmp_path / "stage2"
@@ -260,6 +263,8 @@ def test_shortcut_rates_over_stages_and_torn_lines(guard_task_and_pairs, tmp_pat
     parts = [overall[k] for k in ("ok", "no_answer", "near_copy", "wrong_language", "partial_copy") if k in overall]
     assert sum(parts) == pytest.approx(1.0)
     assert overall["near_copy_first"] == pytest.approx((0.25 + 0.75 + 0.0) / 3)
+    # the rewards each verdict was paid (the unreadable score skipped, never a NaN mean)
+    assert overall["reward_by_verdict"] == pytest.approx({"near_copy": 0.9, "ok": 0.3, "no_answer": 0.0})
     assert "near_copy 33.33%" in shortcut_summary(rates)
     empty = shortcut_rates([tmp_path / "nothing"], task)
     assert empty["per_step"] == {} and empty["overall"]["rejected"] is None
@@ -303,7 +308,8 @@ def test_per_seed_tables_show_every_run_and_survive_a_failed_one():
     from dupo_verl.demo.translation_tables import per_seed_markdown
 
     rates = {"rollouts": 64, "ok": 0.9, "no_answer": 0.0, "near_copy": 0.1, "wrong_language": 0.0, "partial_copy": 0.0,
-             "rejected_first": 0.25, "rejected_last": 0.0, "chrf_vs_source_first": 0.3, "chrf_vs_source_last": 0.1}
+             "rejected_first": 0.25, "rejected_last": 0.0, "chrf_vs_source_first": 0.3, "chrf_vs_source_last": 0.1,
+             "reward_by_verdict": {"ok": 0.25, "near_copy": 0.6}}
     trained = {"seed": 1, "curve": [[0, 0.40], [4, 0.42], [8, 0.44], [12, 0.45]], "wall_s": 600.0,
                "detail": {"before": {"primal_chrf": 40.0}, "after": {"primal_chrf": 43.5, "primal_bleu": 12.0,
                                                                        "dual_chrf": 80.0, "primal_rejected": 2.5},
@@ -312,7 +318,7 @@ def test_per_seed_tables_show_every_run_and_survive_a_failed_one():
     text = per_seed_markdown({"methods": {"dupo": {"runs": [trained, failed]}}})
     assert "| dupo | 1 | 40.0 | 43.5 | 3.5 | 40.0 | 43.7 | 3.7 | 45.0 | 12.0 | 80.0 | 2.5 | 600 |" in text
     assert "| dupo | 2 | 41.0 | - | - | - | - | - | - | - | - | - | - |" in text
-    assert "| dupo s1 | 64 | 90.00 | 0.00 | 10.00 | 0.00 | 0.00 | 25.00 | 0.00 | 0.300 | 0.100 | 0.250 | 0.330 |" in text
+    assert "| dupo s1 | 64 | 90.00 | 0.00 | 10.00 | 0.00 | 0.00 | 25.00 | 0.00 | 0.300 | 0.100 | 0.250 | 0.330 | 0.250 / - / 0.600 / - |" in text
     assert "dupo s2" not in text  # no rollouts measured: no row, never a crash
     assert per_seed_markdown({"methods": {}}).count("\n|---|") == 2  # headers only
 
