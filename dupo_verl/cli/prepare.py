@@ -72,6 +72,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(a function text -> label, for a language no detector knows)",
     )
     tr.add_argument(
+        "--language-check-min-letters", type=int, default=None,
+        help="answers with fewer letters are not language-checked (default 40, where the default detector is "
+        "reliable; 0 checks every answer, for a detector reliable on short text)",
+    )
+    tr.add_argument(
         "--copy-threshold", default=None,
         help="chrF against the source at or above which an answer is a near-copy, in (0, 1]; 0 or off: no check",
     )
@@ -229,6 +234,7 @@ def _run_translation(args: argparse.Namespace) -> int:
         "language_check": args.language_check,
         "copy_threshold": _threshold(args.copy_threshold),
         "partial_copy_threshold": _threshold(args.partial_copy_threshold),
+        "language_check_min_letters": args.language_check_min_letters,
     }
     keys = {"source": args.source_key}
     if args.reference_key or args.reference:

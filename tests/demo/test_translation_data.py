@@ -178,3 +178,29 @@ def test_prepare_translation_partial_copy_threshold_reaches_the_rows(tmp_path, v
     params = read_rows(tmp_path / "rows.parquet")[0]["extra_info"]["dupo"]["params"]
     assert params["partial_copy_threshold"] == stored and (value or stored == DEFAULT_PARTIAL_COPY_THRESHOLD)
     assert get_task("translation", **params).partial_copy_threshold == (stored or None)
+
+
+@pytest.mark.parametrize(("value", "stored"), [(None, 40), ("0", 0), ("12", 12)])
+def test_prepare_translation_language_check_min_letters_reaches_the_rows(tmp_path, value, stored):
+    from dupo_verl.cli import main
+
+    raw = td.write_jsonl(td.sentence_pairs(10), tmp_path / "pairs.jsonl")
+    args = [a for a in td.prepare_args(raw, tmp_path / "rows.parquet", 0.2)]
+    at = args.index("--language-check-min-letters")
+    args = args[:at] + args[at + 2:] + (["--language-check-min-letters", value] if value else [])
+    assert main(args) == 0
+    params = read_rows(tmp_path / "rows.parquet")[0]["extra_info"]["dupo"]["params"]
+    assert params["language_check_min_letters"] == stored
+    assert get_task("translation", **params).language_check_min_letters == stored
+
+
+def test_the_demo_checks_the_language_of_every_answer_and_names_a_bad_minimum(tmp_path, capsys):
+    from dupo_verl.cli import main
+
+    raw = td.write_jsonl(td.sentence_pairs(5), tmp_path / "pairs.jsonl")
+    args = td.prepare_args(raw, tmp_path / "rows.parquet", 0.2)
+    assert args[args.index("--language-check-min-letters") + 1] == "0"  # the grammar's detector is exact
+    assert main([*args, "--language-check-min-letters", "-3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "language_check_min_letters must be a whole number >= 0" in err[0]
+    assert not (tmp_path / "rows.parquet").exists()

@@ -195,6 +195,31 @@ def test_short_answers_are_not_language_checked(flores: dict[str, list[str]]) ->
     assert task.reject_answer("12 345 678 — 9/10 !!!", source) is None
 
 
+def test_the_minimum_length_of_a_checked_answer_is_a_task_param(
+    flores: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detector reliable on short text (here one that knows its constructed language) can check
+    every answer: at the default, a short answer in the source language passes unchecked, the
+    shortcut a policy found in the translation demo; at 0 it is rejected."""
+    module = types.ModuleType("short_detector")
+    module.detect = lambda text: "xsy" if "zu-ka" in text else "en"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "short_detector", module)
+    common = {"src_lang": "eng_Latn", "tgt_lang": "xsy_Latn", "tgt_name": "Synthish", "language_check": "short_detector:detect"}
+    default, every = get_task("translation", **common), get_task("translation", **common, language_check_min_letters=0)
+    assert default.params["language_check_min_letters"] == MIN_CHECK_LETTERS == 40
+    source = default.decompose({"source": "The blue trees called three friends."}).duals
+    short_english = "The blue trees picked three friends."  # 30 letters, one word changed
+    assert default.reject_answer(short_english, source) is None
+    assert every.reject_answer(short_english, source) == "wrong_language"
+    assert every.reject_answer("zu-ka zu-ka mo.", source) is None
+    # the param travels through the row (parquet may hand a float back) and is validated
+    again = get_task("translation", **{**common, **every.params, "language_check_min_letters": 0.0})
+    assert again.language_check_min_letters == 0 and again.reject_answer(short_english, source) == "wrong_language"
+    for bad in (-1, 2.5, "many", None, float("nan")):
+        with pytest.raises(ValueError, match="language_check_min_letters must be a whole number >= 0"):
+            get_task("translation", **common, language_check_min_letters=bad)
+
+
 def test_every_rejection_reason_has_a_metric() -> None:
     assert {f"dupo_{r}" for r in REJECTION_REASONS} <= set(METRIC_KEYS)
 
