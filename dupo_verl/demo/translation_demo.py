@@ -313,6 +313,7 @@ def run_demo(config: TranslationDemoConfig, log: Callable[[str], None] = print) 
         return _finished_record(method, grpo, paths, argv, job, before, previous, heldout, guard_task, max_tokens, log)
 
     def write(records, overrides, timings, missing) -> dict[str, Any]:
+        refresh_heldout(records, heldout, max_tokens)
         measure_shortcuts(records, guard_task)
         return write_outputs(out, config, device, records, overrides, started, missing, timings)
 
@@ -482,13 +483,32 @@ def format_table(results: Mapping[str, Any]) -> str:
 
 
 def measure_shortcuts(records: Sequence[RunRecord], guard_task) -> None:
-    """Put each run's training rollouts to the guards (defaults on), once per record: the same
-    yardstick for every method, including the runs that did not enforce the guards."""
+    """Put each run's training rollouts to the guards (defaults on): the same yardstick for every
+    method, including the runs that did not enforce the guards. Measured again only when the
+    yardstick changed (the guard task's params are kept with the rates), e.g. on a `--collect` after
+    a guard default changed."""
+    params = jsonable_params(guard_task)
     for record in records:
         dirs = record.detail.get("rollout_dirs")
-        if record.method == "warm_start" or not dirs or "shortcuts" in record.detail:
+        if record.method == "warm_start" or not dirs or record.detail.get("shortcuts", {}).get("guards") == params:
             continue
-        record.detail["shortcuts"] = shortcut_rates([Path(d) for d in dirs], guard_task)
+        record.detail["shortcuts"] = {**shortcut_rates([Path(d) for d in dirs], guard_task), "guards": params}
+
+
+def jsonable_params(task) -> dict[str, Any]:
+    """The task's params as they read back from JSON (the yardstick a measurement was made with)."""
+    return json.loads(json.dumps(dict(task.params), default=str))
+
+
+def refresh_heldout(records: Sequence[RunRecord], heldout, max_new_tokens: int) -> None:
+    """Held-out scores of finished runs saved before a measure existed (`primal_rejected`), from their
+    final checkpoint, so that a `--collect` gives every run the same columns."""
+    for record in records:
+        after, final = record.detail.get("after"), record.detail.get("final_checkpoint")
+        if record.method == "warm_start" or not after or "primal_rejected" in after or not final:
+            continue
+        if Path(final).is_dir():
+            record.detail["after"] = heldout_scores(Path(final), heldout, max_new_tokens)
 
 
 def incentives(config: TranslationDemoConfig, out: Path, heldout, guard_task, device: str, log) -> dict[str, Any]:

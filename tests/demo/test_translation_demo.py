@@ -271,6 +271,32 @@ def test_shortcut_rates_over_stages_and_torn_lines(guard_task_and_pairs, tmp_pat
     assert shortcut_summary(empty) == "no rollouts"
 
 
+def test_shortcuts_are_measured_again_only_when_the_yardstick_changes(guard_task_and_pairs, tmp_path):
+    import json
+
+    from dupo_verl.demo.results import RunRecord
+    from dupo_verl.tasks import get_task
+
+    task, pairs = guard_task_and_pairs
+    source, reference = pairs[0]
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "1.jsonl").write_text(json.dumps({"input": _dumped_prompt(source), "output": source}) + "\n")
+    record = RunRecord("dupo", 0, 0.4, 0.8, detail={"rollout_dirs": [str(tmp_path / "r")]})
+    demo.measure_shortcuts([record], task)
+    first = record.detail["shortcuts"]
+    assert first["overall"]["near_copy"] == 1.0 and first["guards"] == demo.jsonable_params(task)
+    demo.measure_shortcuts([record], task)
+    assert record.detail["shortcuts"] is first  # same yardstick: kept, not measured again
+    no_copy_guard = get_task("translation", **{**task.params, "copy_threshold": 0.0, "partial_copy_threshold": 0.0,
+                                               "language_check": "off"})
+    demo.measure_shortcuts([record], no_copy_guard)
+    assert record.detail["shortcuts"]["overall"]["ok"] == 1.0  # another yardstick: measured again
+    saved = json.loads(json.dumps(record.detail, default=str))  # as run.json reads back
+    record.detail = saved
+    demo.measure_shortcuts([record], no_copy_guard)
+    assert record.detail["shortcuts"] == saved["shortcuts"]
+
+
 def test_gains_are_reported_as_a_share_of_the_oracles():
     def summary(before, after, gain3, near_copy=None):
         return {"seeds": [0], "primal_chrf_before": {"mean": before}, "primal_chrf_after": {"mean": after},
