@@ -227,7 +227,8 @@ def test_any_bytes_in_jsonl_are_accounted_for(chunks: list[bytes], tmp_path_fact
     src = tmp_path_factory.mktemp("fuzz") / "x.jsonl"
     src.write_bytes(b"\n".join(chunks) + b"\n")
     records = list(open_source(src).records)  # never raises
-    assert len(records) == sum(1 for c in chunks if c.strip())
+    lines = [chunks[0].removeprefix(b"\xef\xbb\xbf"), *chunks[1:]]  # a UTF-8 BOM opening the file is dropped
+    assert len(records) == sum(1 for c in lines if c.strip())
     for record in records:
         assert (record.data is None) != (record.error is None)
 
