@@ -46,7 +46,7 @@ from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
 from dupo_verl.demo.translation_incentive import format_incentive
 from dupo_verl.demo.translation_recipe import recipe_examples
 from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
-from dupo_verl.demo.translation_tables import per_seed_markdown
+from dupo_verl.demo.translation_tables import last3, per_seed_markdown
 from dupo_verl.demo.two_sum_data import read_rows, write_rows
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 from dupo_verl.tasks.base import REJECTION_REASONS
@@ -257,12 +257,6 @@ def metric_curve(steps: Mapping[int, Mapping[str, float]], source: str, key: str
                 curve.append((step, value))
                 break
     return curve
-
-
-def last3(curve: Sequence[tuple[int, float]]) -> float | None:
-    """Mean of the last 3 validations (fewer when there are fewer)."""
-    values = [v for _, v in curve[-3:]]
-    return statistics.fmean(values) if values else None
 
 
 def guard_rates(steps: Mapping[int, Mapping[str, float]]) -> dict[str, float | None]:

@@ -12,8 +12,10 @@ def _num(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
     return "-" if value is None else f"{scale * value:.{digits}f}"
 
 
-def _last3(curve: Sequence[Sequence[float]]) -> float | None:
-    return statistics.fmean(v for _, v in curve[-3:]) if curve else None
+def last3(curve: Sequence[Sequence[float]]) -> float | None:
+    """Mean of the last 3 validations (fewer when there are fewer); None without any."""
+    values = [v for _, v in curve[-3:]]
+    return statistics.fmean(values) if values else None
 
 
 def _runs(results: Mapping[str, Any]):
@@ -31,12 +33,12 @@ def heldout_rows(results: Mapping[str, Any]) -> list[str]:
     for method, run in _runs(results):
         before, after = run["detail"].get("before") or {}, run["detail"].get("after") or {}
         curve = run.get("curve") or []
-        last3 = _last3(curve)
+        smoothed = last3(curve)
         change = None if not (before and after) else after["primal_chrf"] - before["primal_chrf"]
         lines.append(
             f"| {method} | {run['seed']} | {_num(before.get('primal_chrf'))} | {_num(after.get('primal_chrf'))} | "
-            f"{_num(change)} | {_num(curve[0][1] if curve else None, scale=100)} | {_num(last3, scale=100)} | "
-            f"{_num(None if last3 is None else last3 - curve[0][1], scale=100)} | "
+            f"{_num(change)} | {_num(curve[0][1] if curve else None, scale=100)} | {_num(smoothed, scale=100)} | "
+            f"{_num(None if smoothed is None else smoothed - curve[0][1], scale=100)} | "
             f"{_num(curve[-1][1] if curve else None, scale=100)} | {_num(after.get('primal_bleu'))} | "
             f"{_num(after.get('dual_chrf'))} | {_num(after.get('primal_rejected'))} | {_num(run.get('wall_s'), 0)} |")
     return lines

@@ -44,10 +44,13 @@ def check_files_once(data_config: Any, options: DualOptions, default_agent: str 
     already checked, when not in likelihood mode, or when the files are not local parquet)."""
     if options.dual_mode != "likelihood":
         return 0
-    files = data_files(data_config)
-    key = (tuple(files), default_agent, all_rows)
+    # keyed on the config's own values: `dupo_agent` is built once per rollout, so a repeat costs
+    # one set lookup, no file-system call
+    raw = tuple(str((data_config or {}).get(f"{split}_files")) for split in ("train", "val"))
+    key = (raw, default_agent, all_rows)
     if key in _CHECKED:
         return 0
+    files = data_files(data_config)
     import pyarrow.parquet as pq
 
     checked = 0

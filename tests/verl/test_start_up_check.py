@@ -159,6 +159,9 @@ def test_the_check_runs_once_per_process_and_only_where_dupo_scores(tmp_path):
     assert [split for split, _ in startup.data_files(data)] == ["train", "val"]  # only local parquet files
     assert startup.check_files_once(data, likelihood, "dupo_agent", all_rows=False) == 3
     assert startup.check_files_once(data, likelihood, "dupo_agent", all_rows=False) == 0  # once per process
+    (tmp_path / "t.parquet").rename(tmp_path / "moved.parquet")  # a repeat reads no file (once per rollout)
+    assert startup.check_files_once(data, likelihood, "dupo_agent", all_rows=False) == 0
+    (tmp_path / "moved.parquet").rename(tmp_path / "t.parquet")
     with pytest.raises(LikelihoodUnsupported, match=r"the val file .*v.parquet row 0"):
         startup.check_files_once(data, likelihood, "dupo_agent", all_rows=True)  # the reward manager scores all rows
     assert startup.check_files_once(data, DualOptions(), "dupo_agent", all_rows=True) == 0  # sample mode: nothing
