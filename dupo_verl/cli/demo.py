@@ -75,7 +75,8 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--first-seed", type=int, default=d.first_seed)
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     p.add_argument("--resume", action="store_true",
-                   help="reuse warm starts and finished runs already in --output that used the same settings")
+                   help="reuse warm starts and finished runs already in --output that used the same settings "
+                   "(a run: the same main_ppo overrides and the same rows in its data files)")
     p.add_argument("--collect", action="store_true",
                    help="train nothing: rebuild results.json, results.md and the plot from the warm starts and "
                    "finished runs in --output made with the same settings; what is missing is listed and skipped")
@@ -198,7 +199,9 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=d.seeds)
     p.add_argument("--first-seed", type=int, default=d.first_seed)
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
-    p.add_argument("--resume", action="store_true", help="reuse warm starts and finished runs in --output")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse warm starts and finished runs in --output made with the same settings (a run: the "
+                   "same main_ppo overrides and the same rows, guard params included, in its data files)")
     p.add_argument("--collect", action="store_true", help="train nothing: gather what --output holds")
     p.add_argument("--continue-from", type=Path, default=None, metavar="PREV",
                    help="each run starts from the final checkpoint of the same method and seed in PREV")

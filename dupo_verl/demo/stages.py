@@ -4,7 +4,8 @@ A demo (two-sum, translation) says only what differs (`DemoSteps`): how a warm s
 scored, the main_ppo command of a method, and what a finished run measures. This module owns
 what must behave the same in every demo, because hours of CPU ride on it:
 - `resume` / `collect`: a warm start or run is reused only when made with the same settings
-  (warm start: model and warm-start settings; run: the exact main_ppo overrides);
+  (warm start: model and warm-start settings; run: the exact main_ppo overrides and the content of
+  the data files they name, since a data file's path stays the same when its rows change);
 - `continue_from`: each run starts from the final checkpoint of the same method and seed in an
   earlier output (whose warm starts are followed back to the first stage);
 - a plain re-run never deletes finished runs; one run at a time per output (its lock);
@@ -13,6 +14,7 @@ what must behave the same in every demo, because hours of CPU ride on it:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -177,7 +179,8 @@ def run_stages(config: StagedConfig, device: str, rl_methods: Sequence[str], ste
             paths, argv = steps.command(method, grpo, warm.model_dir, seed_dir / method,
                                         previous.checkpoint if previous else None)
             overrides[f"{method}/seed{seed}"] = argv
-            done = finished_run(paths.workdir, argv) if reuse else None
+            digest = data_digest(paths)
+            done = finished_run(paths.workdir, argv, digest, log) if reuse else None
             if done is None and config.collect:
                 missing.append(f"seed{seed}/{method}")
                 log(f"[seed {seed}] {method}: no finished run with these settings in {paths.workdir}: skipped")
@@ -188,6 +191,7 @@ def run_stages(config: StagedConfig, device: str, rl_methods: Sequence[str], ste
                 continue
             job = launch_main_ppo(config, device, method, grpo, paths, argv, log, steps.tmp_prefix)
             record = steps.finish(method, grpo, paths, argv, job, before, previous)
+            record.detail["data_digest"] = digest
             (paths.workdir / "run.json").write_text(json.dumps(asdict(record), indent=2, default=str))
             records.append(record)
             seed_timing[f"{method}_s"] = record.wall_s
@@ -331,12 +335,50 @@ def saved_run(run_dir: Path) -> RunRecord | None:
         return None
 
 
-def finished_run(run_dir: Path, argv: Sequence[str]) -> RunRecord | None:
-    """The record of a finished run in `run_dir` made with the same main_ppo overrides."""
+def finished_run(run_dir: Path, argv: Sequence[str], digest: str | None = None,
+                 log: Callable[[str], None] = print) -> RunRecord | None:
+    """The record of a finished run in `run_dir` made with the same main_ppo overrides and, when
+    `digest` is given, the same data (`data_digest`). A record from before digests were kept is
+    reused on its overrides alone, and the log says so."""
     saved = saved_run(run_dir)
     if saved is None or saved.status != "ok" or saved.detail.get("overrides") != list(argv):
         return None
+    if digest is None:
+        return saved
+    kept = saved.detail.get("data_digest")
+    if kept is None:
+        log(f"{run_dir}: made before data digests were kept, reused on its overrides alone "
+            "(delete its run.json to train it again on today's data)")
+        return saved
+    if kept != digest:
+        log(f"{run_dir}: its data files changed since it ran (other rows or task params): trained again")
+        return None
     return saved
+
+
+def data_digest(paths: ppo.RunPaths) -> str:
+    """A digest of what the run reads from its data files: the rows of its train and val parquet
+    files (their Arrow content, so a rewrite of the same rows by another pyarrow gives the same
+    digest) and the agent-loop config's bytes. Files that are absent count as absent."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    digest = hashlib.sha256()
+    for path in (paths.train_files, *paths.val_files, paths.agent_loop_config):
+        path = Path(path)
+        digest.update(f"\0{path.name}\0".encode())
+        if not path.is_file():
+            digest.update(b"<absent>")
+        elif path.suffix == ".parquet":
+            table = pq.read_table(path)
+            table = table.replace_schema_metadata(None).combine_chunks()
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            digest.update(sink.getvalue().to_pybytes())
+        else:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def final_checkpoint(checkpoints: Path) -> Path | None:

@@ -92,3 +92,93 @@ def test_a_warm_start_is_reused_only_with_the_same_recipe(tmp_path, save_warm_st
     assert stages.reusable_warm_start(config, tmp_path / "seed0", 0) is not None
     copy_through = _config(tmp_path, warm=replace(config.warm, recipe="copy_through=0.2"))
     assert stages.reusable_warm_start(copy_through, tmp_path / "seed0", 0) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The data a run reads is part of its reuse key (a data file keeps its path when its rows change)
+# ---------------------------------------------------------------------------------------------
+
+
+def _rows_and_paths(tmp_path: Path, min_letters: int = 0):
+    import pandas as pd
+
+    from dupo_verl.demo import ppo
+
+    rows = pd.DataFrame({"prompt": [f"q{i}" for i in range(50)],
+                         "extra_info": [json.dumps({"task_params": {"language_check_min_letters": min_letters}})] * 50})
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    rows.to_parquet(data / "train.parquet")
+    rows.head(5).to_parquet(data / "val.parquet")
+    (data / "agent_loops.yaml").write_text("- name: dupo_agent\n")
+    return rows, ppo.RunPaths(model=tmp_path / "m", train_files=data / "train.parquet",
+                              val_files=[data / "val.parquet"], agent_loop_config=data / "agent_loops.yaml",
+                              workdir=tmp_path / "run")
+
+
+def test_data_digest_follows_the_rows_not_the_bytes(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, paths = _rows_and_paths(tmp_path)
+    first = stages.data_digest(paths)
+    assert stages.data_digest(paths) == first
+    # the same rows written again in other row groups, without pandas' metadata: same digest
+    pq.write_table(pa.Table.from_pandas(rows, preserve_index=False), paths.train_files, row_group_size=7)
+    assert stages.data_digest(paths) == first
+    # a task param changed in one row: another digest
+    changed = rows.copy()
+    changed.loc[3, "extra_info"] = json.dumps({"task_params": {"language_check_min_letters": 40}})
+    changed.to_parquet(paths.train_files)
+    assert stages.data_digest(paths) != first
+    rows.to_parquet(paths.train_files)
+    assert stages.data_digest(paths) == first
+    # the agent-loop config and the val files count too; an absent file is a state of its own
+    paths.agent_loop_config.write_text("- name: dupo_agent\n  x: 1\n")
+    assert stages.data_digest(paths) != first
+    paths.agent_loop_config.write_text("- name: dupo_agent\n")
+    rows.head(6).to_parquet(paths.val_files[0])
+    assert stages.data_digest(paths) != first
+    paths.val_files[0].unlink()
+    assert stages.data_digest(paths) not in (first, "")
+
+
+def test_finished_run_is_trained_again_when_its_data_changed(tmp_path):
+    _, paths = _rows_and_paths(tmp_path)
+    digest = stages.data_digest(paths)
+    record = RunRecord("dupo", 0, 0.3, 0.8, primal_after=0.45, detail={"overrides": ["a=1"], "data_digest": digest})
+    (tmp_path / "run.json").write_text(json.dumps(asdict(record)))
+    lines: list[str] = []
+    assert stages.finished_run(tmp_path, ["a=1"], digest, lines.append) == record and lines == []
+    assert stages.finished_run(tmp_path, ["a=1"], "0" * 64, lines.append) is None
+    assert lines and "data files changed" in lines[-1]
+    # a record from before digests were kept: reused on its overrides, and the log says so
+    legacy = replace(record, detail={"overrides": ["a=1"]})
+    (tmp_path / "run.json").write_text(json.dumps(asdict(legacy)))
+    assert stages.finished_run(tmp_path, ["a=1"], digest, lines.append) == legacy
+    assert "before data digests were kept" in lines[-1]
+
+
+def test_translation_rows_prepared_twice_have_one_digest_and_a_guard_param_changes_it(tmp_path, monkeypatch):
+    """The demo prepares its rows on every invocation: the same settings must give the same digest
+    (so `--resume` reuses), another guard param another (so it does not)."""
+    from dupo_verl.demo import ppo
+    from dupo_verl.demo import translation_data as td
+    from dupo_verl.demo import translation_demo as tdemo
+
+    config = tdemo.TranslationDemoConfig(output=tmp_path, warm_sentences=20, rl_sentences=12, val_sentences=8,
+                                         methods=("dupo",))
+
+    def digest_of(folder: str) -> str:
+        data = tdemo.prepare_data(config, tmp_path / folder, ("dupo",))
+        return stages.data_digest(ppo.RunPaths(model=tmp_path, train_files=data["train_dupo"],
+                                               val_files=[data["val_primal"], data["val_dual"]],
+                                               agent_loop_config=data["agent_loops"], workdir=tmp_path))
+
+    first = digest_of("a")
+    assert digest_of("b") == first
+    real_args = td.prepare_args
+    monkeypatch.setattr(td, "prepare_args", lambda *a, **k: [
+        "40" if prev == "--language-check-min-letters" else arg
+        for prev, arg in zip([None, *real_args(*a, **k)], real_args(*a, **k), strict=False)])
+    assert digest_of("c") != first
