@@ -146,6 +146,17 @@ def read_file_metrics(path: Path) -> dict[int, dict[str, float]]:
 read_console_metrics = parse_console_metrics
 
 
+def logged_steps(log_path: Path, metrics_path: Path | None = None) -> dict[int, dict[str, float]]:
+    """A finished job's per-step metrics: its console log, then verl's file logger (which wins)."""
+    try:
+        steps = parse_console_metrics(log_path.read_text(errors="replace").splitlines())
+    except OSError:
+        steps = {}
+    if metrics_path is not None:
+        steps = merge_steps(steps, read_file_metrics(metrics_path))
+    return steps
+
+
 def merge_steps(*sources: Mapping[int, Mapping[str, float]]) -> dict[int, dict[str, float]]:
     """Union of per-step metric dicts; later sources win on equal keys."""
     merged: dict[int, dict[str, float]] = {}
@@ -337,9 +348,7 @@ def run_job(
             # The group id is not signalled once its leader is reaped (the number could be
             # reused); its members are found by session id, descent or marker instead.
             leftover = _terminate(tracker.processes())
-    steps = parse_console_metrics(log_path.read_text(errors="replace").splitlines())
-    if metrics_path is not None:
-        steps = merge_steps(steps, read_file_metrics(metrics_path))
+    steps = logged_steps(log_path, metrics_path)
     return JobResult(
         rc=None if timed_out else proc.returncode,
         timed_out=timed_out,

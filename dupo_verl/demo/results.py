@@ -76,6 +76,46 @@ def val_curve(steps: Mapping[int, Mapping[str, float]], source: str) -> list[tup
     return curve
 
 
+def metric_curve(steps: Mapping[int, Mapping[str, float]], key: str) -> list[tuple[int, float]]:
+    """(step, value) of one logged training metric (e.g. `dupo/judge_disagreement/mean`), finite values only."""
+    return [(step, float(m[key])) for step, m in sorted(steps.items())
+            if key in m and isinstance(m[key], int | float) and math.isfinite(m[key])]
+
+
+def _window_of(step: int, width: int) -> str:
+    low = (max(step, 1) - 1) // width * width + 1
+    return f"{low}-{low + width - 1}"
+
+
+def format_judge_windows(records: Sequence[RunRecord], width: int = 8) -> str:
+    """Per method and window of `width` GRPO steps, means over seeds: the training reward's
+    precision and recall against truth (`reward_vs_truth_per_window`) and the live/frozen judges'
+    disagreement (`judge_disagreement_per_step`, anchored judges only; "-" where not logged)."""
+    table: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for r in records:
+        if r.method == "warm_start" or r.status != "ok":
+            continue
+        rows = table.setdefault(r.method, {})
+        for window, rates in (r.detail.get("reward_vs_truth_per_window") or {}).items():
+            cell = rows.setdefault(window, {})
+            for key in ("precision", "recall"):
+                value = rates.get(key)
+                if isinstance(value, int | float) and math.isfinite(value):
+                    cell.setdefault(key, []).append(float(value))
+        per_window: dict[str, list[float]] = {}
+        for step, value in r.detail.get("judge_disagreement_per_step") or []:
+            per_window.setdefault(_window_of(int(step), width), []).append(float(value))
+        for window, values in per_window.items():
+            rows.setdefault(window, {}).setdefault("disagreement", []).append(statistics.fmean(values))
+    lines = ["| method | GRPO steps | reward precision | reward recall | judge disagreement |", "|---|---|---|---|---|"]
+    for method, rows in table.items():
+        for window in sorted(rows, key=lambda w: int(w.split("-")[0])):
+            cells = [rows[window].get(k) for k in ("precision", "recall", "disagreement")]
+            text = ["-" if not v else f"{statistics.fmean(v):.3f}" for v in cells]
+            lines.append(f"| {method} | {window} | " + " | ".join(text) + " |")
+    return "\n".join(lines)
+
+
 def _stats(values: Sequence[float | None]) -> dict[str, Any]:
     present = [v for v in values if v is not None and math.isfinite(v)]
     out: dict[str, Any] = {"per_seed": list(values), "mean": statistics.fmean(present) if present else None}

@@ -4,8 +4,9 @@ verl writes every training rollout to `<rollout_data_dir>/<step>.jsonl` (`input`
 `score`, `gts`). The true sum is recomputed from the operands in the prompt itself, so the check
 needs no label at all (the DuPO run's `gts` are planted wrong labels). Per step: the reward rate,
 the true accuracy of the sampled answers, and the agreement of the reward (>= 0.5) with truth,
-plus precision (P(right | rewarded)) and recall (P(rewarded | right)); over the whole run, also
-the commonest offsets (answer - truth) of the wrong answers the reward paid for.
+plus precision (P(right | rewarded)) and recall (P(rewarded | right)); the same per window of
+`WINDOW_STEPS` steps (a judge that decays shows it there first); over the whole run, also the
+commonest offsets (answer - truth) of the wrong answers the reward paid for.
 
 These statistics are over the primal prompts `A+B=` (the headline: held-out primal accuracy is
 the metric). When the rollouts also hold inverse prompts `A+V=S V=` (`dupo_alternate`), the same
@@ -23,6 +24,7 @@ from typing import Any
 
 from dupo_verl.tasks import DualTask
 
+WINDOW_STEPS = 8
 _OPERANDS = re.compile(r"(\d+)\+(\d+)=")
 _INVERSE = re.compile(r"(\d+)\+V=(\d+) V=")
 
@@ -135,4 +137,8 @@ def _over_steps(
     totals: dict[str, Any] = _rates(counts)
     if offsets:
         totals["false_positive_offsets"] = dict(offsets.most_common(5))
-    return {"per_step": per_step, "overall": totals}
+    windows: dict[int, Counter[str]] = {}
+    for step, (c, _) in tallies.items():
+        windows.setdefault((step - 1) // WINDOW_STEPS if step > 0 else 0, Counter()).update(c)
+    per_window = {f"{w * WINDOW_STEPS + 1}-{(w + 1) * WINDOW_STEPS}": _rates(c) for w, c in sorted(windows.items())}
+    return {"per_step": per_step, "per_window": per_window, "overall": totals}

@@ -38,12 +38,15 @@ from typing import Any
 from dupo_verl.demo import ppo
 from dupo_verl.demo.evaluate import accuracy, load_model
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
+from dupo_verl.demo.launch import logged_steps
 from dupo_verl.demo.methods import ALL_METHODS, METHODS, RL_METHODS  # noqa: F401 (ALL_METHODS: re-exported)
 from dupo_verl.demo.results import (
     RunRecord,
     closing_lines,
+    format_judge_windows,
     format_per_seed,
     format_table,
+    metric_curve,
     plot_curves,
     val_curve,
     write_results,
@@ -75,6 +78,8 @@ from dupo_verl.demo.two_sum_data import (
 )
 from dupo_verl.demo.warm_start import WarmStartConfig, warm_start
 
+# Logged by the anchored judges every step: the label-free early warning of decay.
+DISAGREEMENT = "dupo/judge_disagreement/mean"
 AGENT_LOOP_YAML = """\
 # Agent loops of the two-sum demo (the DuPO options come from +dupo.<key> overrides).
 - name: dupo_agent
@@ -156,6 +161,10 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     def finish(method, grpo, paths, argv, job, before, previous) -> RunRecord:
         return _finished_record(method, grpo, paths, argv, job, before, previous, task, heldout, max_tokens, log)
 
+    def write_outputs(records, overrides, timings, missing) -> dict[str, Any]:
+        refresh_judge_measures(records, task)  # runs reused from before these measures existed
+        return _write_outputs(out, config, device, records, overrides, timings, started, missing)
+
     steps = DemoSteps(
         fresh_warm_start=lambda seed_dir, seed: _fresh_warm_start(config, seed_dir, seed, task, train_problems, log),
         evaluate=lambda model_dir: _heldout_accuracy(model_dir, task, heldout, max_tokens),
@@ -165,8 +174,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
         command=lambda method, grpo, warm_dir, run_dir, start: _method_command(config, device, method, grpo, warm_dir,
                                                                                 data, run_dir, start),
         finish=finish,
-        write_outputs=lambda records, overrides, timings, missing: _write_outputs(
-            out, config, device, records, overrides, timings, started, missing),
+        write_outputs=write_outputs,
     )
     records, results = run_stages(config, device, rl_methods, steps, continuation, log)
     log("\n" + format_table(records))
@@ -214,6 +222,9 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
     (out / "results.md").write_text(
         "Means over seeds (held-out greedy accuracy, %):\n\n" + format_table(records)
         + "\n\nHeld-out primal accuracy after training, per seed (%):\n\n" + format_per_seed(records) + "\n"
+        + "\nReward vs truth on the training rollouts, and how often the live and frozen judges disagreed "
+        "(label-free; anchored judges only), per window of GRPO steps, mean over seeds:\n\n"
+        + format_judge_windows(records) + "\n"
         + ("\nWhat training gained:\n\n" + "".join(f"- {line}\n" for line in gained) if gained else "")
     )
     plot_curves(records, out / "accuracy_vs_steps.png", last_step,
@@ -285,7 +296,13 @@ def _finished_record(method, grpo, paths, argv, job, before, previous: PreviousS
     agreement = agreement_over_training([Path(d) for d in record.detail["rollout_dirs"]], task)
     record.agreement = agreement["overall"].get("agreement")
     record.reward_rate = agreement["overall"].get("reward_rate")
-    record.detail.update(reward_vs_truth=agreement["overall"], agreement_per_step=agreement["per_step"])
+    record.detail.update(reward_vs_truth=agreement["overall"], agreement_per_step=agreement["per_step"],
+                         reward_vs_truth_per_window=agreement["per_window"])
+    disagreement = metric_curve(job.steps, DISAGREEMENT)
+    if previous is not None:
+        refresh_judge_measures([previous.record], task)
+        disagreement = joined_curve(previous.record.detail["judge_disagreement_per_step"], disagreement)
+    record.detail["judge_disagreement_per_step"] = disagreement
     if "inverse" in agreement:  # dupo_alternate: the inverse rows' reward vs truth, apart
         record.detail["inverse_agreement"] = agreement["inverse"]["overall"]
         record.detail["inverse_agreement_per_step"] = agreement["inverse"]["per_step"]
@@ -303,6 +320,24 @@ def _finished_record(method, grpo, paths, argv, job, before, previous: PreviousS
         f"wrong answers paid (answer - truth: count) {agreement['overall'].get('false_positive_offsets', {})}"
     )
     return record
+
+
+def refresh_judge_measures(records: Sequence[RunRecord], task) -> None:
+    """Reward vs truth per window and the judges' disagreement per step for finished runs saved
+    before these measures existed, from their rollout dumps and logs, so that a `--collect` or
+    `--resume` reports every run alike (and a continued run joins its earlier stages')."""
+    for record in records:
+        dirs = [Path(d) for d in record.detail.get("rollout_dirs", [])]
+        if record.method == "warm_start" or record.status != "ok" or not dirs:
+            continue
+        if "reward_vs_truth_per_window" not in record.detail:
+            record.detail["reward_vs_truth_per_window"] = agreement_over_training(dirs, task)["per_window"]
+        if "judge_disagreement_per_step" not in record.detail:
+            curve: list[tuple[int, float]] = []
+            for stage_dir in (d.parent for d in dirs):  # <run>/rollouts: the stage's own folder
+                logged = logged_steps(stage_dir / "main_ppo.log", stage_dir / "metrics.jsonl")
+                curve = joined_curve(curve, metric_curve(logged, DISAGREEMENT))
+            record.detail["judge_disagreement_per_step"] = curve
 
 
 def _fmt(value: float | None) -> str:

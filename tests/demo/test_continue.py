@@ -53,6 +53,8 @@ class FakeMainPPO:
                 f"val-core/{DUAL_SOURCE}/acc/mean@1": 0.9}
             for s in (0, self.steps)
         }
+        for s in range(1, self.steps + 1):  # an anchored judge's disagreement, logged every step
+            steps.setdefault(s, {})["dupo/judge_disagreement/mean"] = 0.1 * stage
         log_path.write_text("fake main_ppo\n")
         return JobResult(rc=0, timed_out=False, wall_s=10.0 * stage, log_path=log_path, steps=steps)
 
@@ -130,6 +132,14 @@ def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tm
     assert dupo["detail"]["stages"] == 2 and sorted(dupo["detail"]["agreement_per_step"]) == [
         str(s) for s in range(1, 9)]
     assert dupo["agreement"] == 0.75  # stage 1 at 1/2, stage 2 at 1
+    # per step over both stages: the judges' disagreement; per 8 steps: reward vs truth
+    curve = dupo["detail"]["judge_disagreement_per_step"]
+    assert [p[0] for p in curve] == list(range(1, 9))
+    assert [p[1] for p in curve] == pytest.approx([0.1] * 4 + [0.2] * 4)
+    window = dupo["detail"]["reward_vs_truth_per_window"]["1-8"]
+    assert window["precision"] == 0.75 and window["recall"] == 1.0 and window["samples"] == 16
+    table = (second_out / "results.md").read_text()
+    assert "| dupo | 1-8 | 0.750 | 1.000 | 0.150 |" in table
     assert results["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.7]
     assert results["methods"]["warm_start"]["primal_accuracy"]["per_seed"] == [0.4]
 
@@ -173,3 +183,27 @@ def test_continue_from_refuses_what_it_cannot_continue(tmp_path, fake_main_ppo, 
     (tmp_path / "loop" / "config.json").write_text(json.dumps({**config, "continue_from": str(first_out)}))
     with pytest.raises(ValueError, match="in a loop"):
         demo.run_demo(_config(tmp_path / "w", continue_from=first_out), log=lambda _: None)
+
+
+def test_runs_saved_before_the_judge_measures_get_them_from_their_dumps_and_logs(tmp_path, fake_main_ppo,
+                                                                                save_warm_start):
+    """A `--collect` of runs recorded before per-window reward vs truth and per-step disagreement
+    existed fills both from the rollout dumps and verl's logs of every stage."""
+    first_out, second_out = tmp_path / "first", tmp_path / "second"
+    first = _config(first_out, resume=True)
+    save_warm_start(first_out / "seed0", first, seed=0)
+    demo.run_demo(first, log=lambda _: None)
+    demo.run_demo(_config(second_out, continue_from=first_out), log=lambda _: None)
+    run_json = second_out / "seed0" / "dupo" / "run.json"
+    saved = json.loads(run_json.read_text())
+    for key in ("reward_vs_truth_per_window", "judge_disagreement_per_step"):
+        del saved["detail"][key]
+    run_json.write_text(json.dumps(saved))
+    for stage_out, value in ((first_out, 0.1), (second_out, 0.2)):  # what verl's file logger wrote
+        lines = [json.dumps({"step": s, "data": {"dupo/judge_disagreement/mean": value}}) for s in range(1, 5)]
+        (stage_out / "seed0" / "dupo" / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    fake_main_ppo.commands.clear()
+    demo.run_demo(_config(second_out, continue_from=first_out, collect=True), log=lambda _: None)
+    assert fake_main_ppo.commands == []
+    # both stages' disagreement (0.1 then 0.2, mean 0.15) and the window's precision (3 of 4 paid right)
+    assert "| dupo | 1-8 | 0.750 | 1.000 | 0.150 |" in (second_out / "results.md").read_text()

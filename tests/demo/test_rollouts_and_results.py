@@ -195,3 +195,24 @@ def test_closing_lines_without_an_oracle_and_with_a_failed_run():
     assert closing_lines([warm], steps=24) == []
     losing_oracle = [ok, RunRecord("oracle", 0, 0.44, 0.98, primal_after=0.43, curve=[(0, 0.44), (24, 0.43)])]
     assert closing_lines(losing_oracle, steps=24)[1].endswith("; oracle -1.0")  # no share of a loss
+
+
+def test_judge_windows_table_groups_steps_by_8_and_skips_what_was_not_logged():
+    from dupo_verl.demo.results import format_judge_windows, metric_curve
+
+    steps = {0: {"x": 1.0}, 1: {"dupo/judge_disagreement/mean": 0.0}, 8: {"dupo/judge_disagreement/mean": 0.5},
+             9: {"dupo/judge_disagreement/mean": float("nan")}, 16: {"dupo/judge_disagreement/mean": 1.0}}
+    curve = metric_curve(steps, "dupo/judge_disagreement/mean")
+    assert curve == [(1, 0.0), (8, 0.5), (16, 1.0)]  # NaN dropped
+    anchored = [RunRecord("dupo_anchored", seed, 0.3, 0.9, primal_after=0.5, detail={
+        "judge_disagreement_per_step": curve,
+        "reward_vs_truth_per_window": {"1-8": {"precision": 0.8 + 0.1 * seed, "recall": 0.5},
+                                       "9-16": {"precision": float("nan"), "recall": 0.25}}}) for seed in (0, 1)]
+    plain = RunRecord("dupo", 0, 0.3, 0.9, primal_after=0.5,
+                      detail={"reward_vs_truth_per_window": {"1-8": {"precision": 0.6, "recall": 0.7}}})
+    failed = RunRecord("oracle", 0, 0.3, 0.9, status="failed (rc=1)",
+                       detail={"reward_vs_truth_per_window": {"1-8": {"precision": 0.1, "recall": 0.1}}})
+    table = format_judge_windows([RunRecord("warm_start", 0, 0.3, 0.9), *anchored, plain, failed]).splitlines()
+    assert table[2:] == ["| dupo_anchored | 1-8 | 0.850 | 0.500 | 0.250 |",
+                         "| dupo_anchored | 9-16 | - | 0.250 | 1.000 |",
+                         "| dupo | 1-8 | 0.600 | 0.700 | - |"]
