@@ -76,6 +76,13 @@ def val_curve(steps: Mapping[int, Mapping[str, float]], source: str) -> list[tup
     return curve
 
 
+def last3(curve: Sequence[Sequence[float]]) -> float | None:
+    """Mean of the last 3 validations (fewer when there are fewer); None without any: the smoothed
+    measure, since one greedy evaluation of a tiny model moves by a point or two on its own."""
+    values = [v for _, v in curve[-3:]]
+    return statistics.fmean(values) if values else None
+
+
 def metric_curve(steps: Mapping[int, Mapping[str, float]], key: str) -> list[tuple[int, float]]:
     """(step, value) of one logged training metric (e.g. `dupo/judge_disagreement/mean`), finite values only."""
     return [(step, float(m[key])) for step, m in sorted(steps.items())

@@ -40,13 +40,13 @@ from typing import Any
 from dupo_verl.demo import ppo, stages
 from dupo_verl.demo.evaluate import generate_greedy, load_model, prompt_ids
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
-from dupo_verl.demo.results import RunRecord, _mean_curve, val_curve
+from dupo_verl.demo.results import RunRecord, _mean_curve, last3, val_curve
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
 from dupo_verl.demo.translation_incentive import format_incentive
 from dupo_verl.demo.translation_recipe import recipe_examples
 from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
-from dupo_verl.demo.translation_tables import last3, per_seed_markdown
+from dupo_verl.demo.translation_tables import per_seed_markdown
 from dupo_verl.demo.two_sum_data import read_rows, write_rows
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 from dupo_verl.tasks.base import REJECTION_REASONS

@@ -3,19 +3,15 @@ means, so that a claim can be checked seed by seed and the noise between seeds i
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
+
+from dupo_verl.demo.results import last3
 
 
 def _num(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
     return "-" if value is None else f"{scale * value:.{digits}f}"
 
-
-def last3(curve: Sequence[Sequence[float]]) -> float | None:
-    """Mean of the last 3 validations (fewer when there are fewer); None without any."""
-    values = [v for _, v in curve[-3:]]
-    return statistics.fmean(values) if values else None
 
 
 def _runs(results: Mapping[str, Any]):

@@ -39,6 +39,7 @@ from dupo_verl.demo import ppo
 from dupo_verl.demo.evaluate import accuracy, load_model
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
 from dupo_verl.demo.launch import logged_steps
+from dupo_verl.demo.long_run_targets import method_targets, targets_markdown
 from dupo_verl.demo.methods import ALL_METHODS, METHODS, RL_METHODS  # noqa: F401 (ALL_METHODS: re-exported)
 from dupo_verl.demo.results import (
     RunRecord,
@@ -217,14 +218,22 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
     last_step = max((r.curve[-1][0] for r in records if r.curve), default=config.grpo.steps)
     gained = closing_lines(records, last_step)
+    stage_ends = [config.grpo.steps * k for k in range(1, 1 + max(
+        (int(r.detail.get("stages", 1)) for r in records if r.method != "warm_start"), default=1))]
+    targets = {t.method: asdict(t) for t in method_targets(records, stage_ends)}
     results = write_results(out / "results.json", cfg, records,
-                            {"timings": timings, "missing": list(missing), "gained": gained})
+                            {"timings": timings, "missing": list(missing), "gained": gained,
+                             "long_run_targets": {"checkpoints": stage_ends, "methods": targets}})
     (out / "results.md").write_text(
         "Means over seeds (held-out greedy accuracy, %):\n\n" + format_table(records)
         + "\n\nHeld-out primal accuracy after training, per seed (%):\n\n" + format_per_seed(records) + "\n"
         + "\nReward vs truth on the training rollouts, and how often the live and frozen judges disagreed "
         "(label-free; anchored judges only), per window of GRPO steps, mean over seeds:\n\n"
         + format_judge_windows(records) + "\n"
+        + f"\nLong-run targets at each stage end ({', '.join(map(str, stage_ends))} GRPO steps): gain in points over "
+        "the step-0 validation, smoothed (mean of the last 3 validations) with the final one in brackets, "
+        "means over seeds; a label-free method's gain as a share of the oracle's; the largest fall of the "
+        "smoothed mean curve below its own peak:\n\n" + targets_markdown(records, stage_ends) + "\n"
         + ("\nWhat training gained:\n\n" + "".join(f"- {line}\n" for line in gained) if gained else "")
     )
     plot_curves(records, out / "accuracy_vs_steps.png", last_step,

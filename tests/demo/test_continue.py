@@ -140,6 +140,11 @@ def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tm
     assert window["precision"] == 0.75 and window["recall"] == 1.0 and window["samples"] == 16
     table = (second_out / "results.md").read_text()
     assert "| dupo | 1-8 | 0.750 | 1.000 | 0.150 |" in table
+    # the long-run targets at both stage ends, from the joined curves (0.4 -> 0.5 -> 0.6)
+    assert "Long-run targets at each stage end (4, 8 GRPO steps)" in table
+    targets = results["long_run_targets"]
+    assert targets["checkpoints"] == [4, 8]
+    assert targets["methods"]["dupo"]["final_gain"][8] == pytest.approx(20.0)
     assert results["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.7]
     assert results["methods"]["warm_start"]["primal_accuracy"]["per_seed"] == [0.4]
 

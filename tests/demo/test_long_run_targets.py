@@ -1,0 +1,79 @@
+"""The two-sum long-run targets: smoothed and final gains per stage end, share of the oracle's gain,
+seeds ending below their warm start, and the largest fall from the peak (a decaying judge)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dupo_verl.demo.long_run_targets import (
+    FALL_TARGET,
+    largest_fall,
+    method_targets,
+    smoothed_curve,
+    targets_markdown,
+)
+from dupo_verl.demo.results import RunRecord
+
+STEPS = range(0, 73, 8)
+
+
+def _run(method: str, seed: int, values) -> RunRecord:
+    curve = list(zip(STEPS, values, strict=True))
+    return RunRecord(method, seed, curve[0][1], 0.9, primal_after=curve[-1][1], curve=curve)
+
+
+def _linear(start: float, end: float) -> list[float]:
+    return [start + (end - start) * i / (len(STEPS) - 1) for i in range(len(STEPS))]
+
+
+def test_smoothed_and_final_gains_and_the_share_of_the_oracle():
+    oracle = [_run("oracle", s, _linear(0.30, 0.48)) for s in range(3)]  # +2 points per validation
+    steady = [_run("dupo_anchored", s, _linear(0.30, 0.30 + 0.9 * 0.18)) for s in range(3)]
+    rows = {t.method: t for t in method_targets([*oracle, *steady], (24, 48, 72))}
+    # oracle at 24: validations 0.32, 0.34, 0.36 (steps 8-24): smoothed gain 4.0, final 6.0 points
+    assert rows["oracle"].smoothed_gain[24] == pytest.approx(4.0)
+    assert rows["oracle"].final_gain[24] == pytest.approx(6.0)
+    assert rows["oracle"].final_gain[72] == pytest.approx(18.0)
+    assert rows["dupo_anchored"].smoothed_share[72] == pytest.approx(0.9)
+    assert rows["dupo_anchored"].final_share[24] == pytest.approx(0.9)
+    assert rows["dupo_anchored"].verdicts((24, 48, 72)) == {"share": True, "no_seed_below_warm": True,
+                                                            "no_fall": True}
+    assert rows["oracle"].largest_fall == 0.0
+
+
+def test_a_judge_that_rises_then_falls_misses_the_targets():
+    oracle = [_run("oracle", s, _linear(0.30, 0.48)) for s in range(3)]
+    rise_fall = [0.30, 0.34, 0.38, 0.42, 0.44, 0.44, 0.40, 0.32, 0.28, 0.24]
+    decaying = [_run("dupo", 0, rise_fall), _run("dupo", 1, rise_fall), _run("dupo", 2, _linear(0.30, 0.40))]
+    rows = {t.method: t for t in method_targets([*oracle, *decaying], (24, 48, 72))}
+    dupo = rows["dupo"]
+    assert dupo.seeds_below_warm == [0, 1]  # smoothed at 72: (0.32 + 0.28 + 0.24) / 3 < 0.30
+    assert dupo.largest_fall > FALL_TARGET
+    assert dupo.verdicts((24, 48, 72)) == {"share": False, "no_seed_below_warm": False, "no_fall": False}
+    table = targets_markdown([*oracle, *decaying], (24, 48, 72))
+    assert "| dupo | 3 |" in table and "seed 0, seed 1" in table and "**no**" in table
+    assert table.splitlines()[2].startswith("| oracle | 3 |")
+
+
+def test_failed_runs_warm_starts_and_missing_steps_are_left_out():
+    runs = [_run("oracle", 0, _linear(0.3, 0.5)), RunRecord("warm_start", 0, 0.3, 0.9),
+            RunRecord("dupo", 0, 0.3, 0.9, status="failed (rc=1)"),
+            RunRecord("dupo_likelihood", 0, 0.3, 0.9, curve=[(0, 0.3), (8, 0.31), (16, 0.33), (24, 0.34)])]
+    rows = {t.method: t for t in method_targets(runs, (24, 48))}
+    assert set(rows) == {"oracle", "dupo_likelihood"}
+    assert 48 not in rows["dupo_likelihood"].final_gain  # a 24-step run has no value at 48
+    assert rows["dupo_likelihood"].verdicts((24, 48))["share"] is None  # unknown, not "met"
+    assert "| - |" in targets_markdown(runs, (24, 48)) or "(-)" in targets_markdown(runs, (24, 48))
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1, allow_nan=False), min_size=1, max_size=30))
+def test_largest_fall_is_the_drawdown_from_the_running_peak(values):
+    curve = list(enumerate(values))
+    fall = largest_fall(curve)
+    assert fall >= 0
+    assert fall == pytest.approx(max(max(values[: i + 1]) - v for i, v in enumerate(values)))
+    smoothed = smoothed_curve(curve)
+    assert [s for s, _ in smoothed] == [s for s, _ in curve]
+    assert all(min(values) - 1e-12 <= v <= max(values) + 1e-12 for _, v in smoothed)
