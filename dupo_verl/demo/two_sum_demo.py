@@ -307,7 +307,7 @@ def _finished_record(method, grpo, paths, argv, job, before, previous: PreviousS
     record.reward_rate = agreement["overall"].get("reward_rate")
     record.detail.update(reward_vs_truth=agreement["overall"], agreement_per_step=agreement["per_step"],
                          reward_vs_truth_per_window=agreement["per_window"])
-    disagreement = metric_curve(job.steps, DISAGREEMENT)
+    disagreement = metric_curve(job.steps, DISAGREEMENT) if method in ppo.ANCHORED else []
     if previous is not None:
         refresh_judge_measures([previous.record], task)
         disagreement = joined_curve(previous.record.detail["judge_disagreement_per_step"], disagreement)
@@ -343,7 +343,8 @@ def refresh_judge_measures(records: Sequence[RunRecord], task) -> None:
             record.detail["reward_vs_truth_per_window"] = agreement_over_training(dirs, task)["per_window"]
         if "judge_disagreement_per_step" not in record.detail:
             curve: list[tuple[int, float]] = []
-            for stage_dir in (d.parent for d in dirs):  # <run>/rollouts: the stage's own folder
+            # every dupo run logs the key (0 with one judge); only two judges can disagree
+            for stage_dir in (d.parent for d in dirs) if record.method in ppo.ANCHORED else ():
                 logged = logged_steps(stage_dir / "main_ppo.log", stage_dir / "metrics.jsonl")
                 curve = joined_curve(curve, metric_curve(logged, DISAGREEMENT))
             record.detail["judge_disagreement_per_step"] = curve

@@ -132,14 +132,12 @@ def test_continued_runs_start_from_the_final_checkpoints_and_join_both_stages(tm
     assert dupo["detail"]["stages"] == 2 and sorted(dupo["detail"]["agreement_per_step"]) == [
         str(s) for s in range(1, 9)]
     assert dupo["agreement"] == 0.75  # stage 1 at 1/2, stage 2 at 1
-    # per step over both stages: the judges' disagreement; per 8 steps: reward vs truth
-    curve = dupo["detail"]["judge_disagreement_per_step"]
-    assert [p[0] for p in curve] == list(range(1, 9))
-    assert [p[1] for p in curve] == pytest.approx([0.1] * 4 + [0.2] * 4)
+    # per 8 steps over both stages: reward vs truth; one judge cannot disagree with itself ("-")
+    assert dupo["detail"]["judge_disagreement_per_step"] == []
     window = dupo["detail"]["reward_vs_truth_per_window"]["1-8"]
     assert window["precision"] == 0.75 and window["recall"] == 1.0 and window["samples"] == 16
     table = (second_out / "results.md").read_text()
-    assert "| dupo | 1-8 | 0.750 | 1.000 | 0.150 |" in table
+    assert "| dupo | 1-8 | 0.750 | 1.000 | - |" in table
     # the long-run targets at both stage ends, from the joined curves (0.4 -> 0.5 -> 0.6)
     assert "Long-run targets at each stage end (4, 8 GRPO steps)" in table
     targets = results["long_run_targets"]
@@ -195,20 +193,24 @@ def test_runs_saved_before_the_judge_measures_get_them_from_their_dumps_and_logs
     """A `--collect` of runs recorded before per-window reward vs truth and per-step disagreement
     existed fills both from the rollout dumps and verl's logs of every stage."""
     first_out, second_out = tmp_path / "first", tmp_path / "second"
-    first = _config(first_out, resume=True)
+    methods = {"methods": ("warm_start", "dupo", "dupo_anchored")}
+    first = _config(first_out, resume=True, **methods)
     save_warm_start(first_out / "seed0", first, seed=0)
     demo.run_demo(first, log=lambda _: None)
-    demo.run_demo(_config(second_out, continue_from=first_out), log=lambda _: None)
-    run_json = second_out / "seed0" / "dupo" / "run.json"
+    demo.run_demo(_config(second_out, continue_from=first_out, **methods), log=lambda _: None)
+    fresh = json.loads((second_out / "seed0" / "dupo_anchored" / "run.json").read_text())["detail"]
+    assert [p[0] for p in fresh["judge_disagreement_per_step"]] == list(range(1, 9))  # joined over both stages
+    assert [p[1] for p in fresh["judge_disagreement_per_step"]] == pytest.approx([0.1] * 4 + [0.2] * 4)
+    run_json = second_out / "seed0" / "dupo_anchored" / "run.json"
     saved = json.loads(run_json.read_text())
     for key in ("reward_vs_truth_per_window", "judge_disagreement_per_step"):
         del saved["detail"][key]
     run_json.write_text(json.dumps(saved))
     for stage_out, value in ((first_out, 0.1), (second_out, 0.2)):  # what verl's file logger wrote
         lines = [json.dumps({"step": s, "data": {"dupo/judge_disagreement/mean": value}}) for s in range(1, 5)]
-        (stage_out / "seed0" / "dupo" / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+        (stage_out / "seed0" / "dupo_anchored" / "metrics.jsonl").write_text("\n".join(lines) + "\n")
     fake_main_ppo.commands.clear()
-    demo.run_demo(_config(second_out, continue_from=first_out, collect=True), log=lambda _: None)
+    demo.run_demo(_config(second_out, continue_from=first_out, collect=True, **methods), log=lambda _: None)
     assert fake_main_ppo.commands == []
     # both stages' disagreement (0.1 then 0.2, mean 0.15) and the window's precision (3 of 4 paid right)
-    assert "| dupo | 1-8 | 0.750 | 1.000 | 0.150 |" in (second_out / "results.md").read_text()
+    assert "| dupo_anchored | 1-8 | 0.750 | 1.000 | 0.150 |" in (second_out / "results.md").read_text()
