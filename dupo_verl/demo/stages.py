@@ -199,25 +199,47 @@ def run_stages(config: StagedConfig, device: str, rl_methods: Sequence[str], ste
     return records, steps.write_outputs(records, overrides, timings, missing)
 
 
+# Ray's own start-up deadline (30 s, not configurable) passes on an overloaded machine before any
+# training step: the run never began, so it is started again instead of reported as failed.
+RAY_START_FAILURE = "The current node timed out during startup"
+RAY_START_ATTEMPTS = 3
+
+
+def ray_failed_to_start(job: JobResult) -> bool:
+    """Whether `job` died in Ray's start-up (nothing trained, no step logged)."""
+    return not job.ok and not job.timed_out and not job.steps and RAY_START_FAILURE in job.tail(20000)
+
+
 def launch_main_ppo(config: StagedConfig, device: str, method: str, grpo: ppo.GRPOSettings, paths: ppo.RunPaths,
                     argv: Sequence[str], log: Callable[[str], None], tmp_prefix: str = "dvd") -> JobResult:
     """One `python -m verl.trainer.main_ppo` run in a fresh `paths.workdir`; its per-step logs are
-    also written to `steps.jsonl` there."""
+    also written to `steps.jsonl` there. A run whose Ray did not start is started again (up to
+    `RAY_START_ATTEMPTS` in all); the failed attempts' logs are kept beside the run's."""
     run_dir = paths.workdir
-    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix, dir="/tmp"))  # short: AF_UNIX socket paths
-    env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
-    try:
-        # only our own runs are waited for: another demo writing this output (not any main_ppo around)
-        with own_run_lock(Path(config.output) / RUN_LOCK, config.wait_busy_s, log):
-            if run_dir.exists():
-                shutil.rmtree(run_dir)
-            run_dir.mkdir(parents=True)
-            log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
-            job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
-                          timeout_s=config.run_timeout_s, log_path=run_dir / "main_ppo.log",
-                          metrics_path=paths.metrics)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # only our own runs are waited for: another demo writing this output (not any main_ppo around)
+    with own_run_lock(Path(config.output) / RUN_LOCK, config.wait_busy_s, log):
+        failed_starts: list[str] = []
+        for attempt in range(1, RAY_START_ATTEMPTS + 1):
+            tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix, dir="/tmp"))  # short: AF_UNIX socket paths
+            env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
+            try:
+                if run_dir.exists():
+                    shutil.rmtree(run_dir)
+                run_dir.mkdir(parents=True)
+                for number, text in enumerate(failed_starts, start=1):
+                    (run_dir / f"main_ppo.ray_start_failed_{number}.log").write_text(text)
+                log(f"[seed {grpo.seed}] {method}: main_ppo, {grpo.steps} GRPO steps (log: {run_dir / 'main_ppo.log'})")
+                job = run_job([config.python, "-m", "verl.trainer.main_ppo", *argv], cwd=run_dir, env=env,
+                              timeout_s=config.run_timeout_s, log_path=run_dir / "main_ppo.log",
+                              metrics_path=paths.metrics)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if not ray_failed_to_start(job) or attempt == RAY_START_ATTEMPTS:
+                break
+            failed_starts.append(job.log_path.read_text(errors="replace"))
+            log(f"[seed {grpo.seed}] {method}: Ray did not start within its 30 s deadline (an overloaded "
+                f"machine?); nothing was trained, starting again ({attempt + 1} of {RAY_START_ATTEMPTS})")
+            time.sleep(10)
     (run_dir / "steps.jsonl").write_text(
         "".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
     if not job.ok:

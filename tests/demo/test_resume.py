@@ -183,3 +183,59 @@ def test_translation_rows_prepared_twice_have_one_digest_and_a_guard_param_chang
         "40" if prev == "--language-check-min-letters" else arg
         for prev, arg in zip([None, *real_args(*a, **k)], real_args(*a, **k), strict=False)])
     assert digest_of("c") != first
+
+
+# ---------------------------------------------------------------------------------------------
+# A run whose Ray did not start (an overloaded machine) is started again, never reported as trained
+# ---------------------------------------------------------------------------------------------
+
+
+class _FlakyRay:
+    """Stands in for `run_job`: the first `failures` calls die in Ray's start-up (or with `text`)."""
+
+    def __init__(self, failures: int, text: str = stages.RAY_START_FAILURE, steps=None):
+        self.failures, self.text, self.steps, self.calls = failures, text, steps or {}, 0
+
+    def __call__(self, argv, cwd, env, timeout_s, log_path, metrics_path):
+        from dupo_verl.demo.launch import JobResult
+
+        self.calls += 1
+        failed = self.calls <= self.failures
+        log_path.write_text(f"attempt {self.calls}\n" + (f"Exception: {self.text}.\n" if failed else "done\n"))
+        return JobResult(rc=1 if failed else 0, timed_out=False, wall_s=1.0, log_path=log_path,
+                         steps=dict(self.steps) if failed else {1: {"x": 1.0}})
+
+
+def _launch(tmp_path, monkeypatch, fake):
+    from dupo_verl.demo import ppo
+
+    monkeypatch.setattr(stages, "run_job", fake)
+    monkeypatch.setattr(stages.time, "sleep", lambda s: None)
+    paths = ppo.RunPaths(model=tmp_path / "m", train_files=tmp_path / "t.parquet", val_files=[],
+                         agent_loop_config=tmp_path / "a.yaml", workdir=tmp_path / "out" / "seed0" / "dupo")
+    lines: list[str] = []
+    job = stages.launch_main_ppo(_config(tmp_path / "out"), "cpu", "dupo", ppo.GRPOSettings(), paths, ["a=1"],
+                                 lines.append)
+    return job, paths.workdir, lines
+
+
+def test_a_run_whose_ray_did_not_start_is_started_again(tmp_path, monkeypatch):
+    fake = _FlakyRay(failures=2)
+    job, run_dir, lines = _launch(tmp_path, monkeypatch, fake)
+    assert fake.calls == 3 and job.ok
+    assert (run_dir / "main_ppo.log").read_text() == "attempt 3\ndone\n"
+    kept = sorted(p.name for p in run_dir.glob("main_ppo.ray_start_failed_*.log"))
+    assert kept == ["main_ppo.ray_start_failed_1.log", "main_ppo.ray_start_failed_2.log"]
+    assert sum("Ray did not start" in line for line in lines) == 2
+
+
+def test_ray_start_retries_are_bounded_and_only_for_ray_start_failures(tmp_path, monkeypatch):
+    always = _FlakyRay(failures=99)
+    job, _, _ = _launch(tmp_path / "a", monkeypatch, always)
+    assert always.calls == stages.RAY_START_ATTEMPTS and not job.ok  # reported failed after the last try
+    other = _FlakyRay(failures=1, text="CUDA out of memory")
+    job, _, _ = _launch(tmp_path / "b", monkeypatch, other)
+    assert other.calls == 1 and not job.ok
+    trained = _FlakyRay(failures=1, steps={1: {"x": 1.0}})  # it had trained a step: never started again
+    job, _, _ = _launch(tmp_path / "c", monkeypatch, trained)
+    assert trained.calls == 1 and not job.ok
