@@ -262,9 +262,9 @@ class TranslationTask(DualTask):
             return False
         count = letters(primal_answer[:MAX_DETECT_CHARS])
         if count >= self.language_check_min_letters:
-            wrong = lambda label: label not in self._target_labels  # noqa: E731
+            labels, wrong_if_in = self._target_labels, False  # wrong: not the target
         elif count >= self.source_check_min_letters and self._source_labels:
-            wrong = lambda label: label in self._source_labels  # noqa: E731
+            labels, wrong_if_in = self._source_labels, True  # wrong: the source
         else:
             return False
         try:
@@ -272,7 +272,7 @@ class TranslationTask(DualTask):
         except Exception as exc:  # a user's detector failing must not stop a training step
             logger.warning("language detector %s failed: %r", self.detector_name, exc)
             return False
-        return label is not None and wrong(label)
+        return label is not None and (label in labels) == wrong_if_in
 
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         if not ground_truth:

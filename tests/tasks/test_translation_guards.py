@@ -454,3 +454,17 @@ async def test_the_scorer_pays_a_rejected_answer_the_no_answer_reward(flores: di
         assert half.reward == pytest.approx(1.0) and half.metrics["dupo_partial_copy"] == 0.0
         assert wrong.metrics["dupo_wrong_language"] == copy.metrics["dupo_near_copy"] == 0.0
         assert asked == [german, french, english, mixed]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer=st.text(min_size=0, max_size=2 * MIN_CHECK_LETTERS))
+def test_the_short_source_check_only_ever_adds_wrong_language_verdicts(answer: str) -> None:
+    """Turning the source-language check on (default) may add `wrong_language` for a short answer,
+    never another verdict, and never touches answers outside [20, 40) letters."""
+    off = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", source_check_min_letters=MIN_CHECK_LETTERS)
+    on = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn")
+    duals = on.decompose({"source": "An unrelated source sentence."}).duals
+    before, after = off.reject_answer(answer, duals), on.reject_answer(answer, duals)
+    if before != after:
+        assert after == "wrong_language" and before in (None, "partial_copy")
+        assert SOURCE_CHECK_MIN_LETTERS <= letters(answer[:MAX_DETECT_CHARS]) < MIN_CHECK_LETTERS
