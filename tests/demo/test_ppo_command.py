@@ -49,6 +49,28 @@ def test_cpu_recipe_only_on_cpu(tmp_path):
     assert env_cpu["VERL_FILE_LOGGER_PATH"].endswith("metrics.jsonl")
 
 
+@pytest.mark.parametrize("method", ["dupo", "oracle", "dupo_anchored"])
+def test_cpu_runs_in_float32_and_gpu_keeps_bf16(method, tmp_path):
+    """CPUs emulate bf16: on CPU the actor, the rollout and a frozen judge run in float32, each key
+    given once (the command a run logs is the one `--resume` compares)."""
+    for device, rollout in (("cpu", "float32"), ("cuda", "bfloat16")):
+        command = ppo.overrides(method, _paths(tmp_path), ppo.GRPOSettings(), device=device)
+        keys = [ppo.override_key(o) for o in command]
+        assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
+        d = _as_dict(command)
+        assert d["actor_rollout_ref.rollout.dtype"] == rollout
+        fp32 = "{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}"
+        assert (d.get("actor_rollout_ref.actor.fsdp_config.mixed_precision") == fp32) == (device == "cpu")
+        if method in ppo.FROZEN_JUDGE:
+            assert (d.get("reward.reward_model.rollout.dtype") == "float32") == (device == "cpu")
+
+
+def test_with_overrides_replaces_in_place_and_appends_new_keys():
+    base = ["a=1", "+b.c=2", "d=3"]
+    assert ppo.with_overrides(base, ["b.c=9", "++e=5", "a=0"]) == ["a=0", "b.c=9", "d=3", "++e=5"]
+    assert ppo.with_overrides(base, []) == base
+
+
 def test_frozen_dual_remedy_serves_the_warm_start_as_the_judge(tmp_path):
     paths = _paths(tmp_path)
     frozen = ppo.overrides("dupo_frozen", paths, ppo.GRPOSettings(), device="cpu")

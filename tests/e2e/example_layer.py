@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dupo_verl.demo.ppo import CPU_REWARD_MODEL_DTYPE, override_key  # noqa: F401 (override_key: the layer's users)
 from dupo_verl.demo.ppo import cpu_overrides as cpu_recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -99,11 +100,7 @@ def cpu_layer(
             "+ray_kwargs.ray_init.num_gpus=2",
             "reward.reward_model.rollout.enforce_eager=True",
             "+reward.reward_model.rollout.enable_sleep_mode=False",
+            CPU_REWARD_MODEL_DTYPE,
             *(f"reward.reward_model.rollout.{key}={value}" for key, value in vllm_sizes.items()),
         ]
     return out + recipe
-
-
-def override_key(override: str) -> str:
-    """`++a.b=1`, `+a.b=1`, `a.b=1` -> `a.b`."""
-    return override.split("=", 1)[0].lstrip("+~")

@@ -8,12 +8,14 @@ is tiny so two GRPO steps take about a minute and a half.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from runner import private_env
 
-from dupo_verl.demo.ppo import CPU_ENV
+from dupo_verl.demo.ppo import (
+    CPU_ENV,
+    with_overrides,  # noqa: F401 (the e2e tier's import point)
+)
 from dupo_verl.demo.ppo import cpu_overrides as cpu_recipe
 
 
@@ -100,13 +102,3 @@ def cpu_overrides(
 def custom_reward(path: str = "pkg://reward_fns", name: str = "compute_score") -> list[str]:
     """Score rollouts with a plain function (the naive reward manager)."""
     return [f"reward.custom_reward_function.path={path}", f"reward.custom_reward_function.name={name}"]
-
-
-def with_overrides(base: Sequence[str], extra: Sequence[str]) -> list[str]:
-    """`base` with keys in `extra` replaced (same key) or appended (new key)."""
-    def key(item: str) -> str:
-        return item.split("=", 1)[0].lstrip("+")
-
-    replaced = {key(item): item for item in extra}
-    out = [replaced.pop(key(item), item) for item in base]
-    return out + [item for item in extra if key(item) in replaced]

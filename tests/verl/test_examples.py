@@ -155,6 +155,11 @@ ALLOWED_LAYER_KEYS = (
     "actor_rollout_ref.actor.strategy",
     "actor_rollout_ref.actor.use_torch_compile",
     "actor_rollout_ref.model.override_config.attn_implementation",
+    # platform: CPUs emulate bf16, so weights, gradients and both vLLM servers run in float32
+    "actor_rollout_ref.actor.fsdp_config.mixed_precision",
+    "actor_rollout_ref.model.enable_gradient_checkpointing",
+    "actor_rollout_ref.rollout.dtype",
+    "reward.reward_model.rollout.dtype",
     # step counts and logging
     "trainer.total_training_steps",
     "trainer.total_epochs",
