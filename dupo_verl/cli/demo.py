@@ -70,7 +70,7 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=",".join(d.methods),
                    help=f"comma-separated subset of {','.join(METHODS)}, or all (= {','.join(ALL_METHODS)}; "
                    f"default: {','.join(d.methods)}, the best label-free judge measured beside the warm start; "
-                   "add oracle for the gold-label control, about 9 more minutes on 2 cores)")
+                   "add oracle for the gold-label control, about 13 more minutes on 2 cores)")
     p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds to run (default {d.seeds})")
     p.add_argument("--first-seed", type=int, default=d.first_seed)
     p.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])

@@ -123,6 +123,41 @@ def format_judge_windows(records: Sequence[RunRecord], width: int = 8) -> str:
     return "\n".join(lines)
 
 
+# verl's per-step timings a run's cost is read from (the reward loop, a frozen judge's calls
+# included, runs inside `gen`)
+STEP_TIMINGS = {"step": "timing_s/step", "gen": "timing_s/gen"}
+
+
+def _run_median(record: RunRecord, part: str) -> float | None:
+    values = [v for _, v in (record.detail.get("seconds_per_step") or {}).get(part, [])]
+    return statistics.median(values) if values else None
+
+
+def format_step_costs(records: Sequence[RunRecord]) -> str:
+    """Per method, what one GRPO step costs in verl's real `main_ppo`: the median seconds per step
+    and in generation (rollout plus every judge's calls), each run's median (robust to the warm-up
+    step) averaged over seeds, and the step's ratio to the oracle's (a plain step) in this output.
+    Runs made at different times can share the machine with different loads: read ratios of a
+    few tenths with that in mind."""
+    per_method: dict[str, dict[str, list[float]]] = {}
+    for r in records:
+        if r.method == "warm_start" or r.status != "ok":
+            continue
+        for part in STEP_TIMINGS:
+            value = _run_median(r, part)
+            if value is not None:
+                per_method.setdefault(r.method, {}).setdefault(part, []).append(value)
+    plain = statistics.fmean(per_method["oracle"]["step"]) if per_method.get("oracle", {}).get("step") else None
+    lines = ["| method | runs | seconds per step | of which generation | step vs oracle |", "|---|---|---|---|---|"]
+    for method, parts in per_method.items():
+        step = statistics.fmean(parts["step"]) if parts.get("step") else None
+        gen = statistics.fmean(parts["gen"]) if parts.get("gen") else None
+        ratio = "-" if step is None or not plain else f"{step / plain:.2f}x"
+        lines.append(f"| {method} | {len(parts.get('step', []))} | {'-' if step is None else f'{step:.1f}'} | "
+                     f"{'-' if gen is None else f'{gen:.1f}'} | {ratio} |")
+    return "\n".join(lines)
+
+
 def _stats(values: Sequence[float | None]) -> dict[str, Any]:
     present = [v for v in values if v is not None and math.isfinite(v)]
     out: dict[str, Any] = {"per_seed": list(values), "mean": statistics.fmean(present) if present else None}

@@ -42,10 +42,12 @@ from dupo_verl.demo.launch import logged_steps
 from dupo_verl.demo.long_run_targets import method_targets, targets_markdown
 from dupo_verl.demo.methods import ALL_METHODS, METHODS, RL_METHODS  # noqa: F401 (ALL_METHODS: re-exported)
 from dupo_verl.demo.results import (
+    STEP_TIMINGS,
     RunRecord,
     closing_lines,
     format_judge_windows,
     format_per_seed,
+    format_step_costs,
     format_table,
     metric_curve,
     plot_curves,
@@ -96,12 +98,15 @@ class DemoConfig:
     """Everything one `dupo-verl demo two-sum` invocation does (written to config.json)."""
 
     output: Path
-    # `make demo`'s default: the best label-free judge measured (docs/results section 5) beside the warm start
-    methods: tuple[str, ...] = ("warm_start", "dupo_ensemble")
+    # `make demo`'s default: the best label-free judge measured (docs/results/two_sum_long_runs) beside
+    # the warm start
+    methods: tuple[str, ...] = ("warm_start", "dupo_ensemble_anchored")
     seeds: int = 1
     first_seed: int = 0
     num_problems: int | None = None  # distinct (A, B) pairs; None: all pairs of the range, at most 10000
-    val_problems: int = 300
+    # one greedy evaluation's standard error is then about 2 points (sqrt(p(1-p)/600) <= 2.04): a
+    # demo's gain of a few points is not one evaluation's noise
+    val_problems: int = 600
     operand_min: int = 0
     operand_max: int = 49
     model: ModelConfig = ModelConfig()
@@ -230,6 +235,8 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
         + "\nReward vs truth on the training rollouts, and how often the live and frozen judges disagreed "
         "(label-free; anchored judges only), per window of GRPO steps, mean over seeds:\n\n"
         + format_judge_windows(records) + "\n"
+        + "\nWhat one GRPO step costs in verl's main_ppo (medians per run, means over seeds; generation "
+        "includes every judge's calls):\n\n" + format_step_costs(records) + "\n"
         + f"\nLong-run targets at each stage end ({', '.join(map(str, stage_ends))} GRPO steps): gain in points over "
         "the step-0 validation, smoothed (mean of the last 3 validations) with the final one in brackets, "
         "means over seeds; a label-free method's gain as a share of the oracle's; the largest fall of the "
@@ -312,6 +319,10 @@ def _finished_record(method, grpo, paths, argv, job, before, previous: PreviousS
         refresh_judge_measures([previous.record], task)
         disagreement = joined_curve(previous.record.detail["judge_disagreement_per_step"], disagreement)
     record.detail["judge_disagreement_per_step"] = disagreement
+    record.detail["seconds_per_step"] = {
+        part: joined_curve((previous.record.detail.get("seconds_per_step") or {}).get(part, []) if previous else [],
+                           metric_curve(job.steps, key))
+        for part, key in STEP_TIMINGS.items()}
     if "inverse" in agreement:  # dupo_alternate: the inverse rows' reward vs truth, apart
         record.detail["inverse_agreement"] = agreement["inverse"]["overall"]
         record.detail["inverse_agreement_per_step"] = agreement["inverse"]["per_step"]
@@ -341,13 +352,18 @@ def refresh_judge_measures(records: Sequence[RunRecord], task) -> None:
             continue
         if "reward_vs_truth_per_window" not in record.detail:
             record.detail["reward_vs_truth_per_window"] = agreement_over_training(dirs, task)["per_window"]
-        if "judge_disagreement_per_step" not in record.detail:
+        if "judge_disagreement_per_step" not in record.detail or "seconds_per_step" not in record.detail:
             curve: list[tuple[int, float]] = []
-            # every dupo run logs the key (0 with one judge); only two judges can disagree
-            for stage_dir in (d.parent for d in dirs) if record.method in ppo.ANCHORED else ():
+            seconds: dict[str, list[tuple[int, float]]] = {part: [] for part in STEP_TIMINGS}
+            for stage_dir in (d.parent for d in dirs):
                 logged = logged_steps(stage_dir / "main_ppo.log", stage_dir / "metrics.jsonl")
-                curve = joined_curve(curve, metric_curve(logged, DISAGREEMENT))
-            record.detail["judge_disagreement_per_step"] = curve
+                # every dupo run logs the key (0 with one judge); only two judges can disagree
+                if record.method in ppo.ANCHORED:
+                    curve = joined_curve(curve, metric_curve(logged, DISAGREEMENT))
+                for part, key in STEP_TIMINGS.items():
+                    seconds[part] = joined_curve(seconds[part], metric_curve(logged, key))
+            record.detail.setdefault("judge_disagreement_per_step", curve)
+            record.detail.setdefault("seconds_per_step", seconds)
 
 
 def _fmt(value: float | None) -> str:

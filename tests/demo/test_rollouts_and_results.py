@@ -216,3 +216,45 @@ def test_judge_windows_table_groups_steps_by_8_and_skips_what_was_not_logged():
     assert table[2:] == ["| dupo_anchored | 1-8 | 0.850 | 0.500 | 0.250 |",
                          "| dupo_anchored | 9-16 | - | 0.250 | 1.000 |",
                          "| dupo | 1-8 | 0.600 | 0.700 | - |"]
+
+
+def _timed(method: str, seed: int, steps: list[float], gen: list[float], status: str = "ok") -> RunRecord:
+    return RunRecord(method, seed, 0.3, 0.9, primal_after=0.5, status=status, detail={"seconds_per_step": {
+        "step": list(enumerate(steps, 1)), "gen": list(enumerate(gen, 1))}})
+
+
+def test_step_costs_are_medians_per_run_means_over_seeds_and_a_ratio_to_the_oracle():
+    from dupo_verl.demo.results import format_step_costs
+
+    records = [
+        RunRecord("warm_start", 0, 0.3, 0.9),
+        _timed("oracle", 0, [60.0, 10.0, 10.0, 12.0], [50.0, 4.0, 4.0, 4.0]),  # warm-up step 1: median ignores it
+        _timed("oracle", 1, [14.0, 14.0, 14.0], [6.0, 6.0, 6.0]),
+        _timed("dupo_anchored", 0, [15.0, 15.0, 16.0], [9.0, 9.0, 9.0]),
+        _timed("dupo_anchored", 1, [99.0], [99.0], status="failed (rc=1)"),  # not counted
+        RunRecord("dupo", 0, 0.3, 0.9, primal_after=0.5),  # saved before timings were kept: not listed
+    ]
+    table = format_step_costs(records).splitlines()
+    assert table[2:] == ["| oracle | 2 | 12.5 | 5.0 | 1.00x |", "| dupo_anchored | 1 | 15.0 | 9.0 | 1.20x |"]
+    without_oracle = format_step_costs([records[3]]).splitlines()
+    assert without_oracle[2] == "| dupo_anchored | 1 | 15.0 | 9.0 | - |"
+
+
+def test_old_runs_get_their_step_timings_from_every_stage_log(tmp_path):
+    from dupo_verl.demo.two_sum_demo import refresh_judge_measures
+
+    dirs = []
+    for stage, offset in (("s24", 0.0), ("s48", 100.0)):
+        run = tmp_path / stage / "dupo_anchored"
+        (run / "rollouts").mkdir(parents=True)
+        (run / "main_ppo.log").write_text("")
+        (run / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": s, "data": {"timing_s/step": offset + s, "timing_s/gen": offset + s / 2,
+                                            "dupo/judge_disagreement/mean": 0.0}}) + "\n" for s in (1, 2)))
+        dirs.append(str(run / "rollouts"))
+    record = RunRecord("dupo_anchored", 0, 0.3, 0.9, primal_after=0.5,
+                       detail={"rollout_dirs": dirs, "reward_vs_truth_per_window": {}})
+    refresh_judge_measures([record], task=None)
+    assert record.detail["seconds_per_step"]["step"] == [(1, 1.0), (2, 2.0), (3, 101.0), (4, 102.0)]
+    assert record.detail["seconds_per_step"]["gen"][-1] == (4, 101.0)
+    assert record.detail["judge_disagreement_per_step"] == [(1, 0.0), (2, 0.0), (3, 0.0), (4, 0.0)]
