@@ -210,6 +210,27 @@ def ray_failed_to_start(job: JobResult) -> bool:
     return not job.ok and not job.timed_out and not job.steps and RAY_START_FAILURE in job.tail(20000)
 
 
+# what stays of a run that is trained again (a timeout, a crash): its logs and record, not its
+# checkpoints or rollouts
+UNFINISHED_KEPT = ("main_ppo.log", "metrics.jsonl", "steps.jsonl", "run.json")
+UNFINISHED_DIR = "unfinished"
+
+
+def keep_unfinished_run(run_dir: Path, log: Callable[[str], None]) -> Path | None:
+    """Copy an earlier, unfinished run's logs and record to `<seed>/unfinished/<method>-<time>/`
+    before its folder is cleared for a new run, so why it failed is never lost."""
+    files = [run_dir / name for name in UNFINISHED_KEPT if (run_dir / name).is_file()]
+    if not files:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(max(f.stat().st_mtime for f in files)))
+    dest = run_dir.parent / UNFINISHED_DIR / f"{run_dir.name}-{stamp}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        shutil.copy2(f, dest / f.name)
+    log(f"the earlier unfinished run in {run_dir} is trained again; its logs are kept in {dest}")
+    return dest
+
+
 def launch_main_ppo(config: StagedConfig, device: str, method: str, grpo: ppo.GRPOSettings, paths: ppo.RunPaths,
                     argv: Sequence[str], log: Callable[[str], None], tmp_prefix: str = "dvd") -> JobResult:
     """One `python -m verl.trainer.main_ppo` run in a fresh `paths.workdir`; its per-step logs are
@@ -224,6 +245,8 @@ def launch_main_ppo(config: StagedConfig, device: str, method: str, grpo: ppo.GR
             env = {**ppo.environment(paths, tmp, device), "DUPO_DEMO_COIN_SEED": str(grpo.seed)}
             try:
                 if run_dir.exists():
+                    if attempt == 1:
+                        keep_unfinished_run(run_dir, log)
                     shutil.rmtree(run_dir)
                 run_dir.mkdir(parents=True)
                 for number, text in enumerate(failed_starts, start=1):

@@ -239,3 +239,21 @@ def test_ray_start_retries_are_bounded_and_only_for_ray_start_failures(tmp_path,
     trained = _FlakyRay(failures=1, steps={1: {"x": 1.0}})  # it had trained a step: never started again
     job, _, _ = _launch(tmp_path / "c", monkeypatch, trained)
     assert trained.calls == 1 and not job.ok
+
+
+def test_an_unfinished_run_trained_again_keeps_its_logs(tmp_path, monkeypatch):
+    run_dir = tmp_path / "out" / "seed0" / "dupo"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "main_ppo.log").write_text("pending: 0, running: 1200, finished: 0\n")
+    (run_dir / "run.json").write_text('{"status": "timed_out"}')
+    (run_dir / "checkpoints" / "big.bin").write_bytes(b"x" * 10)
+    job, run_dir, lines = _launch(tmp_path, monkeypatch, _FlakyRay(failures=0))
+    assert job.ok and (run_dir / "main_ppo.log").read_text() == "attempt 1\ndone\n"
+    kept = list((run_dir.parent / stages.UNFINISHED_DIR).glob("dupo-*"))
+    assert len(kept) == 1
+    assert sorted(p.name for p in kept[0].iterdir()) == ["main_ppo.log", "run.json"]  # no checkpoints
+    assert "running: 1200" in (kept[0] / "main_ppo.log").read_text()
+    assert any(str(kept[0]) in line for line in lines)
+    # a fresh run folder (nothing there before) keeps nothing
+    job, _, _ = _launch(tmp_path / "fresh", monkeypatch, _FlakyRay(failures=0))
+    assert not (tmp_path / "fresh" / "out" / "seed0" / stages.UNFINISHED_DIR).exists()
