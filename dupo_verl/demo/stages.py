@@ -223,8 +223,9 @@ def keep_unfinished_run(run_dir: Path, log: Callable[[str], None]) -> Path | Non
     if not files:
         return None
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(max(f.stat().st_mtime for f in files)))
-    dest = run_dir.parent / UNFINISHED_DIR / f"{run_dir.name}-{stamp}"
-    dest.mkdir(parents=True, exist_ok=True)
+    base = run_dir.parent / UNFINISHED_DIR / f"{run_dir.name}-{stamp}"
+    dest = next(d for n in range(1000) if not (d := base.with_name(base.name + (f"-{n}" if n else ""))).exists())
+    dest.mkdir(parents=True)  # never into an earlier kept copy
     for f in files:
         shutil.copy2(f, dest / f.name)
     log(f"the earlier unfinished run in {run_dir} is trained again; its logs are kept in {dest}")

@@ -257,3 +257,17 @@ def test_an_unfinished_run_trained_again_keeps_its_logs(tmp_path, monkeypatch):
     # a fresh run folder (nothing there before) keeps nothing
     job, _, _ = _launch(tmp_path / "fresh", monkeypatch, _FlakyRay(failures=0))
     assert not (tmp_path / "fresh" / "out" / "seed0" / stages.UNFINISHED_DIR).exists()
+
+
+def test_unfinished_runs_with_the_same_time_are_kept_apart(tmp_path):
+    run_dir = tmp_path / "seed0" / "dupo"
+    run_dir.mkdir(parents=True)
+    (run_dir / "main_ppo.log").write_text("first")
+    first = stages.keep_unfinished_run(run_dir, lambda line: None)
+    (run_dir / "main_ppo.log").write_text("second")
+    import os
+    os.utime(run_dir / "main_ppo.log", (first.stat().st_mtime, (first / "main_ppo.log").stat().st_mtime))
+    second = stages.keep_unfinished_run(run_dir, lambda line: None)
+    assert first != second
+    assert (first / "main_ppo.log").read_text() == "first" and (second / "main_ppo.log").read_text() == "second"
+    assert stages.keep_unfinished_run(tmp_path / "empty", lambda line: None) is None
