@@ -62,7 +62,8 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
         "label-free) and `dupo_ensemble` (two duals, hide B and hide A as B+V=S V=; paid only when both "
         "rebuild their operand); `dupo_likelihood` (the dual scored by the log-probability of the hidden operand, "
         "one prefill) and `dupo_anchored` / `dupo_ensemble_anchored` (the live judge AND a frozen copy of the warm "
-        "start must both accept). Writes config, per-step logs, "
+        "start must both accept); `dupo_frozen_ensemble` (the ensemble's two duals asked of the frozen copy alone). "
+        "Writes config, per-step logs, "
         "results.json and accuracy_vs_steps.png to --output. On CPU run it from the e2e venv "
         "(.venv-e2e/bin/dupo-verl).",
     )

@@ -22,6 +22,9 @@ Methods differ only in their training rows and reward (same budget, same startin
 - `dupo_anchored`: `dupo`'s rows judged by the live self-dual AND a frozen copy of the warm start
   (verl's reward-model server, as `dupo_frozen`), both must accept (`+dupo.judge=anchored`,
   `dual_aggregate=min`); `dupo_ensemble_anchored`: the ensemble's two duals, asked of both judges.
+  `dupo_frozen_ensemble`: the ensemble's two duals asked of the frozen copy alone (`dupo_frozen`'s
+  wiring): the judge cannot decay with the policy (`dupo_frozen`'s recall) and a sum is paid only
+  when both frozen duals rebuild their operand (the ensemble's precision), with no live verdict.
   Their validation rows run on `dupo_agent` too (the `dupo` manager needs each row's live verdict);
   the held-out accuracy comes from `dupo_gold_acc` (true labels), as for `dupo_frozen`.
 Validation rows (held-out primal and dual prompts, true labels) always use `single_turn_agent`
@@ -50,9 +53,11 @@ METHOD_AGENTS = {
     "dupo_likelihood": "dupo_agent",
     "dupo_anchored": "dupo_agent",
     "dupo_ensemble_anchored": "dupo_agent",
+    "dupo_frozen_ensemble": "single_turn_agent",
 }
 # (dual questions per rollout, how their accuracies combine); every other method asks one (mean)
-METHOD_DUALS = {"dupo_ensemble": (2, "min"), "dupo_anchored": (1, "min"), "dupo_ensemble_anchored": (2, "min")}
+METHOD_DUALS = {"dupo_ensemble": (2, "min"), "dupo_anchored": (1, "min"), "dupo_ensemble_anchored": (2, "min"),
+                "dupo_frozen_ensemble": (2, "min")}
 # more `+dupo` options of a method (only where they differ from the defaults)
 METHOD_OPTIONS = {
     "dupo_likelihood": ("+dupo.dual_mode=likelihood",),
@@ -60,7 +65,7 @@ METHOD_OPTIONS = {
     "dupo_ensemble_anchored": ("+dupo.judge=anchored",),
 }
 # methods whose judge includes a frozen copy of the warm start behind verl's reward-model server
-FROZEN_JUDGE = ("dupo_frozen", "dupo_anchored", "dupo_ensemble_anchored")
+FROZEN_JUDGE = ("dupo_frozen", "dupo_anchored", "dupo_ensemble_anchored", "dupo_frozen_ensemble")
 ANCHORED = ("dupo_anchored", "dupo_ensemble_anchored")
 CPU_SUPPORT_MODULE = "verl_cpu_support"
 # verl's CPU platform (docs section 9); VERL_ENGINE_DEVICE is only a key of verl's engine registry

@@ -8,7 +8,8 @@
   per problem (`inverse_row`: the dual prompt A+V=S V= as a primal, a wrong B planted), shuffled in.
   `dupo_ensemble` gets the `dupo` rows with two dual questions each (hide B, and hide A asked as
   B+V=S), judged by the live policy; its reward needs both (`dupo.dual_aggregate=min`);
-  `dupo_ensemble_anchored` gets the same rows. `dupo_likelihood` and `dupo_anchored` get `dupo`'s.
+  `dupo_ensemble_anchored` gets the same rows, and so does `dupo_frozen_ensemble` (on
+  `single_turn_agent`: its frozen judge is the reward manager). `dupo_likelihood` and `dupo_anchored` get `dupo`'s.
 - `validation_rows` makes the held-out primal rows and dual rows (the dual prompt built from the
   true sum, expected reply B), both answered by `single_turn_agent` (by `dupo_agent` for the
   anchored judges, whose reward manager needs a live verdict on every row) and scored against true
@@ -38,7 +39,7 @@ DUAL_SOURCE = "two_sum/dual"
 VALIDATION_AGENT = "single_turn_agent"
 ALTERNATE = "dupo_alternate"
 ENSEMBLE = "dupo_ensemble"
-ENSEMBLE_ROWS = (ENSEMBLE, "dupo_ensemble_anchored")  # methods trained on the ensemble's rows
+ENSEMBLE_ROWS = (ENSEMBLE, "dupo_ensemble_anchored", "dupo_frozen_ensemble")  # trained on the ensemble's rows
 INVERSE_TASK = "two_sum_inverse"
 _PRIMAL_PROMPT = re.compile(r"(\d+)\+(\d+)=")
 
@@ -95,7 +96,7 @@ def method_rows(rows: Sequence[dict[str, Any]], method: str, seed: int = 0) -> l
     if method == ALTERNATE:
         return alternate_rows(rows, seed)
     if method in ENSEMBLE_ROWS:
-        return ensemble_rows(rows, seed)
+        return ensemble_rows(rows, seed, method)
     rng = random.Random(f"wrong_labels:{seed}")
     out = []
     for i, row in enumerate(rows):
@@ -118,13 +119,16 @@ def alternate_rows(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[s
     return out
 
 
-def ensemble_rows(rows: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """`dupo`'s rows (same order, same planted labels) with two dual questions: hide B and hide A.
+def ensemble_rows(rows: Sequence[dict[str, Any]], seed: int = 0, method: str = ENSEMBLE) -> list[dict[str, Any]]:
+    """`dupo`'s rows (same order, same planted labels) with two dual questions: hide B and hide A,
+    on `method`'s agent loop (the frozen ensemble's rows are judged by the reward manager alone).
 
     The task params become `hide="both"`, as `dupo-verl prepare two-sum --hide both` writes them.
     """
     operands = [_operands(row, i) for i, row in enumerate(rows)]
     out = method_rows(rows, "dupo", seed)
+    for row in out:
+        row["agent_name"] = METHOD_AGENTS[method]
     tasks: dict[bool, Any] = {}  # one task per `strict` value, not one per row
     for row, (a, b) in zip(out, operands, strict=True):
         forward, _ = task_from_info(row["extra_info"]["dupo"])

@@ -79,3 +79,27 @@ def test_judges_train_on_their_base_rows_and_anchored_ones_validate_on_dupo_agen
         assert {r["agent_name"] for r in rows_plain} == {"single_turn_agent"}
         assert {r["agent_name"] for r in rows_anchored} == {"dupo_agent"}
         assert [{**r, "agent_name": None} for r in rows_plain] == [{**r, "agent_name": None} for r in rows_anchored]
+
+
+def test_the_frozen_ensemble_is_dupo_frozens_wiring_with_the_ensembles_duals(tmp_path):
+    """`dupo_frozen_ensemble`: the frozen warm start alone asks both duals and both must accept;
+    no live verdict (single_turn_agent), no anchored judge."""
+    new, frozen, ensemble = (_overrides(m, tmp_path) for m in ("dupo_frozen_ensemble", "dupo_frozen", "dupo_ensemble"))
+    differ = {k for k in new.keys() | frozen.keys() if new.get(k) != frozen.get(k)} - {"trainer.experiment_name"}
+    assert differ == {"+dupo.dual_questions_per_rollout", "+dupo.dual_aggregate"}
+    assert new["+dupo.dual_questions_per_rollout"] == ensemble["+dupo.dual_questions_per_rollout"] == "2"
+    assert new["+dupo.dual_aggregate"] == ensemble["+dupo.dual_aggregate"] == "min"
+    assert new["actor_rollout_ref.rollout.agent.default_agent_loop"] == "single_turn_agent"
+    assert new["reward.reward_manager.name"] == "dupo" and "+dupo.judge" not in new
+    assert new["reward.reward_model.model_path"] == str(tmp_path / "warm_start")
+
+
+def test_the_frozen_ensemble_trains_on_the_ensembles_rows_through_the_reward_manager(two_sum_files):
+    train, _ = (read_rows(p) for p in two_sum_files)
+    frozen, ensemble = method_rows(train, "dupo_frozen_ensemble"), method_rows(train, "dupo_ensemble")
+    assert {r["agent_name"] for r in frozen} == {"single_turn_agent"}
+    assert {r["agent_name"] for r in ensemble} == {"dupo_agent"}
+    assert [{**r, "agent_name": None} for r in frozen] == [{**r, "agent_name": None} for r in ensemble]
+    assert all(len(r["extra_info"]["dupo"]["duals"]) == 2 for r in frozen)
+    gold = [r["reward_model"]["ground_truth"] for r in train]
+    assert all(f["reward_model"]["ground_truth"] != g for f, g in zip(frozen, gold, strict=True))  # labels planted
