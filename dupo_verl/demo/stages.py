@@ -295,7 +295,10 @@ def job_status(job: JobResult) -> str:
 
 
 def refuse_to_overwrite(out: Path, config: StagedConfig) -> None:
-    """Hours of finished runs are never deleted by a plain re-run: reuse them or pick another folder."""
+    """Hours of finished runs are never deleted by a plain re-run: reuse them or pick another folder.
+    A continued output is only reused as the continuation it is (else `--collect` would find none of
+    its runs and write empty results over its config and tables)."""
+    refuse_other_stage(out, config)
     if config.resume or config.collect or not out.is_dir():
         return
     held = sorted(p.name for p in out.glob("seed*") if p.is_dir() and any(p.iterdir()))
@@ -303,6 +306,25 @@ def refuse_to_overwrite(out: Path, config: StagedConfig) -> None:
         raise ValueError(
             f"{out} already holds a demo's runs ({', '.join(held)}); pass --resume to reuse the finished ones "
             "made with the same settings, or choose another --output"
+        )
+
+
+def refuse_other_stage(out: Path, config: StagedConfig) -> None:
+    """`--resume`/`--collect` of an output made with `--continue-from PREV` needs that same PREV."""
+    if not (config.resume or config.collect):
+        return
+    try:
+        recorded = json.loads((out / "config.json").read_text()).get("continue_from")
+    except (OSError, ValueError, AttributeError):
+        return  # no readable config: nothing was recorded to contradict
+    given = None if config.continue_from is None else Path(config.continue_from).resolve()
+    if (None if recorded is None else Path(recorded).resolve()) != given:
+        option = "--resume" if config.resume else "--collect"
+        raise ValueError(
+            f"{out} was made with --continue-from {recorded}; {option} it with --continue-from {recorded}"
+            if recorded is not None
+            else f"{out} was made without --continue-from; {option} it without --continue-from (or choose "
+            "another --output)"
         )
 
 

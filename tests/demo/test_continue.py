@@ -214,3 +214,34 @@ def test_runs_saved_before_the_judge_measures_get_them_from_their_dumps_and_logs
     assert fake_main_ppo.commands == []
     # both stages' disagreement (0.1 then 0.2, mean 0.15) and the window's precision (3 of 4 paid right)
     assert "| dupo_anchored | 1-8 | 0.750 | 1.000 | 0.150 |" in (second_out / "results.md").read_text()
+
+
+def test_a_continued_output_is_only_resumed_or_collected_as_the_continuation_it_is(tmp_path, fake_main_ppo,
+                                                                                  save_warm_start):
+    """Collecting a 48-step output without its --continue-from found none of its runs and wrote empty
+    tables over its config.json and results (twelfth session): now refused, and nothing is written."""
+    first_out, second_out = tmp_path / "first", tmp_path / "second"
+    first = _config(first_out, methods=("warm_start", "dupo"), resume=True)
+    save_warm_start(first_out / "seed0", first, seed=0)
+    demo.run_demo(first, log=lambda _: None)
+    demo.run_demo(_config(second_out, methods=("warm_start", "dupo"), continue_from=first_out), log=lambda _: None)
+    kept = {name: (second_out / name).read_bytes() for name in ("config.json", "results.json", "results.md")}
+    runs = len(fake_main_ppo.commands)
+
+    for flag in ("collect", "resume"):
+        with pytest.raises(ValueError, match=rf"made with --continue-from {first_out.resolve()}; --{flag} it with"):
+            demo.run_demo(_config(second_out, methods=("warm_start", "dupo"), **{flag: True}), log=lambda _: None)
+        shutil.copytree(first_out, tmp_path / "other", dirs_exist_ok=True)  # a valid PREV, not this output's
+        with pytest.raises(ValueError, match=rf"made with --continue-from {first_out.resolve()}; --{flag} it with"):
+            demo.run_demo(_config(second_out, methods=("warm_start", "dupo"), continue_from=tmp_path / "other",
+                                  **{flag: True}), log=lambda _: None)
+    with pytest.raises(ValueError, match=r"made without --continue-from; --resume it without"):
+        demo.run_demo(_config(first_out, methods=("warm_start", "dupo"), resume=True, continue_from=second_out),
+                      log=lambda _: None)
+    assert {name: (second_out / name).read_bytes() for name in kept} == kept
+    assert len(fake_main_ppo.commands) == runs
+
+    collected = demo.run_demo(_config(second_out, methods=("warm_start", "dupo"), continue_from=first_out,
+                                      collect=True), log=lambda _: None)
+    assert collected["missing"] == [] and len(fake_main_ppo.commands) == runs
+    assert collected["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.7]
