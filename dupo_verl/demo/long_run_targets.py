@@ -6,7 +6,7 @@ over `--continue-from` stages) at each stage end (`checkpoints`, e.g. 24, 48, 72
 
 - the smoothed measure (mean of the last 3 validations up to that step) and the final one (the
   validation at that step), as gains over the run's own step-0 validation, means over seeds, and
-  a label-free method's gain as a share of the oracle's at the same step;
+  a label-free method's gain as a share of the oracle's at the same step on the same seeds;
 - seeds that end (smoothed, at the last checkpoint) below their warm start;
 - the largest fall of the mean-over-seeds smoothed curve below its own running peak, in points.
 
@@ -78,6 +78,21 @@ def _mean_at_common_steps(curves: Sequence[Sequence[tuple[int, float]]]) -> list
     return [(s, statistics.fmean(d[s] for d in lookup)) for s in steps]
 
 
+def _mean_gains(runs: Sequence[RunRecord], checkpoints: Sequence[int]) -> tuple[dict[int, float], dict[int, float]]:
+    """Mean over `runs` of the smoothed and the final gain (points) at each checkpoint every run reached."""
+    smoothed_gain: dict[int, float] = {}
+    final_gain: dict[int, float] = {}
+    for step in checkpoints:
+        reached = [r for r in runs if r.curve[-1][0] >= step]  # a shorter run has no value there
+        smoothed = [last3(_upto(r.curve, step)) - r.curve[0][1] for r in reached]
+        finals = [v - r.curve[0][1] for r in runs if (v := _at(r.curve, step)) is not None]
+        if smoothed and len(smoothed) == len(runs):
+            smoothed_gain[step] = 100 * statistics.fmean(smoothed)
+        if finals and len(finals) == len(runs):
+            final_gain[step] = 100 * statistics.fmean(finals)
+    return smoothed_gain, final_gain
+
+
 def method_targets(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> list[MethodTargets]:
     """Every trained method's numbers (finished runs with a validation curve only)."""
     by_method: dict[str, list[RunRecord]] = {}
@@ -87,27 +102,24 @@ def method_targets(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> 
     out = []
     for method, runs in by_method.items():
         row = MethodTargets(method, len(runs))
-        for step in checkpoints:
-            reached = [r for r in runs if r.curve[-1][0] >= step]  # a shorter run has no value there
-            smoothed = [last3(_upto(r.curve, step)) - r.curve[0][1] for r in reached]
-            finals = [v - r.curve[0][1] for r in runs if (v := _at(r.curve, step)) is not None]
-            if smoothed and len(smoothed) == len(runs):
-                row.smoothed_gain[step] = 100 * statistics.fmean(smoothed)
-            if finals and len(finals) == len(runs):
-                row.final_gain[step] = 100 * statistics.fmean(finals)
+        row.smoothed_gain, row.final_gain = _mean_gains(runs, checkpoints)
         last = checkpoints[-1] if checkpoints else max(r.curve[-1][0] for r in runs)
         row.seeds_below_warm = sorted(r.seed for r in runs
                                       if _upto(r.curve, last) and last3(_upto(r.curve, last)) < r.curve[0][1])
         mean_curve = _mean_at_common_steps([smoothed_curve(r.curve) for r in runs])
         row.largest_fall = 100 * largest_fall(mean_curve) if mean_curve else None
         out.append(row)
-    oracle = next((t for t in out if t.method in GOLD_METHODS), None)
+    oracle_runs = {r.seed: r for m, runs in by_method.items() if m in GOLD_METHODS for r in runs}
     for row in out:
-        for gains, shares in ((row.smoothed_gain, row.smoothed_share), (row.final_gain, row.final_share)):
-            reference = (oracle.smoothed_gain if gains is row.smoothed_gain else oracle.final_gain) if oracle else {}
+        # the oracle's gain on the same seeds (same warm starts): a method with fewer seeds is not
+        # compared with an oracle mean over warm starts it never had
+        seeds = [r.seed for r in by_method[row.method]]
+        matched = [oracle_runs[s] for s in seeds if s in oracle_runs]
+        reference = _mean_gains(matched, checkpoints) if len(matched) == len(seeds) else ({}, {})
+        for gains, shares, base in ((row.smoothed_gain, row.smoothed_share, reference[0]),
+                                    (row.final_gain, row.final_share, reference[1])):
             for step, gain in gains.items():
-                base = reference.get(step)
-                shares[step] = gain / base if base is not None and base > 0 else None
+                shares[step] = gain / base[step] if base.get(step) is not None and base[step] > 0 else None
     return out
 
 

@@ -57,6 +57,22 @@ def test_a_judge_that_rises_then_falls_misses_the_targets():
     assert table.splitlines()[2].startswith("| oracle | 3 |")
 
 
+def test_a_share_compares_the_oracle_on_the_same_seeds_only():
+    """A method trained on fewer seeds is compared with the oracle on those warm starts (a 48-step
+    output held the anchored judge's seed 0 beside the oracle's seeds 0-1: 160 % instead of 144 %)."""
+    oracle = [_run("oracle", 0, _linear(0.30, 0.48)), _run("oracle", 1, _linear(0.30, 0.39))]  # +18, +9
+    one_seed = [_run("dupo_anchored", 0, _linear(0.30, 0.39))]  # +9: half seed 0's oracle
+    elsewhere = [_run("dupo_ensemble", 2, _linear(0.30, 0.48))]  # no oracle on seed 2
+    rows = {t.method: t for t in method_targets([*oracle, *one_seed, *elsewhere], (24, 48, 72))}
+    assert rows["oracle"].final_gain[72] == pytest.approx(13.5)  # its own mean over both seeds
+    assert rows["dupo_anchored"].final_share[72] == pytest.approx(0.5)  # not 9 / 13.5
+    assert rows["dupo_anchored"].smoothed_share[72] == pytest.approx(0.5)
+    assert rows["dupo_ensemble"].final_share[72] is None and rows["dupo_ensemble"].verdicts((72,))["share"] is None
+    table = targets_markdown([*oracle, *one_seed, *elsewhere], (72,))
+    assert "| dupo_anchored | 1 | +8.0 (+9.0) | 50 % (50 %) |" in table
+    assert "| dupo_ensemble | 1 | +16.0 (+18.0) | - (-) |" in table
+
+
 def test_failed_runs_warm_starts_and_missing_steps_are_left_out():
     runs = [_run("oracle", 0, _linear(0.3, 0.5)), RunRecord("warm_start", 0, 0.3, 0.9),
             RunRecord("dupo", 0, 0.3, 0.9, status="failed (rc=1)"),

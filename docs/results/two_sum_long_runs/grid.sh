@@ -1,0 +1,19 @@
+#!/bin/bash
+# Issue 15's two-sum grid as it was run (eleventh and twelfth sessions), in order. Run it from the
+# repository root with the e2e venv (`bash tests/e2e/setup_venv.sh`); every command reuses the
+# finished runs of the same settings (--resume), so a stopped grid is restarted as it is.
+set -u
+D=".venv-e2e/bin/dupo-verl demo two-sum --val-problems 600 --resume"
+stages() {  # $1 methods, $2 seeds: 24 steps, then continued to 48 and 72
+  $D --output runs/grid15_24 --methods "$1" --seeds "$2"
+  $D --output runs/grid15_48 --methods "$1" --seeds "$2" --continue-from runs/grid15_24
+  $D --output runs/grid15_72 --methods "$1" --seeds "$2" --continue-from runs/grid15_48
+}
+stages warm_start,oracle,dupo_ensemble_anchored 1              # seed 0 through 72 steps
+stages warm_start,dupo_frozen_ensemble 1                       # twelfth session
+$D --output runs/grid15_24 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3
+$D --output runs/grid15_24 --methods warm_start,dupo_ensemble_anchored --seeds 3
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 2 --continue-from runs/grid15_24
+# not run yet: the rest of the 3 x 72-step grid
+stages warm_start,oracle,dupo_frozen_ensemble,dupo_ensemble_anchored 3
+stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
