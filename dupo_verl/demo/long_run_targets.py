@@ -115,9 +115,9 @@ def method_targets(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> 
         # compared with an oracle mean over warm starts it never had
         seeds = [r.seed for r in by_method[row.method]]
         matched = [oracle_runs[s] for s in seeds if s in oracle_runs]
-        reference = _mean_gains(matched, checkpoints) if len(matched) == len(seeds) else ({}, {})
-        for gains, shares, base in ((row.smoothed_gain, row.smoothed_share, reference[0]),
-                                    (row.final_gain, row.final_share, reference[1])):
+        smoothed_base, final_base = _mean_gains(matched, checkpoints) if len(matched) == len(seeds) else ({}, {})
+        for gains, shares, base in ((row.smoothed_gain, row.smoothed_share, smoothed_base),
+                                    (row.final_gain, row.final_share, final_base)):
             for step, gain in gains.items():
                 shares[step] = gain / base[step] if base.get(step) is not None and base[step] > 0 else None
     return out

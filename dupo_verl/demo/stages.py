@@ -317,6 +317,8 @@ def refuse_other_stage(out: Path, config: StagedConfig) -> None:
         recorded = json.loads((out / "config.json").read_text()).get("continue_from")
     except (OSError, ValueError, AttributeError):
         return  # no readable config: nothing was recorded to contradict
+    if recorded is not None and not isinstance(recorded, str):
+        raise ValueError(f"{out / 'config.json'}: continue_from must be a folder path or null, got {recorded!r}")
     given = None if config.continue_from is None else Path(config.continue_from).resolve()
     if (None if recorded is None else Path(recorded).resolve()) != given:
         option = "--resume" if config.resume else "--collect"

@@ -245,3 +245,20 @@ def test_a_continued_output_is_only_resumed_or_collected_as_the_continuation_it_
                                       collect=True), log=lambda _: None)
     assert collected["missing"] == [] and len(fake_main_ppo.commands) == runs
     assert collected["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.7]
+
+
+@pytest.mark.parametrize("content", ["not json {", "[1, 2]", '{"continue_from": 5}', '{"continue_from": ["a"]}', ""])
+def test_a_damaged_config_of_the_output_is_one_clear_line_or_ignored(tmp_path, content):
+    """The recorded continue_from is read from a file a user may have edited: unreadable JSON or a
+    non-object is ignored (nothing recorded to contradict), a wrong type is named, never a traceback."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text(content)
+    config = _config(out, collect=True)
+    if content.startswith("{"):
+        with pytest.raises(ValueError, match=r"config.json: continue_from must be a folder path or null, got"):
+            stages.refuse_other_stage(out, config)
+    else:
+        assert stages.refuse_other_stage(out, config) is None
+    assert (out / "config.json").read_text() == content  # never rewritten by the check
+    assert stages.refuse_other_stage(tmp_path / "missing", config) is None
