@@ -35,6 +35,9 @@ _GRACE_S = 10.0
 # short job is still measured and a long one costs one walk of its process tree per SAMPLE_EVERY_S.
 SAMPLE_FIRST_S = 1.0
 SAMPLE_EVERY_S = 20.0
+# Where a crash starts: a job's last lines show only the consequence (a vLLM EngineDeadError repeated
+# through Ray's chained tracebacks), the first fatal line names the cause.
+_FIRST_ERROR = re.compile(r"Traceback \(most recent call last\)|encountered a fatal error|Error executing job")
 
 
 @dataclass
@@ -63,6 +66,22 @@ class JobResult:
 
     def tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def first_error(self, chars: int = 3000) -> str:
+        """The log from the line of its first traceback or fatal error on ("" when there is none)."""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        found = _FIRST_ERROR.search(text)
+        if found is None:
+            return ""
+        start = text.rfind("\n", 0, found.start()) + 1
+        return text[start:start + chars]
+
+    def failure_report(self, chars: int = 3000) -> str:
+        """Where the log first went wrong and how it ended, for a failed job's message."""
+        first, tail = self.first_error(chars), self.tail(chars)
+        if not first or first in tail:
+            return tail
+        return f"first error:\n{first}\n...\nlast lines:\n{tail}"
 
     def summary(self) -> str:
         last = max(self.steps) if self.steps else None

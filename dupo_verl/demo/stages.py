@@ -267,7 +267,7 @@ def launch_main_ppo(config: StagedConfig, device: str, method: str, grpo: ppo.GR
     (run_dir / "steps.jsonl").write_text(
         "".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
     if not job.ok:
-        log(f"[seed {grpo.seed}] {method}: main_ppo {job_status(job)}; last lines:\n{job.tail(3000)}")
+        log(f"[seed {grpo.seed}] {method}: main_ppo {job_status(job)}:\n{job.failure_report(3000)}")
     return job
 
 

@@ -154,3 +154,47 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+# ---------------------------------------------------------------------------------------------
+# A failed job's message: the cause, not only the consequence
+# ---------------------------------------------------------------------------------------------
+
+_CHAINED = "".join(
+    f"  File \"async_llm.py\", line {767 + i}, in generate\n    raise output\n" for i in range(200)
+) + "vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue.\n"
+
+
+def _failed_job(tmp_path: Path, text: str) -> launch.JobResult:
+    log_path = tmp_path / "main_ppo.log"
+    log_path.write_text(text)
+    return launch.JobResult(rc=1, timed_out=False, wall_s=1.0, log_path=log_path)
+
+
+@pytest.mark.parametrize("marker", [
+    "(EngineCore pid=7) ERROR 11-29 [core.py:1233] EngineCore encountered a fatal error.",
+    "Traceback (most recent call last):",
+    "Error executing job with overrides: ['trainer.total_training_steps=2']",
+])
+def test_failure_report_shows_the_first_error_and_the_end(tmp_path: Path, marker: str) -> None:
+    cause = "AssertionError: assert not prompt_logprobs_tensors"
+    noise = "INFO starting\n" * 500
+    job = _failed_job(tmp_path, f"{noise}{marker}\n  File \"scheduler.py\", line 2290\n{cause}\n{_CHAINED}")
+    report = job.failure_report(1500)
+    assert marker in report and cause in report, report[:400]
+    assert report.rstrip().endswith("EngineCore encountered an issue."), report[-200:]
+    assert "INFO starting" not in report.split("last lines:")[0], "the report starts before the error"
+    assert len(report) < 3200
+
+
+def test_failure_report_is_the_tail_when_no_error_or_error_in_tail(tmp_path: Path) -> None:
+    quiet = _failed_job(tmp_path, "INFO step:1\n" * 50 + "killed\n")
+    assert quiet.first_error() == ""
+    assert quiet.failure_report(200) == quiet.tail(200)
+    short = _failed_job(tmp_path, "INFO\nTraceback (most recent call last):\nValueError: bad row 3\n")
+    assert short.failure_report(2000) == short.tail(2000), "the error already in the tail is not repeated"
+
+
+def test_failure_report_of_a_missing_log_is_empty(tmp_path: Path) -> None:
+    job = launch.JobResult(rc=1, timed_out=False, wall_s=0.0, log_path=tmp_path / "absent.log")
+    assert job.first_error() == "" and job.failure_report() == ""

@@ -31,7 +31,8 @@ class RunResult(JobResult):
     """What one job did: exit status, timing, memory, parsed metrics and where its log is."""
 
     def log_tail(self, chars: int = 6000) -> str:
-        return self.tail(chars)
+        """The first error (the cause) and the last lines (the consequence) of the job's log."""
+        return self.failure_report(chars // 2)
 
 
 # ---------------------------------------------------------------------------------------------
