@@ -171,6 +171,24 @@ def test_a_plain_rerun_never_deletes_finished_runs(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["seed0"]
 
 
+@pytest.mark.parametrize("flag", ["collect", "resume"])
+def test_a_continued_output_is_only_collected_as_the_continuation_it_is(tmp_path, flag, monkeypatch):
+    """The translation demo shares the two-sum demo's guard: an output made with --continue-from,
+    collected or resumed without it, would find no warm start and write empty tables over its results."""
+    out, previous = tmp_path / "out48", tmp_path / "out24"
+    previous.mkdir()
+    out.mkdir()
+    recorded = f'{{"continue_from": "{previous.resolve()}", "methods": ["warm_start", "dupo"]}}'
+    (out / "config.json").write_text(recorded)
+    (out / "results.md").write_text("kept")
+    config = demo.TranslationDemoConfig(output=out, methods=("warm_start", "dupo"), **{flag: True})
+    monkeypatch.setattr(demo.ppo, "cpu_support_available", lambda: True)  # as in the e2e venv: reach the guard
+    with pytest.raises(ValueError, match=rf"made with --continue-from {previous.resolve()}; --{flag} it with"):
+        demo.run_demo(config, log=lambda _: None)
+    assert (out / "config.json").read_text() == recorded and (out / "results.md").read_text() == "kept"
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "results.md"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Shortcut rates from the rollout dumps (the same yardstick for every method)
 # ---------------------------------------------------------------------------------------------
