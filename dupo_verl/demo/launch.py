@@ -74,6 +74,8 @@ class JobResult:
         if found is None:
             return ""
         start = text.rfind("\n", 0, found.start()) + 1
+        if found.group(0) == "Error executing job":  # Hydra's line repeats every override: the error follows it
+            start = text.find("\n", found.end()) + 1 or len(text)
         return text[start:start + chars]
 
     def failure_report(self, chars: int = 3000) -> str:

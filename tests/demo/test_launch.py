@@ -181,7 +181,8 @@ def test_failure_report_shows_the_first_error_and_the_end(tmp_path: Path, marker
     noise = "INFO starting\n" * 500
     job = _failed_job(tmp_path, f"{noise}{marker}\n  File \"scheduler.py\", line 2290\n{cause}\n{_CHAINED}")
     report = job.failure_report(1500)
-    assert marker in report and cause in report, report[:400]
+    assert cause in report, report[:400]
+    assert (marker in report) != marker.startswith("Error executing job"), "Hydra's override line is skipped"
     assert report.rstrip().endswith("EngineCore encountered an issue."), report[-200:]
     assert "INFO starting" not in report.split("last lines:")[0], "the report starts before the error"
     assert len(report) < 3200
@@ -198,3 +199,14 @@ def test_failure_report_is_the_tail_when_no_error_or_error_in_tail(tmp_path: Pat
 def test_failure_report_of_a_missing_log_is_empty(tmp_path: Path) -> None:
     job = launch.JobResult(rc=1, timed_out=False, wall_s=0.0, log_path=tmp_path / "absent.log")
     assert job.first_error() == "" and job.failure_report() == ""
+
+
+def test_failure_report_skips_hydras_override_list_to_the_error_after_it(tmp_path: Path) -> None:
+    """Hydra prints every override on one line before the error; that line alone filled the report."""
+    overrides = "Error executing job with overrides: [" + ", ".join(f"'key{i}=value'" for i in range(400)) + "]"
+    cause = "ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory."
+    job = _failed_job(tmp_path, "INFO\n" * 100 + f"{overrides}\n{cause}\n" + "Top 10 memory users\n" * 300)
+    first = job.first_error(500)
+    assert first.startswith(cause) and "key1=value" not in first
+    assert cause in job.failure_report(500)
+    assert _failed_job(tmp_path, overrides).first_error() == "", "nothing after the line: no error text"
