@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,22 +167,43 @@ def _stats(values: Sequence[float | None]) -> dict[str, Any]:
     return out
 
 
+def _finished_stats(runs: Sequence[RunRecord], value: Callable[[RunRecord], float | None]) -> dict[str, Any]:
+    return _stats([value(r) if r.status == "ok" else None for r in runs])
+
+
+def finished_seeds(summary: Mapping[str, Any]) -> list[int]:
+    """The seeds of one method's summary whose run finished (the ones its means are over)."""
+    statuses = summary.get("status") or ["ok"] * len(summary["seeds"])  # older results.json: no status
+    return [seed for seed, status in zip(summary["seeds"], statuses, strict=True) if status == "ok"]
+
+
+def seed_count(summary: Mapping[str, Any]) -> str:
+    """A table's seeds cell: `3`, or `2 of 3` when a run did not finish."""
+    done, runs = len(finished_seeds(summary)), len(summary["seeds"])
+    return str(done) if done == runs else f"{done} of {runs}"
+
+
 def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
-    """Per method: held-out primal accuracy per seed and mean, dual accuracy, agreement, curves."""
+    """Per method: held-out primal accuracy per seed and mean, dual accuracy, agreement, curves.
+
+    Every statistic is over the finished runs only (`per_seed` holds None for the others): a run
+    killed at step 64 of 72 is not a 72-step result; its measurements stay in `runs`.
+    """
     out: dict[str, Any] = {}
     for method in METHODS:
         runs = sorted((r for r in records if r.method == method), key=lambda r: r.seed)
         if not runs:
             continue
+
         out[method] = {
             "seeds": [r.seed for r in runs],
-            "primal_accuracy": _stats([r.final_primal for r in runs]),
-            "primal_accuracy_before": _stats([r.primal_before for r in runs]),
-            "dual_accuracy": _stats([r.dual_before if method == "warm_start" else r.dual_after for r in runs]),
-            "dual_accuracy_before": _stats([r.dual_before for r in runs]),
-            "reward_truth_agreement": _stats([r.agreement for r in runs]),
-            "reward_rate": _stats([r.reward_rate for r in runs]),
-            "wall_s": _stats([r.wall_s for r in runs]),
+            "primal_accuracy": _finished_stats(runs, lambda r: r.final_primal),
+            "primal_accuracy_before": _finished_stats(runs, lambda r: r.primal_before),
+            "dual_accuracy": _finished_stats(runs, lambda r: r.dual_before if r.method == "warm_start" else r.dual_after),
+            "dual_accuracy_before": _finished_stats(runs, lambda r: r.dual_before),
+            "reward_truth_agreement": _finished_stats(runs, lambda r: r.agreement),
+            "reward_rate": _finished_stats(runs, lambda r: r.reward_rate),
+            "wall_s": _finished_stats(runs, lambda r: r.wall_s),
             "status": [r.status for r in runs],
             "curves": {str(r.seed): r.curve for r in runs},
             "dual_curves": {str(r.seed): r.dual_curve for r in runs},
@@ -221,7 +242,7 @@ def format_table(records: Sequence[RunRecord]) -> str:
         change = None if before is None or after is None else after - before
         change_txt = "-" if change is None else f"{100 * change:+.1f}"
         lines.append(
-            f"| {method} | {len(s['seeds'])} | {_pct(before)} | {_pct(after)} | {change_txt} | "
+            f"| {method} | {seed_count(s)} | {_pct(before)} | {_pct(after)} | {change_txt} | "
             f"{_pct(s['dual_accuracy_before']['mean'])} | {_pct(s['dual_accuracy']['mean'])} | "
             f"{_pct(s['reward_truth_agreement']['mean'])} |"
         )
@@ -236,7 +257,8 @@ def format_per_seed(records: Sequence[RunRecord]) -> str:
     summary = summarize(records)
     for method, s in summary.items():
         by_seed = dict(zip(s["seeds"], s["primal_accuracy"]["per_seed"], strict=True))
-        cells = [_pct(by_seed.get(seed)) for seed in seeds]
+        status = dict(zip(s["seeds"], s["status"], strict=True))
+        cells = [_pct(by_seed.get(seed)) if status.get(seed, "ok") == "ok" else status[seed] for seed in seeds]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {_pct(s['primal_accuracy']['mean'])} |")
     return "\n".join(lines)
 
@@ -349,7 +371,7 @@ def closing_lines(records: Sequence[RunRecord], steps: int) -> list[str]:
     lines = []
     for method, (before, after, gain) in gains.items():
         runs = summary[method]
-        seeds = len(runs["seeds"])
+        seeds = len(finished_seeds(runs))
         last = max((c[-1][0] for c in runs["curves"].values() if c), default=steps)
         text = (f"{method}: held-out accuracy {before:.1f}% -> {after:.1f}% ({gain:+.1f} points) in {last} GRPO "
                 f"steps, {_REWARD.get(method, 'no labels')}" + (f", mean of {seeds} seeds" if seeds > 1 else ""))

@@ -40,7 +40,7 @@ from typing import Any
 from dupo_verl.demo import ppo, stages
 from dupo_verl.demo.evaluate import generate_greedy, load_model, prompt_ids
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
-from dupo_verl.demo.results import RunRecord, _mean_curve, last3, val_curve
+from dupo_verl.demo.results import RunRecord, _mean_curve, last3, seed_count, val_curve
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
 from dupo_verl.demo.translation_incentive import format_incentive
@@ -395,16 +395,18 @@ def _fmt(value: float | None, scale: float = 1.0, digits: int = 3) -> str:
 
 def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
     """Per method: held-out corpus chrF/BLEU per seed and mean (before, after), last-3 validation
-    means, guard rates, curves."""
-    def stats(values):
-        present = [v for v in values if v is not None]
-        return {"per_seed": list(values), "mean": statistics.fmean(present) if present else None}
-
+    means, guard rates, curves. Statistics are over the finished runs (None for the others, whose
+    measurements stay in `runs`), as in the two-sum demo."""
     out: dict[str, Any] = {}
     for method in METHODS:
         runs = sorted((r for r in records if r.method == method), key=lambda r: r.seed)
         if not runs:
             continue
+
+        def stats(values: Sequence[float | None], runs: Sequence[RunRecord] = runs) -> dict[str, Any]:
+            kept = [v if r.status == "ok" and v is not None else None for v, r in zip(values, runs, strict=True)]
+            present = [v for v in kept if v is not None]
+            return {"per_seed": kept, "mean": statistics.fmean(present) if present else None}
         after = [r.detail.get("after") or {} for r in runs]
         before = [r.detail.get("before") or {} for r in runs]
         out[method] = {
@@ -468,7 +470,7 @@ def format_table(results: Mapping[str, Any]) -> str:
         shortcut = [s.get(f"shortcut_{key}", {}).get("mean") for key in
                     ("near_copy", "wrong_language", "partial_copy", "rejected_last")]
         lines.append(" | ".join([
-            f"| {method}", str(len(s["seeds"])), cell(b), cell(a), cell(None if a is None or b is None else a - b),
+            f"| {method}", seed_count(s), cell(b), cell(a), cell(None if a is None or b is None else a - b),
             cell(oracle_share(results, method, "corpus") if rl else None, 2), cell(s["primal_bleu_after"]["mean"]),
             last3_text, cell(oracle_share(results, method, "last3") if rl else None, 2),
             cell(s["dual_chrf_after"]["mean"]), *[cell(v, 2, 100) for v in shortcut],

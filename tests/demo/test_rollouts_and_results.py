@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from dupo_verl.demo.results import RunRecord, format_table, plot_curves, summarize, val_curve, write_results
 from dupo_verl.demo.rollouts import agreement_over_training, step_agreement, true_sum
 from dupo_verl.tasks import get_task
@@ -189,12 +191,34 @@ def test_closing_lines_without_an_oracle_and_with_a_failed_run():
     failed = RunRecord("dupo_ensemble", 1, 0.46, 0.98, primal_after=0.46, curve=[(0, 0.46), (8, 0.46)],
                        status="timed_out")
     warm = RunRecord("warm_start", 0, 0.44, 0.98)
+    # the unfinished run (stopped at step 8) is no 24-step result: the line is over seed 0 alone
     assert closing_lines([warm, ok, failed], steps=24) == [
-        "dupo_ensemble: held-out accuracy 45.0% -> 43.0% (-2.0 points) in 24 GRPO steps, no labels, mean of 2 seeds; "
+        "dupo_ensemble: held-out accuracy 44.0% -> 40.0% (-4.0 points) in 24 GRPO steps, no labels; "
         "not finished: seed 1: timed_out"]
     assert closing_lines([warm], steps=24) == []
     losing_oracle = [ok, RunRecord("oracle", 0, 0.44, 0.98, primal_after=0.43, curve=[(0, 0.44), (24, 0.43)])]
     assert closing_lines(losing_oracle, steps=24)[1].endswith("; oracle -1.0")  # no share of a loss
+
+
+def test_an_unfinished_run_is_in_no_mean_and_named_in_every_table():
+    """A run Ray killed at step 64 of 72 counted in the 72-step mean of 3 seeds (thirteenth session)."""
+    from dupo_verl.demo.results import format_per_seed
+
+    done = [RunRecord("dupo_ensemble", seed, 0.40, 0.98, primal_after=0.60, dual_after=0.90, agreement=0.99,
+                      wall_s=100.0, curve=[(0, 0.40), (72, 0.60)]) for seed in (0, 2)]
+    killed = RunRecord("dupo_ensemble", 1, 0.30, 0.97, primal_after=0.31, dual_after=0.50, agreement=0.50,
+                       wall_s=900.0, curve=[(0, 0.30), (64, 0.31)], status="failed (rc=1)")
+    summary = summarize([done[0], killed, done[1]])["dupo_ensemble"]
+    assert summary["seeds"] == [0, 1, 2] and summary["status"] == ["ok", "failed (rc=1)", "ok"]
+    for key in ("primal_accuracy", "primal_accuracy_before", "dual_accuracy", "reward_truth_agreement", "wall_s"):
+        assert summary[key]["per_seed"][1] is None, key
+    assert summary["primal_accuracy"]["mean"] == pytest.approx(0.60)
+    assert summary["primal_accuracy_before"]["mean"] == pytest.approx(0.40)
+    assert summary["wall_s"]["mean"] == pytest.approx(100.0)
+    assert summary["runs"][1]["primal_after"] == 0.31, "the unfinished run's measurements are kept"
+    assert "| dupo_ensemble | 2 of 3 |  40.0 |  60.0 | +20.0 |" in format_table([done[0], killed, done[1]])
+    assert "|  60.0 | failed (rc=1) |  60.0 |  60.0 |" in format_per_seed([done[0], killed, done[1]])
+    assert "| dupo_ensemble | 2 |" in format_table(done)
 
 
 def test_judge_windows_table_groups_steps_by_8_and_skips_what_was_not_logged():
