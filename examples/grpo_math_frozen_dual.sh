@@ -8,9 +8,10 @@
 # frozen copy of the starting policy (DUAL_MODEL=$MODEL; any chat model vLLM serves works), it is
 # asked two dual questions per rollout and a rollout is paid only when it rebuilds both
 # (`+dupo.dual_aggregate=min`). A frozen judge cannot decay with the policy; asking it twice keeps
-# it from paying the slips it shares with the policy. On the two-sum demo (seed 0) its reward agreed with
-# the gold label on 99.1 % of 18,432 rollouts over 72 GRPO steps (precision 0.98-1.00 and recall
-# 0.96-1.00 in every 8-step window; README, "Does it work?").
+# it from paying the slips it shares with the policy. On the two-sum demo (3 seeds, 72 GRPO steps)
+# its reward agreed with the gold label on 98.7 % of rollouts (precision 0.980-0.995, recall 0.966-0.984
+# per 8-step window, mean of the seeds) and held-out accuracy gained +17.1 points, 88 % of the gold-label oracle's gain
+# (README, "Does it work?"). Two-sum only: on math, watch dupo/reward and dupo_gold_acc.
 #
 # Data first: rows must name single_turn_agent (else dupo_agent scores them itself):
 #   dupo-verl prepare math --input problems.jsonl --agent-name single_turn_agent \

@@ -14,6 +14,13 @@ stages warm_start,dupo_frozen_ensemble 1                       # twelfth session
 $D --output runs/grid15_24 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3
 $D --output runs/grid15_24 --methods warm_start,dupo_ensemble_anchored --seeds 3
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 2 --continue-from runs/grid15_24
-# not run yet: the rest of the 3 x 72-step grid
-stages warm_start,oracle,dupo_frozen_ensemble,dupo_ensemble_anchored 3
+# thirteenth session: seeds 1-2 of the oracle and the frozen ensemble through 72 steps (the 72-step
+# stage was run twice: Ray's memory monitor killed seed 1's frozen-ensemble run, --resume retrained it)
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --continue-from runs/grid15_48
+# the tables over every method (no training: --collect)
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
+# not run yet: the anchored ensemble's seeds 1-2 after 24 steps, the shuffled control, the other judges
+stages warm_start,oracle,dupo_frozen_ensemble,dupo_ensemble_anchored,shuffled 3
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
