@@ -194,7 +194,6 @@ def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
         runs = sorted((r for r in records if r.method == method), key=lambda r: r.seed)
         if not runs:
             continue
-
         out[method] = {
             "seeds": [r.seed for r in runs],
             "primal_accuracy": _finished_stats(runs, lambda r: r.final_primal),
@@ -294,16 +293,17 @@ def draw_curves(records: Sequence[RunRecord], total_steps: int, title: str = "")
     warm = warm_start_accuracy(records)
     for method in METHODS:
         runs = [r for r in records if r.method == method]
+        unfinished = [r.curve for r in runs if r.curve and r.status != "ok"]  # dotted, in no mean
         if method == "warm_start":  # drawn for every plot: the line each method is judged against
             curves = [[(0, acc), (total_steps, acc)] for acc in warm.values()]
         elif runs:
-            curves = [r.curve for r in runs if r.curve]
+            curves = [r.curve for r in runs if r.curve and r.status == "ok"]
         else:
             continue
         color = _COLORS[method]
-        for curve in curves:
+        for curve, style in [(c, "-") for c in curves] + [(c, ":") for c in unfinished]:
             xs, ys = zip(*curve, strict=True)
-            ax.plot(xs, [100 * y for y in ys], color=color, alpha=0.25, linewidth=1)
+            ax.plot(xs, [100 * y for y in ys], color=color, alpha=0.25, linewidth=1, linestyle=style)
             drawn += [100 * y for y in ys]
         mean = _mean_curve(curves)
         if mean:

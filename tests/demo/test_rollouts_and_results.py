@@ -220,6 +220,19 @@ def test_an_unfinished_run_is_in_no_mean_and_named_in_every_table():
     assert "|  60.0 | failed (rc=1) |  60.0 |  60.0 |" in format_per_seed([done[0], killed, done[1]])
     assert "| dupo_ensemble | 2 |" in format_table(done)
 
+    from dupo_verl.demo.results import draw_curves
+
+    fig = draw_curves([done[0], killed, done[1]], total_steps=72)
+    try:
+        ax = fig.axes[0]
+        mean_line = next(line for line in ax.get_lines() if line.get_label() == "dupo_ensemble (n=2)")
+        assert list(mean_line.get_xdata()) == [0, 72], "the mean reaches the end: the killed run is not in it"
+        assert sum(line.get_linestyle() == ":" for line in ax.get_lines()) == 1, "the killed run drawn dotted"
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
 
 def test_judge_windows_table_groups_steps_by_8_and_skips_what_was_not_logged():
     from dupo_verl.demo.results import format_judge_windows, metric_curve
