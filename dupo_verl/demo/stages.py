@@ -210,6 +210,19 @@ def ray_failed_to_start(job: JobResult) -> bool:
     return not job.ok and not job.timed_out and not job.steps and RAY_START_FAILURE in job.tail(20000)
 
 
+# Ray's memory monitor kills workers when the machine runs low (another job sharing its memory)
+RAY_MEMORY_KILL = "killed due to the node running low on memory"
+
+
+def failure_hint(job: JobResult) -> str:
+    """What a user can do about a failed run, when its log says (else "")."""
+    if RAY_MEMORY_KILL in job.tail(20000) or RAY_MEMORY_KILL in job.first_error(20000):
+        return ("Ray's memory monitor killed the run's workers: the machine ran low on memory (is another "
+                "training job or test run sharing it?); free memory and rerun with --resume, which trains "
+                "only this run again")
+    return ""
+
+
 # what stays of a run that is trained again (a timeout, a crash): its logs and record, not its
 # checkpoints or rollouts
 UNFINISHED_KEPT = ("main_ppo.log", "metrics.jsonl", "steps.jsonl", "run.json")
@@ -268,6 +281,8 @@ def launch_main_ppo(config: StagedConfig, device: str, method: str, grpo: ppo.GR
         "".join(json.dumps({"step": s, **m}) + "\n" for s, m in sorted(job.steps.items())))
     if not job.ok:
         log(f"[seed {grpo.seed}] {method}: main_ppo {job_status(job)}:\n{job.failure_report(3000)}")
+        if hint := failure_hint(job):
+            log(f"[seed {grpo.seed}] {method}: {hint}")
     return job
 
 

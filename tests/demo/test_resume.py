@@ -241,6 +241,20 @@ def test_ray_start_retries_are_bounded_and_only_for_ray_start_failures(tmp_path,
     assert trained.calls == 1 and not job.ok
 
 
+def test_a_run_killed_by_rays_memory_monitor_says_what_to_do(tmp_path, monkeypatch):
+    """Two runs of the grid died this way while a CI run shared the machine: the message says so."""
+    oom = ("ray.exceptions.OutOfMemoryError: 4 worker(s) were killed due to the node running low on memory. "
+           "Memory on the node was 22.53GB used / 23.54GB limit")
+    killed = _FlakyRay(failures=1, text=oom, steps={1: {"x": 1.0}})
+    job, _, lines = _launch(tmp_path / "a", monkeypatch, killed)
+    assert killed.calls == 1 and not job.ok  # not retried by itself: the machine is still short
+    hints = [line for line in lines if "memory monitor" in line]
+    assert len(hints) == 1 and "--resume" in hints[0] and hints[0].startswith("[seed 0] dupo: ")
+    other = _FlakyRay(failures=1, text="ValueError: bad row", steps={1: {"x": 1.0}})
+    _, _, lines = _launch(tmp_path / "b", monkeypatch, other)
+    assert not any("memory monitor" in line for line in lines)
+
+
 def test_an_unfinished_run_trained_again_keeps_its_logs(tmp_path, monkeypatch):
     run_dir = tmp_path / "out" / "seed0" / "dupo"
     (run_dir / "checkpoints").mkdir(parents=True)
