@@ -167,8 +167,13 @@ def _stats(values: Sequence[float | None]) -> dict[str, Any]:
     return out
 
 
+def finished_stats(runs: Sequence[RunRecord], values: Sequence[float | None]) -> dict[str, Any]:
+    """`_stats` of one value per run, the unfinished runs' as None (in no mean)."""
+    return _stats([v if r.status == "ok" else None for v, r in zip(values, runs, strict=True)])
+
+
 def _finished_stats(runs: Sequence[RunRecord], value: Callable[[RunRecord], float | None]) -> dict[str, Any]:
-    return _stats([value(r) if r.status == "ok" else None for r in runs])
+    return finished_stats(runs, [value(r) for r in runs])
 
 
 def finished_seeds(summary: Mapping[str, Any]) -> list[int]:

@@ -216,7 +216,8 @@ RAY_MEMORY_KILL = "killed due to the node running low on memory"
 
 def failure_hint(job: JobResult) -> str:
     """What a user can do about a failed run, when its log says (else "")."""
-    if RAY_MEMORY_KILL in job.tail(20000) or RAY_MEMORY_KILL in job.first_error(20000):
+    log_text = job.log_path.read_text(errors="replace") if job.log_path.exists() else ""
+    if RAY_MEMORY_KILL in log_text:  # anywhere: Ray reports it mid-log, then the run's teardown follows
         return ("Ray's memory monitor killed the run's workers: the machine ran low on memory (is another "
                 "training job or test run sharing it?); free memory and rerun with --resume, which trains "
                 "only this run again")

@@ -34,13 +34,14 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from dupo_verl.demo import ppo, stages
 from dupo_verl.demo.evaluate import generate_greedy, load_model, prompt_ids
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
-from dupo_verl.demo.results import RunRecord, _mean_curve, last3, seed_count, val_curve
+from dupo_verl.demo.results import RunRecord, _mean_curve, finished_stats, last3, seed_count, val_curve
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
 from dupo_verl.demo.translation_incentive import format_incentive
@@ -403,10 +404,7 @@ def summarize(records: Sequence[RunRecord]) -> dict[str, Any]:
         if not runs:
             continue
 
-        def stats(values: Sequence[float | None], runs: Sequence[RunRecord] = runs) -> dict[str, Any]:
-            kept = [v if r.status == "ok" and v is not None else None for v, r in zip(values, runs, strict=True)]
-            present = [v for v in kept if v is not None]
-            return {"per_seed": kept, "mean": statistics.fmean(present) if present else None}
+        stats = partial(finished_stats, runs)
         after = [r.detail.get("after") or {} for r in runs]
         before = [r.detail.get("before") or {} for r in runs]
         out[method] = {
