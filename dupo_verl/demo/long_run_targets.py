@@ -8,7 +8,9 @@ over `--continue-from` stages) at each stage end (`checkpoints`, e.g. 24, 48, 72
   validation at that step), as gains over the run's own step-0 validation, means over seeds, and
   a label-free method's gain as a share of the oracle's at the same step on the same seeds;
 - seeds that end (smoothed, at the last checkpoint) below their warm start;
-- the largest fall of the mean-over-seeds smoothed curve below its own running peak, in points.
+- the largest fall of the mean-over-seeds smoothed curve below its own running peak, in points;
+- a label-free method's smoothed gain minus the oracle's on the same seed, mean and standard error
+  over seeds: whether a shortfall is larger than the run-to-run spread of these few seeds.
 
 The targets (issue 15): share >= `SHARE_TARGET` at every checkpoint, no seed below its warm start,
 no fall larger than `FALL_TARGET` points.
@@ -39,6 +41,8 @@ class MethodTargets:
     final_share: dict[int, float | None] = field(default_factory=dict)
     seeds_below_warm: list[int] = field(default_factory=list)
     largest_fall: float | None = None
+    # per checkpoint: {"mean", "se", "seeds"} of (smoothed gain - the oracle's) over paired seeds
+    smoothed_vs_oracle: dict[int, dict[str, float | None]] = field(default_factory=dict)
 
     def verdicts(self, checkpoints: Sequence[int]) -> dict[str, bool | None]:
         shares = [self.smoothed_share.get(c) for c in checkpoints]
@@ -93,6 +97,33 @@ def _mean_gains(runs: Sequence[RunRecord], checkpoints: Sequence[int]) -> tuple[
     return smoothed_gain, final_gain
 
 
+def _smoothed_gain_at(run: RunRecord, step: int) -> float | None:
+    """A run's smoothed gain (points) at `step`, or None when the run stopped before it."""
+    if run.curve[-1][0] < step:
+        return None
+    return 100 * (last3(_upto(run.curve, step)) - run.curve[0][1])
+
+
+def paired_difference(runs: Sequence[RunRecord], oracle_runs: dict[int, RunRecord],
+                      step: int) -> dict[str, float | None] | None:
+    """Mean and standard error over seeds of (smoothed gain - the oracle's on the same seed) at `step`.
+
+    Pairing by seed removes the warm start's share of the spread (both runs start from it); the
+    standard error is None for a single pair. None when no seed has both runs at `step`.
+    """
+    diffs = []
+    for run in runs:
+        oracle = oracle_runs.get(run.seed)
+        own = _smoothed_gain_at(run, step)
+        base = None if oracle is None else _smoothed_gain_at(oracle, step)
+        if own is not None and base is not None:
+            diffs.append(own - base)
+    if not diffs:
+        return None
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
+    return {"mean": statistics.fmean(diffs), "se": se, "seeds": float(len(diffs))}
+
+
 def method_targets(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> list[MethodTargets]:
     """Every trained method's numbers (finished runs with a validation curve only)."""
     by_method: dict[str, list[RunRecord]] = {}
@@ -120,6 +151,11 @@ def method_targets(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> 
                                     (row.final_gain, row.final_share, final_base)):
             for step, gain in gains.items():
                 shares[step] = gain / base[step] if base.get(step) is not None and base[step] > 0 else None
+        if row.method not in GOLD_METHODS:
+            for step in checkpoints:
+                paired = paired_difference(by_method[row.method], oracle_runs, step)
+                if paired is not None:
+                    row.smoothed_vs_oracle[step] = paired
     return out
 
 
@@ -155,4 +191,25 @@ def targets_markdown(records: Sequence[RunRecord], checkpoints: Sequence[int]) -
         fall = "-" if row.largest_fall is None else f"{row.largest_fall:.1f}"
         lines.append(f"| {row.method} | {row.seeds} | " + " | ".join(cells) + f" | {below} | {fall} | {share} | "
                      f"{_yes(verdict['no_seed_below_warm'])} | {_yes(verdict['no_fall'])} |")
+    return "\n".join(lines)
+
+
+def _paired_cell(paired: dict[str, float | None] | None) -> str:
+    if paired is None:
+        return "-"
+    se = "" if paired["se"] is None else f" ± {paired['se']:.1f}"
+    return f"{paired['mean']:+.1f}{se} ({int(paired['seeds'] or 0)})"
+
+
+def paired_markdown(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> str:
+    """Each label-free method's smoothed gain minus the oracle's on the same seeds, per checkpoint:
+    mean ± standard error (number of paired seeds)."""
+    rows = [r for r in method_targets(records, checkpoints) if r.method not in GOLD_METHODS]
+    if not rows:
+        return "(no label-free method)"
+    lines = ["| method | " + " | ".join(f"@{c}" for c in checkpoints) + " |",
+             "|---|" + "---|" * len(checkpoints)]
+    for row in rows:
+        lines.append(f"| {row.method} | " + " | ".join(_paired_cell(row.smoothed_vs_oracle.get(c))
+                                                      for c in checkpoints) + " |")
     return "\n".join(lines)

@@ -39,7 +39,7 @@ from dupo_verl.demo import ppo
 from dupo_verl.demo.evaluate import accuracy, load_model
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
 from dupo_verl.demo.launch import logged_steps
-from dupo_verl.demo.long_run_targets import method_targets, targets_markdown
+from dupo_verl.demo.long_run_targets import method_targets, paired_markdown, targets_markdown
 from dupo_verl.demo.methods import ALL_METHODS, METHODS, RL_METHODS  # noqa: F401 (ALL_METHODS: re-exported)
 from dupo_verl.demo.results import (
     STEP_TIMINGS,
@@ -241,6 +241,9 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
         "the step-0 validation, smoothed (mean of the last 3 validations) with the final one in brackets, "
         "means over seeds; a label-free method's gain as a share of the oracle's; the largest fall of the "
         "smoothed mean curve below its own peak:\n\n" + targets_markdown(records, stage_ends) + "\n"
+        + "\nPaired with the oracle on the same seeds: smoothed gain minus the oracle's, points, mean ± standard "
+        "error over seeds (number of seeds); a difference within about two standard errors of 0 is not told "
+        "apart from the oracle by these seeds:\n\n" + paired_markdown(records, stage_ends) + "\n"
         + ("\nWhat training gained:\n\n" + "".join(f"- {line}\n" for line in gained) if gained else "")
     )
     plot_curves(records, out / "accuracy_vs_steps.png", last_step,

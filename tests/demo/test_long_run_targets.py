@@ -11,6 +11,8 @@ from dupo_verl.demo.long_run_targets import (
     FALL_TARGET,
     largest_fall,
     method_targets,
+    paired_difference,
+    paired_markdown,
     smoothed_curve,
     targets_markdown,
 )
@@ -93,3 +95,49 @@ def test_largest_fall_is_the_drawdown_from_the_running_peak(values):
     smoothed = smoothed_curve(curve)
     assert [s for s, _ in smoothed] == [s for s, _ in curve]
     assert all(min(values) - 1e-12 <= v <= max(values) + 1e-12 for _, v in smoothed)
+
+
+def test_paired_difference_is_per_seed_gain_minus_the_oracles_with_its_standard_error():
+    # oracle +18 points at 72 on every seed (smoothed: validations 56-72 = 0.44, 0.46, 0.48 -> +16)
+    oracle = [_run("oracle", s, _linear(0.30, 0.48)) for s in range(3)]
+    # the judge ends 2, 4 and 9 points below the oracle on seeds 0, 1, 2 (a constant shift of the curve
+    # after step 0 shifts the smoothed gain by the same amount)
+    judge = [_run("dupo_frozen_ensemble", s, [0.30] + [v - d for v in _linear(0.30, 0.48)[1:]])
+             for s, d in enumerate((0.02, 0.04, 0.09))]
+    rows = {t.method: t for t in method_targets([*oracle, *judge], (24, 72))}
+    paired = rows["dupo_frozen_ensemble"].smoothed_vs_oracle[72]
+    assert paired["mean"] == pytest.approx(-5.0)
+    assert paired["se"] == pytest.approx(((9 + 1 + 16) / 2) ** 0.5 / 3 ** 0.5)  # stdev of -2, -4, -9
+    assert paired["seeds"] == 3
+    assert rows["oracle"].smoothed_vs_oracle == {}  # the oracle is not compared with itself
+    table = paired_markdown([*oracle, *judge], (24, 72))
+    assert table.splitlines()[0] == "| method | @24 | @72 |"
+    assert f"| dupo_frozen_ensemble | -5.0 ± {paired['se']:.1f} (3) | -5.0 ± {paired['se']:.1f} (3) |" in table
+
+
+def test_paired_difference_skips_unpaired_seeds_unfinished_runs_and_short_runs():
+    oracle = {0: _run("oracle", 0, _linear(0.30, 0.48)), 1: _run("oracle", 1, _linear(0.30, 0.39))}
+    one = [_run("dupo_anchored", 0, _linear(0.30, 0.39)), _run("dupo_anchored", 2, _linear(0.30, 0.48))]
+    paired = paired_difference(one, oracle, 72)  # seed 2 has no oracle run: one pair
+    assert paired == {"mean": pytest.approx(-8.0), "se": None, "seeds": 1.0}
+    short = RunRecord("dupo", 0, 0.3, 0.9, curve=[(0, 0.3), (8, 0.31), (16, 0.33), (24, 0.34)])
+    assert paired_difference([short], oracle, 72) is None  # stopped at 24: no value at 72
+    assert paired_difference([short], oracle, 24) is not None
+    killed = RunRecord("dupo", 1, 0.3, 0.9, status="failed (rc=1)", curve=list(zip(STEPS, _linear(0.3, 0.5), strict=True)))
+    rows = {t.method: t for t in method_targets([*oracle.values(), short, killed], (24, 72))}
+    assert rows["dupo"].smoothed_vs_oracle[24]["seeds"] == 1  # the killed run is in no statistic
+    # +2.7 (0.31, 0.33, 0.34) against the oracle's +4.0 on seed 0; no value at 72
+    assert paired_markdown([*oracle.values(), short, killed], (24, 72)).splitlines()[-1] == "| dupo | -1.3 (1) | - |"
+    assert paired_markdown([*oracle.values()], (24,)) == "(no label-free method)"
+    cell = paired_markdown([*oracle.values(), *one], (72,)).splitlines()[-1]
+    assert cell == "| dupo_anchored | -8.0 (1) |"  # one pair: no standard error
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1, allow_nan=False), min_size=10, max_size=10),
+       st.floats(min_value=-0.2, max_value=0.2))
+def test_a_judge_equal_to_the_oracle_up_to_a_shift_differs_by_that_shift(values, shift):
+    oracle = {s: _run("oracle", s, values) for s in range(3)}
+    judge = [_run("dupo", s, [values[0]] + [v + shift for v in values[1:]]) for s in range(3)]
+    paired = paired_difference(judge, oracle, 72)
+    assert paired["mean"] == pytest.approx(100 * shift, abs=1e-9)
+    assert paired["se"] == pytest.approx(0.0, abs=1e-9)
