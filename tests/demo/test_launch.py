@@ -140,7 +140,9 @@ def test_memory_is_sampled_rarely_and_over_the_job_tree_only(tmp_path: Path, mon
     # the schedule's gaps (1 s, then 2 s: the cap), never closer; a 1 Hz sampler takes 4-5 here
     gaps = [b[0] - a[0] for a, b in zip(sampled, sampled[1:], strict=False)]
     assert all(gap >= expected - 0.05 for gap, expected in zip(gaps, [2.0] * len(gaps), strict=False)), gaps
-    assert len(sampled) <= 3
+    # the count follows from the gaps and the job's own length (longer under load), not from a
+    # nominal duration: at most one sample at 1 s and one per 2 s after it
+    assert len(sampled) <= 1 + (result.wall_s - 1.0) / 2.0 + 1e-9, (len(sampled), result.wall_s)
     # scope: the root and its descendants; the adopted escapee is not read even though it carries
     # the job's marker, and the cleanup still ends it
     for _, pids in sampled:

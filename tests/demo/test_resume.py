@@ -63,8 +63,9 @@ def test_collect_gathers_finished_work_and_lists_the_rest(tmp_path, monkeypatch,
     assert second["missing"] == ["seed0/oracle", "seed1/warm_start"]
     assert second["methods"]["dupo"]["primal_accuracy"]["per_seed"] == [0.55]
     dupo_rows = [line for line in (tmp_path / "results.md").read_text().splitlines() if line.startswith("| dupo ")]
-    assert len(dupo_rows) == 3 and all("55.0" in line for line in dupo_rows[:2])  # the before/after tables
+    assert len(dupo_rows) == 4 and all("55.0" in line for line in dupo_rows[:2])  # the before/after tables
     assert "+15.0" in dupo_rows[2]  # the long-run targets: final gain over the step-0 validation
+    assert dupo_rows[3] == "| dupo | - |"  # paired with the oracle: no oracle run to pair with yet
 
 
 def test_a_warm_start_saved_before_newer_settings_is_reused_with_their_legacy_values(tmp_path, save_warm_start):
