@@ -21,6 +21,13 @@ $D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --se
 # the tables over every method (no training: --collect)
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
-# not run yet: the anchored ensemble's seeds 1-2 after 24 steps, the shuffled control, the other judges
-stages warm_start,oracle,dupo_frozen_ensemble,dupo_ensemble_anchored,shuffled 3
+# fourteenth session: the shuffled control's 24-step stage (it collapsed every seed; not continued), the
+# anchored ensemble's seeds 1-2 through 48 steps, and the tables again
+$D --output runs/grid15_24 --methods warm_start,shuffled --seeds 3
+$D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble,shuffled --seeds 3 --collect
+$D --output runs/grid15_48 --methods warm_start,dupo_ensemble_anchored --seeds 3 --continue-from runs/grid15_24
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
+# not run yet: the anchored ensemble's seeds 1-2 from 48 to 72 steps, the other judges
+stages warm_start,oracle,dupo_frozen_ensemble,dupo_ensemble_anchored 3
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
