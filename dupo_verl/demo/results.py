@@ -26,7 +26,7 @@ Y_MIN_SPAN = 20.0  # points: a y-axis never narrower, so a 1-point wobble does n
 _COLORS = {"warm_start": "#777777", "dupo": "#1f77b4", "oracle": "#2ca02c", "shuffled": "#d62728",
            "dupo_frozen": "#9467bd", "dupo_alternate": "#ff7f0e", "dupo_ensemble": "#17becf",
            "dupo_likelihood": "#8c564b", "dupo_anchored": "#e377c2", "dupo_ensemble_anchored": "#bcbd22",
-           "dupo_frozen_ensemble": "#7f7f7f"}
+           "dupo_frozen_ensemble": "#111111"}  # not a grey: grey is the warm start
 
 
 @dataclass
