@@ -42,7 +42,7 @@ class MethodTargets:
     seeds_below_warm: list[int] = field(default_factory=list)
     largest_fall: float | None = None
     # per checkpoint: {"mean", "se", "seeds"} of (smoothed gain - the oracle's) over paired seeds
-    smoothed_vs_oracle: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    smoothed_vs_oracle: dict[int, dict[str, float | int | None]] = field(default_factory=dict)
 
     def verdicts(self, checkpoints: Sequence[int]) -> dict[str, bool | None]:
         shares = [self.smoothed_share.get(c) for c in checkpoints]
@@ -105,7 +105,7 @@ def _smoothed_gain_at(run: RunRecord, step: int) -> float | None:
 
 
 def paired_difference(runs: Sequence[RunRecord], oracle_runs: dict[int, RunRecord],
-                      step: int) -> dict[str, float | None] | None:
+                      step: int) -> dict[str, float | int | None] | None:
     """Mean and standard error over seeds of (smoothed gain - the oracle's on the same seed) at `step`.
 
     Pairing by seed removes the warm start's share of the spread (both runs start from it); the
@@ -121,7 +121,7 @@ def paired_difference(runs: Sequence[RunRecord], oracle_runs: dict[int, RunRecor
     if not diffs:
         return None
     se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
-    return {"mean": statistics.fmean(diffs), "se": se, "seeds": float(len(diffs))}
+    return {"mean": statistics.fmean(diffs), "se": se, "seeds": len(diffs)}
 
 
 def method_targets(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> list[MethodTargets]:
@@ -194,11 +194,11 @@ def targets_markdown(records: Sequence[RunRecord], checkpoints: Sequence[int]) -
     return "\n".join(lines)
 
 
-def _paired_cell(paired: dict[str, float | None] | None) -> str:
+def _paired_cell(paired: dict[str, float | int | None] | None) -> str:
     if paired is None:
         return "-"
     se = "" if paired["se"] is None else f" ± {paired['se']:.1f}"
-    return f"{paired['mean']:+.1f}{se} ({int(paired['seeds'] or 0)})"
+    return f"{paired['mean']:+.1f}{se} ({paired['seeds']})"
 
 
 def paired_markdown(records: Sequence[RunRecord], checkpoints: Sequence[int]) -> str:

@@ -119,7 +119,7 @@ def test_paired_difference_skips_unpaired_seeds_unfinished_runs_and_short_runs()
     oracle = {0: _run("oracle", 0, _linear(0.30, 0.48)), 1: _run("oracle", 1, _linear(0.30, 0.39))}
     one = [_run("dupo_anchored", 0, _linear(0.30, 0.39)), _run("dupo_anchored", 2, _linear(0.30, 0.48))]
     paired = paired_difference(one, oracle, 72)  # seed 2 has no oracle run: one pair
-    assert paired == {"mean": pytest.approx(-8.0), "se": None, "seeds": 1.0}
+    assert paired == {"mean": pytest.approx(-8.0), "se": None, "seeds": 1}
     short = RunRecord("dupo", 0, 0.3, 0.9, curve=[(0, 0.3), (8, 0.31), (16, 0.33), (24, 0.34)])
     assert paired_difference([short], oracle, 72) is None  # stopped at 24: no value at 72
     assert paired_difference([short], oracle, 24) is not None
