@@ -28,6 +28,7 @@ $D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble_anchored,du
 $D --output runs/grid15_48 --methods warm_start,dupo_ensemble_anchored --seeds 3 --continue-from runs/grid15_24
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
-# not run yet: the anchored ensemble's seeds 1-2 from 48 to 72 steps, the other judges
+$D --output runs/grid15_72 --methods warm_start,dupo_ensemble_anchored --seeds 3 --continue-from runs/grid15_48
+# not run yet: the other judges (and the shuffled control past 24 steps)
 stages warm_start,oracle,dupo_frozen_ensemble,dupo_ensemble_anchored 3
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
