@@ -22,13 +22,12 @@ $D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --se
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
 # fourteenth session: the shuffled control's 24-step stage (it collapsed every seed; not continued), the
-# anchored ensemble's seeds 1-2 through 48 steps, and the tables again
+# anchored ensemble's seeds 1-2 through 72 steps, and the tables again
 $D --output runs/grid15_24 --methods warm_start,shuffled --seeds 3
-$D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble,shuffled --seeds 3 --collect
 $D --output runs/grid15_48 --methods warm_start,dupo_ensemble_anchored --seeds 3 --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,dupo_ensemble_anchored --seeds 3 --continue-from runs/grid15_48
+$D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble,shuffled --seeds 3 --collect
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble_anchored,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
-$D --output runs/grid15_72 --methods warm_start,dupo_ensemble_anchored --seeds 3 --continue-from runs/grid15_48
-# not run yet: the other judges (and the shuffled control past 24 steps)
-stages warm_start,oracle,dupo_frozen_ensemble,dupo_ensemble_anchored 3
+# not run yet: the other judges on this grid, and the shuffled control past 24 steps
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
