@@ -82,26 +82,25 @@ def _mean_at_common_steps(curves: Sequence[Sequence[tuple[int, float]]]) -> list
     return [(s, statistics.fmean(d[s] for d in lookup)) for s in steps]
 
 
-def _mean_gains(runs: Sequence[RunRecord], checkpoints: Sequence[int]) -> tuple[dict[int, float], dict[int, float]]:
-    """Mean over `runs` of the smoothed and the final gain (points) at each checkpoint every run reached."""
-    smoothed_gain: dict[int, float] = {}
-    final_gain: dict[int, float] = {}
-    for step in checkpoints:
-        reached = [r for r in runs if r.curve[-1][0] >= step]  # a shorter run has no value there
-        smoothed = [last3(_upto(r.curve, step)) - r.curve[0][1] for r in reached]
-        finals = [v - r.curve[0][1] for r in runs if (v := _at(r.curve, step)) is not None]
-        if smoothed and len(smoothed) == len(runs):
-            smoothed_gain[step] = 100 * statistics.fmean(smoothed)
-        if finals and len(finals) == len(runs):
-            final_gain[step] = 100 * statistics.fmean(finals)
-    return smoothed_gain, final_gain
-
-
 def _smoothed_gain_at(run: RunRecord, step: int) -> float | None:
     """A run's smoothed gain (points) at `step`, or None when the run stopped before it."""
     if run.curve[-1][0] < step:
         return None
     return 100 * (last3(_upto(run.curve, step)) - run.curve[0][1])
+
+
+def _mean_gains(runs: Sequence[RunRecord], checkpoints: Sequence[int]) -> tuple[dict[int, float], dict[int, float]]:
+    """Mean over `runs` of the smoothed and the final gain (points) at each checkpoint every run reached."""
+    smoothed_gain: dict[int, float] = {}
+    final_gain: dict[int, float] = {}
+    for step in checkpoints:
+        smoothed = [g for r in runs if (g := _smoothed_gain_at(r, step)) is not None]  # a shorter run: none
+        finals = [v - r.curve[0][1] for r in runs if (v := _at(r.curve, step)) is not None]
+        if smoothed and len(smoothed) == len(runs):
+            smoothed_gain[step] = statistics.fmean(smoothed)
+        if finals and len(finals) == len(runs):
+            final_gain[step] = 100 * statistics.fmean(finals)
+    return smoothed_gain, final_gain
 
 
 def paired_difference(runs: Sequence[RunRecord], oracle_runs: dict[int, RunRecord],
