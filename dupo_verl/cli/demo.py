@@ -85,6 +85,11 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
                    help="more GRPO steps for every method: each run starts from the final checkpoint of the same method "
                    "and seed in the earlier output PREV (same warm start and problems; --steps more steps; the "
                    "results join all stages; PREV may itself be a continued output)")
+    p.add_argument("--merge-results", type=Path, action="append", default=[], metavar="RESULTS_JSON",
+                   help="with --collect: add the runs recorded in an earlier results.json (e.g. one kept in "
+                   "docs/results/ after its output folder was gone) for the asked methods and seeds this output "
+                   "lacks; refused unless it has the same problems, model, warm-start and GRPO settings, the same "
+                   "stage and the same warm starts (repeatable)")
     p.add_argument("--num-problems", type=int, default=d.num_problems,
                    help="distinct (A, B) pairs drawn (default: every pair of the operand range, at most 10000)")
     p.add_argument("--val-problems", type=int, default=d.val_problems, help="held-out pairs (evaluation)")
@@ -164,7 +169,7 @@ def _run_two_sum(args: argparse.Namespace) -> int:
                 dual_samples=args.dual_samples, dual_temperature=args.dual_temperature,
             ),
             device=args.device, python=args.python, run_timeout_s=args.run_timeout, resume=args.resume, collect=args.collect,
-            continue_from=args.continue_from,
+            continue_from=args.continue_from, merge_results=tuple(args.merge_results),
             extra_overrides=tuple(args.override),
         )
         config.validate()

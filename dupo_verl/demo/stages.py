@@ -376,6 +376,12 @@ def check_same_settings(config: Any, previous_out: Path, keys: Sequence[str], wh
 def warm_start_home(previous_out: Path) -> Path:
     """The output that holds the warm starts behind `previous_out`: a continued output has none of its
     own, so its `continue_from` is followed back to the first stage."""
+    return stage_chain(previous_out)[-1]
+
+
+def stage_chain(previous_out: Path) -> list[Path]:
+    """`previous_out` and every output it continues, back to the first stage (so an output continued
+    from `previous_out` is stage `len(stage_chain(previous_out)) + 1`)."""
     seen = [previous_out]
     while True:
         try:
@@ -383,7 +389,7 @@ def warm_start_home(previous_out: Path) -> Path:
         except (OSError, ValueError) as exc:
             raise ValueError(f"--continue-from: cannot read {seen[-1] / 'config.json'}: {exc}") from exc
         if not earlier:
-            return seen[-1]
+            return seen
         earlier = Path(earlier).resolve()
         if earlier in seen:
             raise ValueError(f"--continue-from: the outputs continue each other in a loop: {seen + [earlier]}")

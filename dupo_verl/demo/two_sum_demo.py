@@ -40,6 +40,7 @@ from dupo_verl.demo.evaluate import accuracy, load_model
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
 from dupo_verl.demo.launch import logged_steps
 from dupo_verl.demo.long_run_targets import method_targets, paired_markdown, targets_markdown
+from dupo_verl.demo.merge_results import load_recorded_runs, with_recorded_runs
 from dupo_verl.demo.methods import ALL_METHODS, METHODS, RL_METHODS  # noqa: F401 (ALL_METHODS: re-exported)
 from dupo_verl.demo.results import (
     STEP_TIMINGS,
@@ -64,10 +65,12 @@ from dupo_verl.demo.stages import (
     config_record,
     final_checkpoint,
     joined_curve,
+    jsonable,
     plan_continuation,
     refuse_to_overwrite,
     resolve_device,
     run_stages,
+    stage_chain,
 )
 from dupo_verl.demo.tiny_lm import build_tiny_lm
 from dupo_verl.demo.two_sum_data import (
@@ -121,6 +124,8 @@ class DemoConfig:
     resume: bool = False  # reuse warm starts and finished runs in `output` made with the same settings
     collect: bool = False  # train nothing: gather what `output` already holds (same settings), list the rest
     continue_from: Path | None = None  # an earlier output: start each run from its final checkpoint there
+    # with `collect`: earlier results.json files whose runs join the tables (same settings and warm starts)
+    merge_results: tuple[Path, ...] = ()
     extra_overrides: tuple[str, ...] = field(default_factory=tuple)
 
     def validate(self) -> None:
@@ -135,6 +140,13 @@ class DemoConfig:
         self.grpo.validate()
         if self.continue_from is not None and Path(self.continue_from).resolve() == Path(self.output).resolve():
             raise ValueError("--continue-from must name another output folder than --output")
+        if self.merge_results and not self.collect:
+            raise ValueError("--merge-results needs --collect: it adds recorded runs to the tables and trains nothing")
+
+
+# what must be equal for a recorded run (`merge_results`) to sit in the same table: the problems, the
+# model, the warm-start recipe and the GRPO settings
+MERGE_SAME_SETTINGS = ("num_problems", "val_problems", "operand_min", "operand_max", "model", "warm", "grpo")
 
 
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -154,6 +166,10 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
         torch.set_num_threads(config.threads)
     continuation = plan_continuation(config, rl_methods, lambda previous_out: check_same_settings(
         config, previous_out, ("num_problems", "val_problems", "operand_min", "operand_max"), "the held-out problems"))
+    stage = 1 if continuation.previous_out is None else 1 + len(stage_chain(continuation.previous_out))
+    settings = jsonable(asdict(config))
+    recorded = [load_recorded_runs(path, settings, MERGE_SAME_SETTINGS, stage) for path in config.merge_results]
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
     out = Path(config.output).resolve()
     refuse_to_overwrite(out, config)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,6 +185,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
 
     def write_outputs(records, overrides, timings, missing) -> dict[str, Any]:
         refresh_judge_measures(records, task)  # runs reused from before these measures existed
+        if recorded:
+            records = with_recorded_runs(records, recorded, config.methods, seeds, log)
         return _write_outputs(out, config, device, records, overrides, timings, started, missing)
 
     steps = DemoSteps(

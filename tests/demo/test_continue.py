@@ -262,3 +262,38 @@ def test_a_damaged_config_of_the_output_is_one_clear_line_or_ignored(tmp_path, c
         assert stages.refuse_other_stage(out, config) is None
     assert (out / "config.json").read_text() == content  # never rewritten by the check
     assert stages.refuse_other_stage(tmp_path / "missing", config) is None
+
+
+def test_collect_merges_an_earlier_outputs_runs_into_its_tables(tmp_path, fake_main_ppo, save_warm_start):
+    """Through the demo: an oracle trained into one output (its folder then lost, its results.json
+    kept) joins the tables of another output that trained dupo from the same warm start."""
+    kept = tmp_path / "kept"
+    first = _config(tmp_path / "first", methods=("warm_start", "oracle"), resume=True)
+    save_warm_start(tmp_path / "first" / "seed0", first, seed=0)
+    demo.run_demo(first, log=lambda _: None)
+    kept.mkdir()
+    shutil.copy(tmp_path / "first" / "results.json", kept / "results.json")
+    shutil.rmtree(tmp_path / "first")
+
+    second = _config(tmp_path / "second", methods=("warm_start", "dupo"), resume=True)
+    save_warm_start(tmp_path / "second" / "seed0", second, seed=0)
+    demo.run_demo(second, log=lambda _: None)
+    runs_before = len(fake_main_ppo.commands)
+    with pytest.raises(ValueError, match="needs --collect"):
+        replace(second, merge_results=(kept / "results.json",)).validate()
+
+    lines = []
+    collect = replace(second, methods=("warm_start", "dupo", "oracle"), collect=True,
+                      merge_results=(kept / "results.json",))
+    results = demo.run_demo(collect, log=lines.append)
+    assert len(fake_main_ppo.commands) == runs_before  # nothing trained
+    assert "--merge-results: added 1 recorded run(s); skipped 1: this output has its own run" in lines
+    assert results["methods"]["oracle"]["seeds"] == [0] and results["missing"] == ["seed0/oracle"]
+    assert "| oracle |" in (tmp_path / "second" / "results.md").read_text()
+    assert results["long_run_targets"]["methods"]["dupo"]["smoothed_share"][4] == pytest.approx(1.0)  # both 0.4 -> 0.5
+
+    recorded = json.loads((kept / "results.json").read_text())
+    recorded["config"]["grpo"]["lr"] = 1.0
+    (kept / "other.json").write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match="grpo was .* its runs were made with other settings"):
+        demo.run_demo(replace(collect, merge_results=(kept / "other.json",)), log=lambda _: None)
