@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from dupo_verl.likelihood import check_logprobs
+from dupo_verl.shared_calls import shared_call
 from dupo_verl.tasks import DualQuestion, DualReply, DualTask, Messages, get_task
 from reward_fns.math import verify_tally
 from reward_fns.shaping import exp_shaping
@@ -184,7 +185,8 @@ class DualOptions:
         "sample",
         _Rule("choice", choices=DUAL_MODES),
         "How a dual question is asked: sample (dual_samples answers, checked) or likelihood "
-        "(similarity = exp(mean log-prob) in [0, 1] of the true hidden value, one prefill).",
+        "(similarity = exp(mean log-prob) in [0, 1] of the true hidden value, one prefill; rollouts that gave "
+        "the same answer at the same time share that prefill).",
     )
     judge: str = _option(
         "self",
@@ -248,6 +250,9 @@ class ValueLogprobFn(Protocol):
     `value_logprobs` returns the log-probability of each token of `reply.value`, read after the
     chat-templated `messages` and `reply.prefix` in one prefill with no decoding (token ids built
     by `dupo_verl.likelihood.reply_token_ids`). Every backend with a `GenerateFn` implements it once.
+    A backend may also carry `shared_scope` (hashable: the model it asks, e.g. its server client):
+    identical questions in flight at once to the same scope are then asked once
+    (`dupo_verl.shared_calls`).
     """
 
     async def value_logprobs(self, messages: Messages, reply: DualReply, *, session_id: str) -> list[float]: ...
@@ -413,6 +418,17 @@ def finite_mean(values: Sequence[float]) -> float:
     return sum(v / len(values) for v in values)
 
 
+def _shared_key(backend: Any, messages: Messages, reply: DualReply) -> tuple | None:
+    """What makes two likelihood questions the same question (None: the backend shares nothing)."""
+    scope = getattr(backend, "shared_scope", None)
+    if scope is None:
+        return None
+    try:
+        return (scope, json.dumps(messages, sort_keys=True), reply.prefix, reply.value)
+    except (TypeError, ValueError):  # a user task's messages that JSON cannot spell: asked on their own
+        return None
+
+
 async def judge_likelihood(
     task: DualTask,
     dual: DualQuestion,
@@ -429,8 +445,13 @@ async def judge_likelihood(
         logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
         return Judgement(scores=[], errors=1, missing=1, failed=True)
 
+    key = _shared_key(backend, messages, reply)
+
     async def ask() -> tuple[float, float, float]:
-        return likelihood_similarity(await backend.value_logprobs(messages, reply, session_id=session_id))
+        if key is None:
+            return likelihood_similarity(await backend.value_logprobs(messages, reply, session_id=session_id))
+        return likelihood_similarity(
+            await shared_call(key, lambda: backend.value_logprobs(messages, reply, session_id=session_id)))
 
     result, errors, timeouts = await _attempts(ask, options, "dual log-prob call", session_id)
     if result is None:

@@ -56,6 +56,8 @@ class MicroBatcher:
         self._slots: asyncio.Semaphore | None = None
         self._dispatcher: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
+        # likelihood questions in flight at once through this batcher are asked once (dupo_verl.shared_calls)
+        self.shared_scope = ("batcher", id(self))
 
     async def __call__(
         self,

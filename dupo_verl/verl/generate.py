@@ -11,6 +11,7 @@ loop asks) or vLLM's `/v1/completions` with `prompt_logprobs` (the router forwar
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -64,6 +65,9 @@ class ServerGenerate:
         # Under verl's full_determinism every request gets the same seed, which would make the K
         # samples identical; give each sample its own seed (and id) instead.
         self.deterministic_seed = deterministic_seed
+        # likelihood questions in flight at once to these servers, tokenized alike, are asked once
+        # (dupo_verl.shared_calls)
+        self.shared_scope = ("rollout servers", id(server_manager), id(tokenizer))
 
     async def __call__(
         self,
@@ -153,6 +157,10 @@ class RouterGenerate:
         self.model = model
         self.tokenizer = tokenizer  # the dual model's; needed for likelihood duals only
         self.chat_template_kwargs = chat_template_kwargs
+        # likelihood questions in flight at once to this model, tokenized alike, are asked once
+        # (dupo_verl.shared_calls)
+        self.shared_scope = ("router", self.completions_url, model, id(tokenizer),
+                             json.dumps(chat_template_kwargs, sort_keys=True))
 
     async def value_logprobs(self, messages: Messages, reply: DualReply, *, session_id: str) -> list[float]:
         """Log-probs of the hidden value's tokens: one `/v1/completions` prefill with `prompt_logprobs=0`."""

@@ -7,6 +7,7 @@ code under test.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 from pathlib import Path
@@ -451,3 +452,45 @@ async def test_anchored_reward_manager_reads_the_live_verdict_from_a_batch_colum
         await runner.cleanup()
     assert result["reward_score"] == pytest.approx(0.5)  # frozen right (1.0), live wrong (0.0), mean
     assert result["reward_extra_info"]["dupo_judge_disagreement"] == 1.0
+
+
+async def test_identical_questions_in_flight_are_asked_once_through_the_agent_loop(tiny_lm, tiny_model_path,
+                                                                                    agent_loop_yaml):
+    """Four rollouts that gave the same answer ask the dual the same question: one prefill serves
+    them, and each gets the log-probs it would have read itself."""
+    from tiny_server import TinyLMServer
+
+    from dupo_verl.shared_calls import in_flight
+
+    class GatedDualServer(TinyLMServer):
+        """Holds every prompt-log-prob call until the test opens the gate."""
+
+        gate: asyncio.Event | None = None
+
+        async def generate(self, request_id, *, prompt_ids, sampling_params, **kwargs):
+            if sampling_params.get("prompt_logprobs") is not None:
+                await self.gate.wait()
+            return await super().generate(request_id, prompt_ids=prompt_ids, sampling_params=sampling_params, **kwargs)
+
+    config = _config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
+    rollout = config.actor_rollout_ref.rollout
+    server = GatedDualServer(tiny_lm, prompt_length=rollout.prompt_length, response_length=rollout.response_length,
+                             max_model_len=rollout.max_model_len, reply_fn=primal_reply("The sum is \\boxed{7}"))
+    server.gate = asyncio.Event()
+    rows = [plus_row(i, 3, 4) for i in range(4)] + [plus_row(4, 10, 5)]
+    run = asyncio.create_task(make_worker(config, server).generate_sequences(rows_to_batch(rows)))
+    while in_flight()[1] < len(rows):  # every rollout is asking (as the first asker or joined to it)
+        assert not run.done(), run.exception() if run.done() else None
+        await asyncio.sleep(0.005)
+    server.gate.set()
+    out = await asyncio.wait_for(run, 120)
+
+    assert len([c for c in server.calls if is_dual(c)]) == 2  # one per distinct question, not one per rollout
+    assert in_flight() == (0, 0)
+    task = get_task("verl_test_plus")
+    rm = out.batch["rm_scores"].sum(-1).tolist()
+    for i, (a, b) in enumerate([(3, 4)] * 4 + [(10, 5)]):
+        dual = DualQuestion(masked_text=f"{a} + Vb", variable="Vb", value=str(b))
+        ref = _reference(tiny_lm, task.dual_messages(dual, "7"), task.dual_reply(dual))
+        assert rm[i] == pytest.approx(math.exp(sum(ref) / len(ref)), rel=1e-4)
+        assert out.non_tensor_batch["dupo_dual_errors"][i] == 0.0
