@@ -139,7 +139,8 @@ class DualOptions:
         "returned; an integer >= 1.",
     )
     dual_temperature: float = _option(
-        0.6, _Rule("real", 0.0), "Sampling temperature of the dual answers; a finite number >= 0."
+        0.6, _Rule("real", 0.0), "Sampling temperature of the dual answers; a finite number >= 0. At 0 (greedy) "
+        "rollouts that gave the same answer at the same time share one dual answer."
     )
     dual_top_p: float = _option(
         1.0, _Rule("real", 0.0, 1.0, low_open=True), "Nucleus top-p of the dual answers; a number in (0, 1]."
@@ -357,15 +358,22 @@ async def judge_answer(
         logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
         return Judgement(scores=[], errors=1, missing=k, failed=True)
 
+    # greedy answers are one deterministic decode, so identical questions in flight share it; sampled
+    # ones are not shared (the rollouts of a group would get correlated verdicts)
+    key = _shared_key(generate, messages, "greedy", k, options.dual_max_tokens) if options.dual_temperature == 0 else None
+
     async def ask() -> Sequence[Any]:
-        reply = await generate(
-            messages,
-            n=k,
-            temperature=options.dual_temperature,
-            top_p=options.dual_top_p,
-            max_tokens=options.dual_max_tokens,
-            session_id=session_id,
-        )
+        def call() -> Awaitable[Any]:
+            return generate(
+                messages,
+                n=k,
+                temperature=options.dual_temperature,
+                top_p=options.dual_top_p,
+                max_tokens=options.dual_max_tokens,
+                session_id=session_id,
+            )
+
+        reply = await (call() if key is None else shared_call(key, call))
         if not isinstance(reply, list | tuple):
             raise TypeError(f"dual generation returned {type(reply).__name__}, not a list of completions")
         return reply
@@ -418,13 +426,14 @@ def finite_mean(values: Sequence[float]) -> float:
     return sum(v / len(values) for v in values)
 
 
-def _shared_key(backend: Any, messages: Messages, reply: DualReply) -> tuple | None:
-    """What makes two likelihood questions the same question (None: the backend shares nothing)."""
+def _shared_key(backend: Any, messages: Messages, *question: Any) -> tuple | None:
+    """What makes two dual calls the same call: the backend's scope, the prompt and `question` (what
+    is asked of it); None when the backend shares nothing (`dupo_verl.shared_calls`)."""
     scope = getattr(backend, "shared_scope", None)
     if scope is None:
         return None
     try:
-        return (scope, json.dumps(messages, sort_keys=True), reply.prefix, reply.value)
+        return (scope, json.dumps(messages, sort_keys=True), *question)
     except (TypeError, ValueError):  # a user task's messages that JSON cannot spell: asked on their own
         return None
 
@@ -445,7 +454,7 @@ async def judge_likelihood(
         logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
         return Judgement(scores=[], errors=1, missing=1, failed=True)
 
-    key = _shared_key(backend, messages, reply)
+    key = _shared_key(backend, messages, "likelihood", reply.prefix, reply.value)
 
     async def ask() -> tuple[float, float, float]:
         if key is None:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scoring_fixtures import TASK, duals
 
-from dupo_verl.scoring import DualOptions, score_response
+from dupo_verl.scoring import Completion, DualOptions, score_response
 from dupo_verl.shared_calls import in_flight, shared_call
 from dupo_verl.tasks import get_task
 
@@ -29,7 +29,7 @@ async def _settle(rounds: int = 20) -> None:
 
 async def _all_asking(backend: GatedBackend, callers: int) -> None:
     """Wait until every caller is asking: awaiting a shared call, or inside an unshared one."""
-    while (in_flight()[1] if hasattr(backend, "shared_scope") else len(backend.calls)) < callers:
+    while max(in_flight()[1], len(backend.calls)) < callers:  # a shared call's asker waits before it calls
         await asyncio.sleep(0.001)
 
 
@@ -43,8 +43,13 @@ class GatedBackend:
         if shared:
             self.shared_scope = ("test", id(self))
 
-    async def __call__(self, *args, **kwargs):
-        raise AssertionError("likelihood mode must not sample")
+    async def __call__(self, messages, *, n, temperature, top_p, max_tokens, session_id):
+        """Sampled duals: the reply's score depends on the question only (a greedy dual)."""
+        self.calls.append((messages[-1]["content"], f"n={n} t={temperature}"))
+        await self.gate.wait()
+        if len(self.calls) <= self.fail_first:
+            raise RuntimeError("planted server error")
+        return [Completion(repr(0.1 * (1 + len(messages[-1]["content"]) % 7)), 2) for _ in range(n)]
 
     async def value_logprobs(self, messages, reply, *, session_id):
         self.calls.append((messages[-1]["content"], reply.value))
@@ -54,10 +59,10 @@ class GatedBackend:
         return [-0.1 * (1 + len(messages[-1]["content"]) % 7), -0.2]
 
 
-def _score_all(backend: GatedBackend, answers: list[str], retries: int = 0):
+def _score_all(backend: GatedBackend, answers: list[str], retries: int = 0, **options):
     async def main():
-        options = DualOptions(dual_mode="likelihood", max_retries=retries)
-        tasks = [asyncio.create_task(score_response(get_task(TASK), duals(1), a, backend, options, f"s{i}"))
+        options_ = DualOptions(**{"dual_mode": "likelihood", "max_retries": retries, **options})
+        tasks = [asyncio.create_task(score_response(get_task(TASK), duals(1), a, backend, options_, f"s{i}"))
                  for i, a in enumerate(answers)]
         await asyncio.wait_for(_all_asking(backend, len(answers)), 20)
         backend.gate.set()
@@ -78,6 +83,21 @@ def test_one_call_per_distinct_question_and_the_same_rewards_as_unshared(answers
     for a, b in zip(with_sharing, without, strict=True):
         assert a.reward == b.reward and a.metrics == b.metrics
         assert math.isfinite(a.reward) and 0.0 <= a.reward <= 1.0
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_greedy_dual_answers_are_shared_and_sampled_ones_never(k):
+    answers = ["5", "5", "6", "5", "6"]
+    greedy, alone = GatedBackend(), GatedBackend(shared=False)
+    options = {"dual_mode": "sample", "dual_samples": k}
+    shared = _score_all(greedy, answers, dual_temperature=0.0, **options)
+    unshared = _score_all(alone, answers, dual_temperature=0.0, **options)
+    assert len(greedy.calls) == 2 and len(alone.calls) == 5
+    assert [(r.reward, r.metrics) for r in shared] == [(r.reward, r.metrics) for r in unshared]
+    assert all(r.metrics["dupo_dual_samples"] == k for r in shared)
+    sampled = GatedBackend()
+    _score_all(sampled, answers, dual_temperature=0.6, **options)
+    assert len(sampled.calls) == 5  # a group's sampled verdicts stay independent
 
 
 def test_a_failed_shared_call_fails_every_caller_who_then_retries():

@@ -454,25 +454,28 @@ async def test_anchored_reward_manager_reads_the_live_verdict_from_a_batch_colum
     assert result["reward_extra_info"]["dupo_judge_disagreement"] == 1.0
 
 
+@pytest.mark.parametrize("mode", ["likelihood", "greedy"])
 async def test_identical_questions_in_flight_are_asked_once_through_the_agent_loop(tiny_lm, tiny_model_path,
-                                                                                    agent_loop_yaml):
-    """Four rollouts that gave the same answer ask the dual the same question: one prefill serves
-    them, and each gets the log-probs it would have read itself."""
+                                                                                    agent_loop_yaml, mode):
+    """Four rollouts that gave the same answer ask the dual the same question: one prefill (or one
+    greedy dual answer) serves them, and each gets the verdict it would have read itself."""
     from tiny_server import TinyLMServer
 
     from dupo_verl.shared_calls import in_flight
 
     class GatedDualServer(TinyLMServer):
-        """Holds every prompt-log-prob call until the test opens the gate."""
+        """Holds every dual call until the test opens the gate."""
 
         gate: asyncio.Event | None = None
 
         async def generate(self, request_id, *, prompt_ids, sampling_params, **kwargs):
-            if sampling_params.get("prompt_logprobs") is not None:
+            if "DUAL " in self.lm.tokenizer.decode(prompt_ids):
                 await self.gate.wait()
             return await super().generate(request_id, prompt_ids=prompt_ids, sampling_params=sampling_params, **kwargs)
 
-    config = _config(tiny_model_path, f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}")
+    loops = f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}"
+    config = (_config(tiny_model_path, loops) if mode == "likelihood" else
+              verl_config(tiny_model_path, loops, "+dupo.dual_temperature=0", "+dupo.dual_samples=2"))
     rollout = config.actor_rollout_ref.rollout
     server = GatedDualServer(tiny_lm, prompt_length=rollout.prompt_length, response_length=rollout.response_length,
                              max_model_len=rollout.max_model_len, reply_fn=primal_reply("The sum is \\boxed{7}"))
@@ -485,10 +488,15 @@ async def test_identical_questions_in_flight_are_asked_once_through_the_agent_lo
     server.gate.set()
     out = await asyncio.wait_for(run, 120)
 
-    assert len([c for c in server.calls if is_dual(c)]) == 2  # one per distinct question, not one per rollout
+    # one per distinct question (x 2 greedy samples), not one per rollout
+    assert len([c for c in server.calls if is_dual(c)]) == (2 if mode == "likelihood" else 4)
     assert in_flight() == (0, 0)
     task = get_task("verl_test_plus")
     rm = out.batch["rm_scores"].sum(-1).tolist()
+    if mode == "greedy":
+        assert len(set(rm[:4])) == 1 and all(out.non_tensor_batch["dupo_dual_samples"] == 2.0)
+        assert all(out.non_tensor_batch["dupo_dual_errors"] == 0.0)
+        return
     for i, (a, b) in enumerate([(3, 4)] * 4 + [(10, 5)]):
         dual = DualQuestion(masked_text=f"{a} + Vb", variable="Vb", value=str(b))
         ref = _reference(tiny_lm, task.dual_messages(dual, "7"), task.dual_reply(dual))
