@@ -31,12 +31,14 @@ def _forget(slot: tuple[int, Hashable], call: asyncio.Future[Any]) -> None:
 async def shared_call(key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
     """`call()`'s result, or that of an identical call (same `key`) already in flight.
 
-    A caller that is cancelled (its timeout) leaves the shared call running for the others; a call
-    that fails fails for every caller that joined it (each then retries on its own).
+    A caller that is cancelled (its timeout) leaves the shared call running for those waiting on it,
+    but no one joins it any more; a call that fails fails for every caller that joined it (each then
+    retries on its own).
     """
-    slot = (id(asyncio.get_running_loop()), key)
+    loop = asyncio.get_running_loop()
+    slot = (id(loop), key)
     running = _IN_FLIGHT.get(slot)
-    if running is None or running.done():
+    if running is None or running.done() or running.get_loop() is not loop:  # (a dead loop's id reused)
         running = asyncio.ensure_future(call())
         _IN_FLIGHT[slot] = running
         running.add_done_callback(lambda done: _forget(slot, done))
@@ -44,6 +46,12 @@ async def shared_call(key: Hashable, call: Callable[[], Awaitable[T]]) -> T:
     _waiting += 1
     try:
         return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        # a caller gave up on it (its timeout): its retry, and any later caller, asks afresh instead
+        # of joining a call that may never answer; those already waiting keep waiting on it
+        if _IN_FLIGHT.get(slot) is running:
+            del _IN_FLIGHT[slot]
+        raise
     finally:
         _waiting -= 1
 

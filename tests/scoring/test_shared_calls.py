@@ -127,25 +127,28 @@ def test_calls_that_do_not_overlap_are_not_shared():
     assert asyncio.run(main()) == (1, 2, [1, 1])
 
 
-def test_a_cancelled_caller_leaves_the_shared_call_to_the_others():
+def test_a_timed_out_call_keeps_its_waiters_but_a_retry_asks_afresh():
+    """A caller's timeout does not cancel the call for the others; its retry (which may be answered
+    where the first call hangs) starts a new call rather than joining the old one."""
     async def main():
-        gate = asyncio.Event()
-        calls = []
+        first_gate, calls = asyncio.Event(), []
 
         async def call():
-            calls.append(1)
-            await gate.wait()
-            return "value"
+            calls.append(len(calls) + 1)
+            number = len(calls)
+            if number == 1:
+                await first_gate.wait()  # the first call hangs until released
+            return f"answer {number}"
 
         impatient = asyncio.create_task(asyncio.wait_for(shared_call("k", call), 0.01))
         patient = asyncio.create_task(shared_call("k", call))
         with pytest.raises(asyncio.TimeoutError):
             await impatient
-        retry = asyncio.create_task(shared_call("k", call))  # a retry joins the call still in flight
-        await _settle()
-        gate.set()
-        assert await patient == "value" and await retry == "value"
-        assert len(calls) == 1 and in_flight() == (0, 0)
+        assert await asyncio.wait_for(shared_call("k", call), 5) == "answer 2"  # the retry
+        assert not patient.done()
+        first_gate.set()
+        assert await patient == "answer 1"  # the waiter still had the first call's answer
+        assert len(calls) == 2 and in_flight() == (0, 0)
 
     asyncio.run(main())
 
