@@ -252,8 +252,8 @@ class ValueLogprobFn(Protocol):
     chat-templated `messages` and `reply.prefix` in one prefill with no decoding (token ids built
     by `dupo_verl.likelihood.reply_token_ids`). Every backend with a `GenerateFn` implements it once.
     A backend may also carry `shared_scope` (hashable: the model it asks, e.g. its server client):
-    identical questions in flight at once to the same scope are then asked once
-    (`dupo_verl.shared_calls`).
+    identical likelihood questions, and greedy sampled ones, in flight at once to the same scope are
+    then asked once (`dupo_verl.shared_calls`).
     """
 
     async def value_logprobs(self, messages: Messages, reply: DualReply, *, session_id: str) -> list[float]: ...

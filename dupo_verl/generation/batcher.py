@@ -56,7 +56,7 @@ class MicroBatcher:
         self._slots: asyncio.Semaphore | None = None
         self._dispatcher: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
-        # likelihood questions in flight at once through this batcher are asked once (dupo_verl.shared_calls)
+        # identical likelihood or greedy dual questions in flight at once are asked once (dupo_verl.shared_calls)
         self.shared_scope = ("batcher", id(self))
 
     async def __call__(

@@ -65,8 +65,8 @@ class ServerGenerate:
         # Under verl's full_determinism every request gets the same seed, which would make the K
         # samples identical; give each sample its own seed (and id) instead.
         self.deterministic_seed = deterministic_seed
-        # likelihood questions in flight at once to these servers, tokenized alike, are asked once
-        # (dupo_verl.shared_calls)
+        # identical likelihood or greedy dual questions in flight at once to these servers, tokenized
+        # alike, are asked once (dupo_verl.shared_calls)
         self.shared_scope = ("rollout servers", id(server_manager), id(tokenizer))
 
     async def __call__(
@@ -157,8 +157,8 @@ class RouterGenerate:
         self.model = model
         self.tokenizer = tokenizer  # the dual model's; needed for likelihood duals only
         self.chat_template_kwargs = chat_template_kwargs
-        # likelihood questions in flight at once to this model, tokenized alike, are asked once
-        # (dupo_verl.shared_calls)
+        # identical likelihood or greedy dual questions in flight at once to this model, tokenized
+        # alike, are asked once (dupo_verl.shared_calls)
         self.shared_scope = ("router", self.completions_url, model, id(tokenizer),
                              json.dumps(chat_template_kwargs, sort_keys=True))
 
