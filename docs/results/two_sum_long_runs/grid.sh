@@ -39,9 +39,10 @@ $D --output runs/grid15_24 --methods warm_start,dupo_frozen_ensemble --seeds 3
 $D --output runs/grid15_24 --methods warm_start,shuffled --seeds 1
 $D --output runs/grid15_24 --methods warm_start,dupo_likelihood --seeds 1
 $D --output runs/grid15_24 --methods warm_start,dupo_likelihood --seeds 3  # after a clean-clone CI
+$D --output runs/grid15_24 --methods warm_start,shuffled --seeds 3
 # its tables (set2_24_steps_seed0/, then set2_24_steps/), and the first set's runs refused beside them
 $D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen_ensemble,shuffled,dupo_likelihood --seeds 1 --collect
-$D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen_ensemble,dupo_likelihood --seeds 3 --collect
+$D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen_ensemble,dupo_likelihood,shuffled --seeds 3 --collect
 $D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen_ensemble --seeds 3 --collect \
   --merge-results docs/results/two_sum_long_runs/24_steps/results.json  # error: not the same warm start
 # not run yet: the other judges past 24 steps and on 3 seeds, the shuffled control past 24 steps
