@@ -144,9 +144,11 @@ class DemoConfig:
             raise ValueError("--merge-results needs --collect: it adds recorded runs to the tables and trains nothing")
 
 
+# what a continued run must share with the output it continues: the held-out problems
+SAME_PROBLEMS = ("num_problems", "val_problems", "operand_min", "operand_max")
 # what must be equal for a recorded run (`merge_results`) to sit in the same table: the problems, the
 # model, the warm-start recipe and the GRPO settings
-MERGE_SAME_SETTINGS = ("num_problems", "val_problems", "operand_min", "operand_max", "model", "warm", "grpo")
+MERGE_SAME_SETTINGS = (*SAME_PROBLEMS, "model", "warm", "grpo")
 
 
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -165,10 +167,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
 
         torch.set_num_threads(config.threads)
     continuation = plan_continuation(config, rl_methods, lambda previous_out: check_same_settings(
-        config, previous_out, ("num_problems", "val_problems", "operand_min", "operand_max"), "the held-out problems"))
-    stage = 1 if continuation.previous_out is None else 1 + len(stage_chain(continuation.previous_out))
-    settings = jsonable(asdict(config))
-    recorded = [load_recorded_runs(path, settings, MERGE_SAME_SETTINGS, stage) for path in config.merge_results]
+        config, previous_out, SAME_PROBLEMS, "the held-out problems"))
+    recorded = _recorded_runs(config, continuation.previous_out)
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     out = Path(config.output).resolve()
     refuse_to_overwrite(out, config)
@@ -208,6 +208,15 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
         if "oracle" not in config.methods:
             log("(the gold-label control beside it: add oracle to --methods, one more main_ppo run per seed)")
     return results
+
+
+def _recorded_runs(config: DemoConfig, previous_out: Path | None) -> list:
+    """The runs of `merge_results`, checked against this output's settings and stage (read only when asked)."""
+    if not config.merge_results:
+        return []
+    stage = 1 if previous_out is None else 1 + len(stage_chain(previous_out))
+    settings = jsonable(asdict(config))
+    return [load_recorded_runs(path, settings, MERGE_SAME_SETTINGS, stage) for path in config.merge_results]
 
 
 def _fresh_warm_start(config: DemoConfig, seed_dir: Path, seed: int, task, train_problems, log):
