@@ -21,6 +21,9 @@ from dupo_verl.demo.results import RunRecord
 
 _RECORD_FIELDS = {f.name for f in fields(RunRecord)}
 _REQUIRED = ("method", "seed", "primal_before", "dual_before")
+# The demo's own results.json files are under 1 MB (a 3-seed, 6-method grid: 0.6 MB); a file far
+# larger is not one of them, and reading it whole would hold it all in memory.
+MAX_RESULTS_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,13 @@ def load_recorded_runs(path: Path, settings: Mapping[str, Any], keys: Sequence[s
     equal `settings` (this output's config, as config.json writes it)."""
     where = f"--merge-results {path}"
     try:
+        if not Path(path).is_file():
+            raise ValueError("not a regular file")
+        size = Path(path).stat().st_size
+        if size > MAX_RESULTS_BYTES:
+            raise ValueError(f"{size} bytes, more than the {MAX_RESULTS_BYTES} a demo results.json can be")
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"{where}: cannot read it as JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("methods"), dict):
         raise ValueError(f"{where}: not a demo results.json (needs the objects `config` and `methods`)")

@@ -66,6 +66,23 @@ def test_a_bad_results_file_is_one_clear_error_naming_the_place(tmp_path, conten
         load_recorded_runs(tmp_path / "absent.json", SETTINGS, KEYS, stage=1)
 
 
+def test_a_huge_deep_or_special_file_is_refused_before_it_is_parsed(tmp_path, monkeypatch):
+    import dupo_verl.demo.merge_results as merge
+
+    monkeypatch.setattr(merge, "MAX_RESULTS_BYTES", 1000)
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps({"config": SETTINGS, "methods": {}, "pad": "x" * 2000}))
+    with pytest.raises(ValueError, match=r"cannot read it as JSON \(\d+ bytes, more than the 1000"):
+        load_recorded_runs(huge, SETTINGS, KEYS, stage=1)
+    monkeypatch.undo()
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="cannot read it as JSON"):
+        load_recorded_runs(deep, SETTINGS, KEYS, stage=1)
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_recorded_runs(tmp_path, SETTINGS, KEYS, stage=1)
+
+
 def test_other_settings_or_another_stage_are_refused(tmp_path):
     path = _write(tmp_path / "r.json", [_run("oracle", 0, stages=2)], config={**SETTINGS, "val_problems": 300})
     with pytest.raises(ValueError, match="val_problems was 300 there and is 600 here"):
