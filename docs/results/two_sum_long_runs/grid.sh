@@ -45,5 +45,11 @@ $D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen
 $D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen_ensemble,dupo_likelihood,shuffled --seeds 3 --collect
 $D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen_ensemble --seeds 3 --collect \
   --merge-results docs/results/two_sum_long_runs/24_steps/results.json  # error: not the same warm start
-# not run yet: the other judges past 24 steps and on 3 seeds, the shuffled control past 24 steps
+# sixteenth session (runs/ kept this time, from a worktree of a492821): the second set's oracle and
+# frozen ensemble through 48 and 72 steps, and their tables (set2_48_steps/, set2_72_steps/)
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --continue-from runs/grid15_48
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
+# not run yet: the other judges of the second set past 24 steps, dupo_anchored, the shuffled control past 24 steps
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
