@@ -51,5 +51,7 @@ $D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --se
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --continue-from runs/grid15_48
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_24
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
+$D --output runs/grid15_48 --methods warm_start,dupo_likelihood --seeds 3 --continue-from runs/grid15_24  # after a clean-clone CI
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble,dupo_likelihood --seeds 3 --collect --continue-from runs/grid15_24
 # not run yet: the other judges of the second set past 24 steps, dupo_anchored, the shuffled control past 24 steps
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
