@@ -62,13 +62,14 @@ def load_recorded_runs(path: Path, settings: Mapping[str, Any], keys: Sequence[s
     """The records of `path` made at `stage` (1: not continued), after checking `keys` of its config
     equal `settings` (this output's config, as config.json writes it)."""
     where = f"--merge-results {path}"
+    file = Path(path)
     try:
-        if not Path(path).is_file():
+        if not file.is_file():
             raise ValueError("not a regular file")
-        size = Path(path).stat().st_size
+        size = file.stat().st_size
         if size > MAX_RESULTS_BYTES:
             raise ValueError(f"{size} bytes, more than the {MAX_RESULTS_BYTES} a demo results.json can be")
-        data = json.loads(Path(path).read_text())
+        data = json.loads(file.read_text())
     except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"{where}: cannot read it as JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("config"), dict) or not isinstance(data.get("methods"), dict):

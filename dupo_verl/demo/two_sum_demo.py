@@ -40,7 +40,7 @@ from dupo_verl.demo.evaluate import accuracy, load_model
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
 from dupo_verl.demo.launch import logged_steps
 from dupo_verl.demo.long_run_targets import method_targets, paired_markdown, targets_markdown
-from dupo_verl.demo.merge_results import load_recorded_runs, with_recorded_runs
+from dupo_verl.demo.merge_results import RecordedRuns, load_recorded_runs, with_recorded_runs
 from dupo_verl.demo.methods import ALL_METHODS, METHODS, RL_METHODS  # noqa: F401 (ALL_METHODS: re-exported)
 from dupo_verl.demo.results import (
     STEP_TIMINGS,
@@ -210,7 +210,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     return results
 
 
-def _recorded_runs(config: DemoConfig, previous_out: Path | None) -> list:
+def _recorded_runs(config: DemoConfig, previous_out: Path | None) -> list[RecordedRuns]:
     """The runs of `merge_results`, checked against this output's settings and stage (read only when asked)."""
     if not config.merge_results:
         return []
