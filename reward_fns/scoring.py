@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from reward_fns.comet import translation_comet
 from reward_fns.extraction import extract_answer
 from reward_fns.math import Verdict, judge_answers
-from reward_fns.text import bleu, chrf
+from reward_fns.replies import strip_thinking, translation_text
+from reward_fns.text import bleu, chrf, similarity
 
 __all__ = ["compute_score", "task_of"]
 
-MATH_TASKS = ("math", "two_sum")
+MATH_TASKS = ("math", "two_sum", "two_sum_inverse")
 TRANSLATION_TASK = "translation"
+SPAN_TASK = "span"
 _MATH_SOURCES = ("gsm8k", "math", "aime", "amc")
 _TRANSLATION_SOURCES = ("flores", "wmt", "translation")
-_THINK_END = "</think>"
+_SPAN_SIMILARITY = {"question": "token_f1", "document": "rouge_l"}  # the span task's defaults
+_warned: set[tuple[str, str]] = set()
+logger = logging.getLogger(__name__)
 
 
 def compute_score(
@@ -28,39 +34,55 @@ def compute_score(
 ) -> dict[str, Any]:
     """Score one response against its gold label, with the same keys on every call of a task.
 
-    math / two_sum: ``{"score", "acc", "pred", "verify_timeouts"}`` (``pred`` is the extracted
-    answer or ""). A symbolic check that gave no verdict in time (``Verdict.TIMEOUT``) is not a
-    confirmed match, so it scores 0 unless another gold label matched, and it is counted in
-    ``verify_timeouts`` (comparisons of this response without a verdict): a validation run then
-    shows how many of its zeros are undecided rather than wrong.
-    translation: ``{"score" (= chrF), "bleu", "chrf"}`` scored in the target language from
-    ``extra_info["dupo"]["tgt_lang"]`` or ``extra_info["tgt_lang"]``, plus ``"comet"`` when the
+    math / two_sum / two_sum_inverse: ``{"score", "acc", "pred", "verify_timeouts", "gold_missing"}``
+    (``pred`` is the extracted answer or ""). A symbolic check that gave no verdict in time
+    (``Verdict.TIMEOUT``) is not a confirmed match, so it scores 0 unless another gold label matched,
+    and it is counted in ``verify_timeouts`` (comparisons of this response without a verdict): a
+    validation run then shows how many of its zeros are undecided rather than wrong.
+    translation: ``{"score" (= chrF), "bleu", "chrf", "gold_missing"}`` scored in the target language
+    from ``extra_info["dupo"]["tgt_lang"]`` or ``extra_info["tgt_lang"]``, on the translation the
+    task's own reward reads (``reward_fns.replies.translation_text``), plus ``"comet"`` when the
     reward kwarg ``comet_model`` names a COMET model (``reward_fns.comet``).
+    span: ``{"score", "acc", "gold_missing"}``, the task's similarity (token F1 for questions,
+    ROUGE-L for documents, or ``extra_info["dupo"]["params"]["similarity"]``).
+
+    A row without a usable gold label (None, empty, NaN, not text or a number) scores 0 with
+    ``gold_missing`` 1, and is logged once per data source: its zero is counted, not hidden in
+    the accuracy, and one bad row does not stop a training run.
 
     >>> compute_score("openai/gsm8k", "3 + 4 = 7.\\n#### 7", "7")
-    {'score': 1.0, 'acc': 1.0, 'pred': '7', 'verify_timeouts': 0.0}
+    {'score': 1.0, 'acc': 1.0, 'pred': '7', 'verify_timeouts': 0.0, 'gold_missing': 0.0}
     """
     task = task_of(data_source, extra_info)
     if task in MATH_TASKS:
         pred = extract_answer(solution_str) if isinstance(solution_str, str) else None
-        golds = ground_truth if isinstance(ground_truth, (list, tuple)) else [ground_truth]
+        golds = [g for g in (_gold_text(g) for g in _gold_list(ground_truth)) if g is not None]
         acc, timeouts = 0.0, 0
         for gold in golds:
-            verdict = judge_answers(pred, _gold_text(gold))
+            verdict = judge_answers(pred, gold)
             if verdict is Verdict.EQUAL:
                 acc = 1.0
                 break
             timeouts += verdict is Verdict.TIMEOUT
-        return {"score": acc, "acc": acc, "pred": pred or "", "verify_timeouts": float(timeouts)}
-    hyp = solution_str.rsplit(_THINK_END, 1)[-1].strip() if isinstance(solution_str, str) else ""
-    if not isinstance(ground_truth, str):
-        raise ValueError(f"translation needs the reference text as ground_truth, got {type(ground_truth).__name__}")
+        missing = _missing(data_source, ground_truth, not golds)
+        return {"score": acc, "acc": acc, "pred": pred or "", "verify_timeouts": float(timeouts), "gold_missing": missing}
+    reference = _reference_text(ground_truth)
+    missing = _missing(data_source, ground_truth, reference is None)
+    params = _task_params(extra_info)
+    if task == SPAN_TASK:
+        name = params.get("similarity") or _SPAN_SIMILARITY.get(str(params.get("mode", "question")), "token_f1")
+        answer = strip_thinking(solution_str) if isinstance(solution_str, str) else ""
+        value = similarity(str(name), answer, reference) if answer and reference else 0.0
+        return {"score": value, "acc": value, "gold_missing": missing}
+    label = str(params.get("tgt_name") or "translation")
+    hyp = translation_text(solution_str, label) if isinstance(solution_str, str) else ""
     lang = _target_language(extra_info)
-    b, c = bleu(hyp, ground_truth, lang), chrf(hyp, ground_truth, lang)
+    ref = reference or ""
+    b, c = (bleu(hyp, ref, lang), chrf(hyp, ref, lang)) if ref else (0.0, 0.0)
     if kwargs.get("comet_model"):  # opt-in (reward kwarg): reward_fns/comet.py
-        comet = translation_comet(kwargs["comet_model"], hyp, ground_truth, extra_info)
-        return {"score": c, "bleu": b, "chrf": c, "comet": comet}
-    return {"score": c, "bleu": b, "chrf": c}
+        comet = translation_comet(kwargs["comet_model"], hyp, ref, extra_info) if ref else 0.0
+        return {"score": c, "bleu": b, "chrf": c, "comet": comet, "gold_missing": missing}
+    return {"score": c, "bleu": b, "chrf": c, "gold_missing": missing}
 
 
 def task_of(data_source: str, extra_info: Mapping[str, Any] | None = None) -> str:
@@ -68,11 +90,11 @@ def task_of(data_source: str, extra_info: Mapping[str, Any] | None = None) -> st
     dupo = extra_info.get("dupo") if isinstance(extra_info, Mapping) else None
     if isinstance(dupo, Mapping) and dupo.get("task"):
         task = str(dupo["task"])
-        if task in MATH_TASKS or task == TRANSLATION_TASK:
+        if task in MATH_TASKS or task in (TRANSLATION_TASK, SPAN_TASK):
             return task
         raise ValueError(
             f"compute_score has no gold-label scorer for task {task!r} (extra_info['dupo']['task']); "
-            f"known: {', '.join((*MATH_TASKS, TRANSLATION_TASK))}"
+            f"known: {', '.join((*MATH_TASKS, TRANSLATION_TASK, SPAN_TASK))}"
         )
     source = str(data_source).lower()
     if "two_sum" in source or "twosum" in source:
@@ -88,13 +110,54 @@ def task_of(data_source: str, extra_info: Mapping[str, Any] | None = None) -> st
     )
 
 
+def _gold_list(ground_truth: Any) -> list[Any]:
+    if isinstance(ground_truth, (list, tuple)):
+        return list(ground_truth)
+    if hasattr(ground_truth, "tolist") and not isinstance(ground_truth, (str, bytes)):  # numpy from parquet
+        value = ground_truth.tolist()
+        return value if isinstance(value, list) else [value]
+    return [ground_truth]
+
+
 def _gold_text(gold: Any) -> str | None:
-    if gold is None:
+    """A gold answer as text, or None when it is no answer: None, blank, bytes, a mapping, a
+    boolean, or a non-finite number (pandas writes a missing answer as NaN, which `str` would turn
+    into "nan", an answer `\\boxed{nan}` would then match)."""
+    if isinstance(gold, bool) or not isinstance(gold, (str, int, float)):
         return None
-    text = str(gold)
+    if isinstance(gold, float) and not math.isfinite(gold):
+        return None
+    text = str(gold).strip()
+    if not text or text.lower() == "nan":
+        return None
     if "\\boxed" in text or "\\fbox" in text or "####" in text:
         return extract_answer(text)
     return text
+
+
+def _reference_text(ground_truth: Any) -> str | None:
+    """A translation or span reference: non-blank text, else None."""
+    return ground_truth if isinstance(ground_truth, str) and ground_truth.strip() else None
+
+
+def _missing(data_source: str, ground_truth: Any, missing: bool) -> float:
+    """1.0 for a row without a usable gold label, logged once per data source and kind of value."""
+    if not missing:
+        return 0.0
+    key = (str(data_source)[:200], type(ground_truth).__name__)
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning(
+            "compute_score: a row of data_source %r has no usable gold label (ground_truth %.80r); it scores 0 "
+            "and is counted in gold_missing", key[0], ground_truth,
+        )
+    return 1.0
+
+
+def _task_params(extra_info: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    dupo = extra_info.get("dupo") if isinstance(extra_info, Mapping) else None
+    params = dupo.get("params") if isinstance(dupo, Mapping) else None
+    return params if isinstance(params, Mapping) else {}
 
 
 def _target_language(extra_info: Mapping[str, Any] | None) -> str | None:

@@ -43,6 +43,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.tasks.registry import TASK_MODULES_ENV, allowed_task_modules
+
 METHOD_AGENTS = {
     "dupo": "dupo_agent",
     "shuffled": "dupo_shuffled_agent",
@@ -319,6 +321,11 @@ def environment(paths: RunPaths, tmpdir: Path, device: str = "cpu") -> dict[str,
     }
     if device == "cpu":
         env.update(CPU_ENV)
+    # Modules this process allowed (e.g. the translation demo's language detector, named in its rows)
+    # must be allowed in the reward workers too: data alone never imports a module.
+    allowed = sorted(allowed_task_modules())
+    if allowed:
+        env[TASK_MODULES_ENV] = ",".join(allowed)
     return env
 
 

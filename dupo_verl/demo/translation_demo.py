@@ -43,7 +43,7 @@ from dupo_verl.demo.evaluate import generate_greedy, load_model, prompt_ids
 from dupo_verl.demo.examples import DUAL, PRIMAL, examples_of, read_problems, task_of
 from dupo_verl.demo.results import RunRecord, _mean_curve, finished_stats, last3, seed_count, val_curve
 from dupo_verl.demo.tiny_lm import build_tiny_lm
-from dupo_verl.demo.translation_data import SRC_LANG, TGT_LANG, prepare_pairs
+from dupo_verl.demo.translation_data import DETECTOR, SRC_LANG, TGT_LANG, prepare_pairs
 from dupo_verl.demo.translation_incentive import format_incentive
 from dupo_verl.demo.translation_recipe import recipe_examples
 from dupo_verl.demo.translation_shortcuts import shortcut_rates, shortcut_summary
@@ -51,6 +51,7 @@ from dupo_verl.demo.translation_tables import per_seed_markdown
 from dupo_verl.demo.two_sum_data import read_rows, write_rows
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, warm_start
 from dupo_verl.tasks.base import REJECTION_REASONS
+from dupo_verl.tasks.registry import allow_task_modules
 
 METHODS = ("warm_start", "dupo", "oracle", "shuffled", "dupo_guards_off", "dupo_likelihood")
 RL_METHODS = METHODS[1:]
@@ -282,6 +283,7 @@ def guard_rates(steps: Mapping[int, Mapping[str, float]]) -> dict[str, float | N
 def run_demo(config: TranslationDemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every requested method for every seed; write and return `results.json`'s content."""
     config.validate()
+    allow_task_modules([DETECTOR.partition(":")[0]])  # the rows name the demo's own language detector
     device = stages.resolve_device(config.device)
     rl_methods = [m for m in RL_METHODS if m in config.methods]
     if rl_methods and device == "cpu" and not config.collect and not ppo.cpu_support_available():

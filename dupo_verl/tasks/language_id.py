@@ -25,6 +25,7 @@ from collections.abc import Callable
 from functools import cache
 
 from dupo_verl.tasks.languages import detector_labels
+from dupo_verl.tasks.registry import allow_hint, allowed_task_modules
 
 __all__ = [
     "BUILTIN_DETECTORS",
@@ -190,7 +191,18 @@ def detector_supports(name: str, lang: str) -> bool:
 
 
 def _import_function(spec: str) -> Detector:
+    """Import a user's detector, only from a module the person running the job allowed.
+
+    The name travels in each row (`extra_info.dupo.params.language_check`), so, as for task names,
+    data alone never imports a module: a row naming `os:system` would otherwise run the policy's
+    answers as shell commands.
+    """
     module_name, _, attr = spec.partition(":")
+    if module_name not in allowed_task_modules():
+        raise ValueError(
+            f"language_check={spec!r}: module {module_name!r} is not allowed to be imported; allow it "
+            f"explicitly where the job runs ({allow_hint(module_name)})"
+        )
     try:
         function = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:

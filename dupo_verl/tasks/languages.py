@@ -84,10 +84,24 @@ FLORES_NAMES: dict[str, str] = {
 _FLORES_CODE = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
 
 
+MAX_NAME_CHARS = 64
+
+
 def language_name(code: str, name: str | None = None) -> str:
-    """The readable name of a FLORES code; `name` overrides it (and is required for unknown codes)."""
-    if name:
-        return str(name)
+    """The readable name of a FLORES code; `name` overrides it (and is required for unknown codes).
+
+    The name is pasted into every prompt, so it must be one short line of text, not any value a
+    task param may carry (a list or mapping would be written into the prompt as its repr).
+    """
+    if name is not None and name != "":
+        if not isinstance(name, str) or not name.strip() or "\n" in name or len(name) > MAX_NAME_CHARS:
+            raise ValueError(
+                f"the language name for {code!r} must be one line of text (at most {MAX_NAME_CHARS} "
+                f"characters), got {name!r:.80}"
+            )
+        return name.strip()
+    if not isinstance(code, str):
+        raise ValueError(f"a language code must be text like 'eng_Latn', got {code!r:.80}")
     if code in FLORES_NAMES:
         return FLORES_NAMES[code]
     hint = "" if _FLORES_CODE.match(code or "") else " (FLORES codes look like 'eng_Latn')"

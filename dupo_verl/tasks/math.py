@@ -193,11 +193,11 @@ class MathTask(DualTask):
     def leaks(self, dual: DualQuestion, primal_answer: str) -> bool:
         """The answer shows the hidden number as one of its number tokens (sign ignored)."""
         hidden = parse_number(dual.value)
-        if hidden is None:
+        if hidden is None or not isinstance(primal_answer, str):
             return False
         hidden = abs(hidden)
         return any(
-            Fraction(_SEPARATOR.sub("", t)) == hidden for t in _ANSWER_NUMBER.findall(primal_answer or "")
+            Fraction(_SEPARATOR.sub("", t)) == hidden for t in _ANSWER_NUMBER.findall(primal_answer)
         )
 
     def answers_equal(self, a: str, b: str) -> bool:

@@ -46,6 +46,14 @@ def allow_task_modules(modules: Iterable[str]) -> None:
             _ALLOWED_MODULES.add(module)
 
 
+def allow_hint(module_name: str) -> str:
+    """How to allow `module_name`, in each place a job runs (the flags differ per command)."""
+    return (
+        f"`prepare task --import {module_name}`, `filter`/`rerank --task-module {module_name}`, or "
+        f"{TASK_MODULES_ENV}={module_name} in the environment of the training job"
+    )
+
+
 def allowed_task_modules() -> set[str]:
     env = os.environ.get(TASK_MODULES_ENV, "")
     return _ALLOWED_MODULES | {m.strip() for m in env.split(",") if m.strip()}
@@ -76,8 +84,7 @@ def _import_task(path: str) -> type[DualTask]:
     if module_name not in allowed_task_modules():
         raise KeyError(
             f"task {path!r} is not registered and module {module_name!r} is not allowed to be imported; "
-            f"registered: {', '.join(sorted(_TASKS))}. To use it, allow the module explicitly "
-            f"(--task-module {module_name}, or {TASK_MODULES_ENV}={module_name})"
+            f"registered: {', '.join(sorted(_TASKS))}. To use it, allow the module explicitly ({allow_hint(module_name)})"
         )
     cls = getattr(importlib.import_module(module_name), attr, None)
     if not (isinstance(cls, type) and issubclass(cls, DualTask)):

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from dupo_verl.tasks.base import Decomposition, DualQuestion, DualTask, Messages
 from dupo_verl.tasks.inputs import InputField
 from dupo_verl.tasks.registry import register_task
+from reward_fns.replies import strip_thinking
 from reward_fns.text import similarity as text_similarity
 
 MODES = ("question", "document")
@@ -41,8 +42,10 @@ STOP_WORDS = frozenset(
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 # A keyword: letters only, not part of a longer token ("4-month-old", "Janet’s" are skipped).
 _KEYWORD = re.compile(r"(?<![\w'’-])[^\W\d_]+(?![\w'’-])")
+# Scripts written without spaces between words: a letter run there is a phrase or a whole sentence,
+# not a keyword, and hiding it would leave the dual nothing known (such questions are skipped).
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
-_THINK = re.compile(r"^.*</think>", re.S)
 
 
 def _content_words(text: str) -> list[str]:
@@ -76,10 +79,6 @@ def _sentences(text: str) -> list[tuple[int, int]]:
 
 def _placeholder(text: str) -> str | None:
     return next((p for p in PLACEHOLDERS if p not in text), None)
-
-
-def _reply(text: str) -> str:
-    return _THINK.sub("", text or "").strip()
 
 
 def _normalized(text: str) -> str:
@@ -134,7 +133,7 @@ class SpanTask(DualTask):
         for m in _KEYWORD.finditer(text):
             word = m.group(0)
             key = word.lower()
-            if len(word) < 3 or key in STOP_WORDS:
+            if len(word) < 3 or key in STOP_WORDS or _UNSPACED.search(word):
                 continue
             places.setdefault(key, []).append(m.span())
             if key not in best:
@@ -186,7 +185,7 @@ class SpanTask(DualTask):
         return [{"role": "user", "content": content}]
 
     def extract_primal_answer(self, response: str) -> str | None:
-        return _reply(response) or None
+        return strip_thinking(response) or None
 
     def dual_messages(self, dual: DualQuestion, primal_answer: str) -> Messages:
         var = dual.variable
@@ -206,7 +205,7 @@ class SpanTask(DualTask):
 
     # -- scoring -------------------------------------------------------------------------------
     def score_reconstruction(self, dual: DualQuestion, dual_response: str) -> float:
-        reply = _reply(dual_response)
+        reply = strip_thinking(dual_response)
         if self.mode == "question":
             reply = reply.splitlines()[0] if reply else ""
         return text_similarity(self.similarity, reply, dual.value) if reply else 0.0
@@ -217,7 +216,7 @@ class SpanTask(DualTask):
         if self.mode == "question":
             return False
         hidden = _normalized(dual.value)
-        return bool(hidden) and hidden in _normalized(primal_answer)
+        return bool(hidden) and isinstance(primal_answer, str) and hidden in _normalized(primal_answer)
 
     def gold_score(self, response: str, ground_truth: str) -> float | None:
         if not ground_truth:

@@ -25,6 +25,7 @@ from dupo_verl.tasks.language_id import (
 )
 from dupo_verl.tasks.languages import detector_labels, language_name
 from dupo_verl.tasks.registry import register_task
+from reward_fns.replies import translation_text
 from reward_fns.text import chrf
 from reward_fns.text import similarity as text_similarity
 
@@ -54,22 +55,15 @@ COPY_RUN_CJK = 8
 # The partial-copy check reads at most this many words of the answer and of the source.
 MAX_COPY_TOKENS = 512
 
-_THINK = re.compile(r"^.*</think>", re.S)
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # One token per Han/kana character (no spaces between words there), else a run of letters.
 _COPY_TOKEN = re.compile(rf"[{_CJK}]|[^\W\d_{_CJK}]+")
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
-_QUOTES = {'"': '"', "'": "'", "“": "”", "«": "»", "「": "」", "`": "`"}
 
 
 def clean_output(text: str, label: str) -> str:
-    """The translation in a model reply: after any `</think>`, without a leading "Translation:" or
-    "<language>:" label or quotes wrapped around the whole reply."""
-    text = _THINK.sub("", text or "").strip()
-    text = re.sub(rf"^(?:translation|{re.escape(label)})\s*[:：]\s*", "", text, flags=re.I).strip()
-    if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
-        text = text[1:-1].strip()
-    return text
+    """The translation in a model reply (`reward_fns.replies.translation_text`, which validation uses too)."""
+    return translation_text(text, label)
 
 
 def translation_prompt(text: str, src_name: str, tgt_name: str) -> str:
@@ -243,6 +237,8 @@ class TranslationTask(DualTask):
         letters) or the source language (shorter answers of >= `source_check_min_letters` letters),
         "partial_copy" when the share copied from a source (`copied_share`) reaches
         `partial_copy_threshold` (checked last, so that it counts what the other two let pass)."""
+        if not isinstance(primal_answer, str):
+            primal_answer = ""  # untrusted input: no answer is checked as an empty one, never raises
         if self.copy_threshold is not None and any(
             chrf(primal_answer, d.value) >= self.copy_threshold for d in duals
         ):

@@ -80,7 +80,7 @@ class TwoSumTask(DualTask):
         self.hide = hide
 
     def _integer(self, text: str) -> int | None:
-        text = text or ""
+        text = text if isinstance(text, str) else ""  # model output is untrusted: never raise on it
         m = _ONLY_INT.fullmatch(text) if self.strict else _FIRST_INT.search(text[:1000])
         return int(m.group(1) if self.strict else m.group(0)) if m else None
 
@@ -113,7 +113,7 @@ class TwoSumTask(DualTask):
     def leaks(self, dual: DualQuestion, primal_answer: str) -> bool:
         """Answering the hidden operand would let a copying dual "recover" it; only a shown 0 makes it right."""
         shown = dual.masked_text.split("+", 1)[0]
-        return primal_answer.strip() == dual.value and shown != "0"
+        return isinstance(primal_answer, str) and primal_answer.strip() == dual.value and shown != "0"
 
     def answers_equal(self, a: str, b: str) -> bool:
         x, y = self._integer(a), self._integer(b)

@@ -57,7 +57,7 @@ class TwoSumInverseTask(TwoSumTask):
 
     def leaks(self, dual: DualQuestion, primal_answer: str) -> bool:
         """Answering S itself would let a copying dual "recover" S; only A = 0 makes S correct."""
-        return primal_answer.strip() == dual.value and dual.masked_text != "0"
+        return isinstance(primal_answer, str) and primal_answer.strip() == dual.value and dual.masked_text != "0"
 
 
 def _known(example: Mapping[str, Any]) -> tuple[int, int]:

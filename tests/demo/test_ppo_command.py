@@ -49,6 +49,19 @@ def test_cpu_recipe_only_on_cpu(tmp_path):
     assert env_cpu["VERL_FILE_LOGGER_PATH"].endswith("metrics.jsonl")
 
 
+def test_the_modules_the_demo_allowed_reach_the_jobs_workers(tmp_path, monkeypatch):
+    """The translation demo's rows name its own language detector (`module:function`); the reward
+    workers import it only when allowed, so what the demo process allowed travels in the job's env."""
+    from dupo_verl.tasks import registry
+
+    monkeypatch.delenv(registry.TASK_MODULES_ENV, raising=False)
+    monkeypatch.setattr(registry, "_ALLOWED_MODULES", set())
+    assert registry.TASK_MODULES_ENV not in ppo.environment(_paths(tmp_path), Path("/tmp/x"), "cpu")
+    registry.allow_task_modules(["dupo_verl.demo.translation_data", "json"])
+    env = ppo.environment(_paths(tmp_path), Path("/tmp/x"), "cpu")
+    assert env[registry.TASK_MODULES_ENV] == "dupo_verl.demo.translation_data,json"
+
+
 @pytest.mark.parametrize("method", ["dupo", "oracle", "dupo_anchored"])
 def test_cpu_runs_in_float32_and_gpu_keeps_bf16(method, tmp_path):
     """CPUs emulate bf16: on CPU the actor, the rollout and a frozen judge run in float32, each key

@@ -23,7 +23,7 @@ def test_without_the_package_comet_is_one_clear_error() -> None:
     if comet_available():
         pytest.skip("unbabel-comet is installed here; the tiny-model tests below cover it")
     plain = compute_score("flores", "Die Katze saß auf der Matte.", "Die Katze saß auf der Matte.", ROW)
-    assert set(plain) == {"score", "bleu", "chrf"}
+    assert set(plain) == {"score", "bleu", "chrf", "gold_missing"}
     with pytest.raises(ValueError, match="comet_model='Unbabel/wmt22-comet-da' needs the unbabel-comet package"):
         compute_score("flores", "Die Katze.", "Die Katze.", ROW, comet_model="Unbabel/wmt22-comet-da")
 
@@ -86,7 +86,7 @@ def test_compute_score_adds_comet_through_comets_own_predict(tiny_comet: Path) -
 
     hyp, ref = "Die Katze sass auf der Matte.", "Die Katze sass auf der Matte."
     out = compute_score("flores", hyp, ref, ROW, comet_model=str(tiny_comet))
-    assert set(out) == {"score", "bleu", "chrf", "comet"} and math.isfinite(out["comet"])
+    assert set(out) == {"score", "bleu", "chrf", "comet", "gold_missing"} and math.isfinite(out["comet"])
     assert out["score"] == out["chrf"] == pytest.approx(1.0)
     direct = comet.load_from_checkpoint(str(tiny_comet)).predict(
         [{"src": "The cat sat on the mat.", "mt": hyp, "ref": ref}], batch_size=1, gpus=0, progress_bar=False

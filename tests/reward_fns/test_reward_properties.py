@@ -156,6 +156,7 @@ def test_compute_score(source, response, truth):
     result = bounded(compute_score, source, response, truth, {"tgt_lang": "zho_Hans"})
     assert 0.0 <= result["score"] <= 1.0
     expected = {"score", "bleu", "chrf"} if source == "flores" else {"score", "acc", "pred", "verify_timeouts"}
+    expected.add("gold_missing")
     assert set(result) == expected
 
 

