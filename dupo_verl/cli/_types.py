@@ -57,6 +57,14 @@ def float_in(
     return parse
 
 
+def nonblank(text: str) -> str:
+    """argparse type: text that is not empty or blank (an empty path reads as the current folder,
+    an empty column name silently falls back to the default, an empty label ends up in every row)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must not be empty, got {text!r}")
+    return text
+
+
 USER_ERRORS = (OSError, ValueError, KeyError, TypeError)
 
 

@@ -4,8 +4,10 @@ Each command prints its summary and writes it to `<output>.summary.json`; `--val
 also writes `<stem>_val.parquet` beside the output (verl's `data.val_files`). Exit status: 0 done,
 1 stopped by `--strict` or nothing to write, 2 unusable input or options (one `error:` line).
 
-Files: an output that is an input (same path, symlink, relative spelling, hard link) is refused
-before any work. After a completed run the train and val paths hold exactly this run's rows: a
+Files: `--output` must end in `.parquet`. An output that is an input (same path, symlink,
+relative spelling, hard link) is refused before any work, and so is an existing output, `_val` or
+summary file unless `--overwrite` is given (an earlier run's data is never replaced by accident).
+With `--overwrite`, after a completed run the train and val paths hold exactly this run's rows: a
 train or `_val` file this run does not write (no row kept; `--val-fraction 0` after a split) is
 removed and listed under `removed` in the summary, so an earlier run's rows never pass for this
 run's. `--strict` stops without touching any file.
@@ -14,15 +16,17 @@ run's. `--strict` stops without touching any file.
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from dupo_verl.cli._types import float_in, int_in, parse_pairs, report_errors
+from dupo_verl.cli._types import MAX_COUNT, float_in, int_in, nonblank, parse_pairs, report_errors
 from dupo_verl.data.prepare import PrepareConfig, StrictError, prepare, summary_path, val_path
 from dupo_verl.data.readers import FORMATS, InputError, RawRecord, open_source
 from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
-from dupo_verl.files import check_outputs
+from dupo_verl.files import OutputError, check_outputs
 from dupo_verl.tasks import get_task
 from dupo_verl.tasks.inputs import data_source
 from dupo_verl.tasks.registry import allow_task_modules
@@ -31,6 +35,7 @@ from dupo_verl.tasks.translation import DEFAULT_PARTIAL_COPY_THRESHOLD
 MAX_TIMEOUT = 600.0  # seconds; a longer bound only hides a stuck comparison
 MAX_PROBLEMS = 10**7  # two-sum rows: far above any use, far below exhausting memory
 MAX_OPERAND = 10**9
+MAX_SEED = 2**63 - 1  # as `rerank --seed`: any seed a 64-bit field can hold
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,10 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     math = tasks.add_parser("math", help="math problems: hide one number per dual question")
     _input_args(math)
     math.add_argument(
-        "--problem-key", default="problem", help="column holding the problem (default: problem)"
+        "--problem-key", type=nonblank, default="problem", help="column holding the problem (default: problem)"
     )
     math.add_argument(
-        "--answer-key", default=None, help="column holding the gold answer (optional; evaluation only)"
+        "--answer-key", type=nonblank, default=None,
+        help="column holding the gold answer (optional; evaluation only)",
     )
     math.add_argument(
         "--timeout",
@@ -63,8 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _input_args(tr)
     tr.add_argument("--src-lang", required=True, help="FLORES code of the source, e.g. eng_Latn")
     tr.add_argument("--tgt-lang", required=True, help="FLORES code of the target, e.g. zho_Hans")
-    tr.add_argument("--src-name", default=None, help="readable source language name (default: from the code)")
-    tr.add_argument("--tgt-name", default=None, help="readable target language name (default: from the code)")
+    tr.add_argument(
+        "--src-name", type=nonblank, default=None, help="readable source language name (default: from the code)"
+    )
+    tr.add_argument(
+        "--tgt-name", type=nonblank, default=None, help="readable target language name (default: from the code)"
+    )
     tr.add_argument("--similarity", default="chrf", choices=["chrf", "bleu", "chrf++"])
     tr.add_argument(
         "--language-check", default=None,
@@ -72,12 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(a function text -> label, for a language no detector knows)",
     )
     tr.add_argument(
-        "--language-check-min-letters", type=int, default=None,
+        "--language-check-min-letters", type=int_in(0, MAX_COUNT), default=None,
         help="answers with fewer letters are checked only for the source language (default 40, where the "
         "default detector is reliable; 0 checks every answer, for a detector reliable on short text)",
     )
     tr.add_argument(
-        "--source-check-min-letters", type=int, default=None,
+        "--source-check-min-letters", type=int_in(0, MAX_COUNT), default=None,
         help="shorter answers than --language-check-min-letters but with at least this many letters are "
         "rejected when labelled the source language (default 20; shorter ones pass unchecked)",
     )
@@ -91,12 +101,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"it is a partial copy, in (0, 1]; 0 or off: no check (default {DEFAULT_PARTIAL_COPY_THRESHOLD})",
     )
     tr.add_argument(
-        "--source-key", default="text", help="column holding the source sentence (txt input: text)"
+        "--source-key", type=nonblank, default="text", help="column holding the source sentence (txt input: text)"
     )
     tr.add_argument(
-        "--reference-key", default=None, help="column holding a reference translation (evaluation only)"
+        "--reference-key", type=nonblank, default=None, help="column holding a reference translation (evaluation only)"
     )
-    tr.add_argument("--reference", default=None, help="line-aligned reference file for plain-text input")
+    tr.add_argument("--reference", type=nonblank, default=None, help="line-aligned reference file for plain-text input")
     _common_args(tr, max_duals=1)
     tr.set_defaults(func=report_errors("prepare translation", _run_translation))
 
@@ -109,9 +119,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=["token_f1", "rouge_l"],
         help="default: token_f1 for questions, rouge_l for documents",
     )
-    span.add_argument("--text-key", default="text", help="column holding the question or document")
+    span.add_argument("--text-key", type=nonblank, default="text", help="column holding the question or document")
     span.add_argument(
-        "--answer-key", default=None, help="column holding a gold answer / summary (evaluation only)"
+        "--answer-key", type=nonblank, default=None, help="column holding a gold answer / summary (evaluation only)"
     )
     span.add_argument(
         "--lines-per-document",
@@ -129,6 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     custom.add_argument(
         "--import",
         dest="imports",
+        type=nonblank,
         action="append",
         default=[],
         metavar="MODULE",
@@ -155,7 +166,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     two = tasks.add_parser(
         "two-sum", help="generate the paper's two-sum toy problems (A + B; dual recovers B)"
     )
-    two.add_argument("--output", required=True, help="train parquet to write")
+    two.add_argument("--output", type=parquet_output, required=True, help="train parquet to write (.parquet)")
     two.add_argument(
         "--num-problems", type=int_in(1, MAX_PROBLEMS), required=True, help="distinct (A, B) pairs to draw"
     )
@@ -175,15 +186,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _input_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, help="input file or saved `datasets` folder")
-    parser.add_argument("--output", required=True, help="train parquet to write")
+    parser.add_argument("--input", type=nonblank, required=True, help="input file or saved `datasets` folder")
+    parser.add_argument("--output", type=parquet_output, required=True, help="train parquet to write (.parquet)")
     parser.add_argument(
         "--format", default=None, choices=FORMATS, help="input format (default: from the suffix)"
     )
-    parser.add_argument("--split", default=None, help="split of a saved `datasets` DatasetDict")
-    parser.add_argument("--id-key", default="id", help="column copied to extra_info.id when present")
+    parser.add_argument("--split", type=nonblank, default=None, help="split of a saved `datasets` DatasetDict")
+    parser.add_argument("--id-key", type=nonblank, default="id", help="column copied to extra_info.id when present")
     parser.add_argument(
         "--data-source",
+        type=nonblank,
         default=None,
         help="data_source of the rows (default: dupo/<task>/<input stem>; translation: "
         "dupo/translation/<src>-<tgt>)",
@@ -191,7 +203,9 @@ def _input_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _common_args(parser: argparse.ArgumentParser, max_duals: int | None) -> None:
-    parser.add_argument("--seed", type=int, default=0, help="seed for names, wordings and the val split")
+    parser.add_argument(
+        "--seed", type=int_in(0, MAX_SEED), default=0, help="seed for names, wordings and the val split"
+    )
     parser.add_argument(
         "--val-fraction",
         type=float_in(0, 1, high_open=True),
@@ -215,9 +229,23 @@ def _common_args(parser: argparse.ArgumentParser, max_duals: int | None) -> None
         "--strict", action="store_true", help="stop at the first bad row (nothing is written)"
     )
     parser.add_argument(
-        "--agent-name", default=DEFAULT_AGENT, help=f"agent_name column (default: {DEFAULT_AGENT})"
+        "--agent-name", type=nonblank, default=DEFAULT_AGENT, help=f"agent_name column (default: {DEFAULT_AGENT})"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output (and its _val and summary files); without it they are refused",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parquet_output(text: str) -> str:
+    """argparse type of `--output`: a path ending in .parquet (prepare writes parquet; a file named
+    .jsonl holding parquet would mislead every later reader)."""
+    nonblank(text)
+    if Path(text).suffix.lower() != ".parquet":
+        raise argparse.ArgumentTypeError(f"must end in .parquet (prepare writes parquet), got {text!r}")
+    return text
 
 
 def _run_math(args: argparse.Namespace) -> int:
@@ -230,6 +258,11 @@ def _run_math(args: argparse.Namespace) -> int:
 
 
 def _run_translation(args: argparse.Namespace) -> int:
+    if args.language_check and ":" in args.language_check:  # a `module:function` detector named on this command line is allowed
+        try:
+            allow_task_modules([args.language_check.partition(":")[0]])
+        except ImportError as exc:
+            return _fail(ValueError(f"--language-check {args.language_check}: cannot import its module ({exc})"), 2)
     params = {
         "src_lang": args.src_lang,
         "tgt_lang": args.tgt_lang,
@@ -270,18 +303,35 @@ def _run_span(args: argparse.Namespace) -> int:
     )
 
 
-def _run_custom(args: argparse.Namespace) -> int:
-    import json
+def _param_value(key: str, text: str) -> object:
+    """A `--param` VALUE: JSON when it parses, else the text; a NaN or infinite number is refused
+    (it would pass for a setting), and so is JSON too deep or too long to read."""
+
+    def finite(number: str) -> float:
+        value = float(number)
+        if not math.isfinite(value):
+            raise ValueError(f"--param {key}: {number} is not a finite number")
+        return value
 
     try:
+        return json.loads(text, parse_float=finite, parse_constant=finite)
+    except json.JSONDecodeError:
+        return text
+    except RecursionError:
+        raise ValueError(f"--param {key}: JSON nested too deeply to read") from None
+    except ValueError as exc:
+        message = str(exc) if str(exc).startswith("--param") else f"--param {key}: {str(exc).split(';')[0]}"
+        raise ValueError(message) from None
+
+
+def _run_custom(args: argparse.Namespace) -> int:
+    try:
         allow_task_modules(args.imports)
-        params = {}
-        for key, text in parse_pairs(args.param, "--param").items():
-            try:
-                params[key] = json.loads(text)
-            except json.JSONDecodeError:
-                params[key] = text
+        params = {key: _param_value(key, text) for key, text in parse_pairs(args.param, "--param").items()}
         keys = parse_pairs(args.key, "--key")
+        blank = sorted(field for field, column in keys.items() if not column.strip())
+        if blank:
+            raise ValueError(f"--key {blank[0]}= names no column; give FIELD=COLUMN")
     except (ImportError, ValueError) as exc:
         return _fail(exc, 2)
     return _run(args, args.name, params, keys)
@@ -327,10 +377,10 @@ def _run(args, task_name, params, keys, reference=None, lines_per_record=1) -> i
 def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, stem, settings) -> int:
     params = {k: v for k, v in params.items() if v is not None}
     output = Path(args.output)
-    check_outputs(
-        {"--output": output, "the val file": val_path(output), "the summary": summary_path(output)},
-        [getattr(args, "input", None), getattr(args, "reference", None)],
-    )
+    outputs = {"--output": output, "the val file": val_path(output), "the summary": summary_path(output)}
+    check_outputs(outputs, [getattr(args, "input", None), getattr(args, "reference", None)])
+    if not args.overwrite:
+        _refuse_existing(outputs)
     try:
         task = get_task(task_name, **params)
         rows = RowOptions(
@@ -369,6 +419,15 @@ def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, s
         print("error: no row was kept; nothing written (see the summary)", file=sys.stderr)
         return 1
     return 0
+
+
+def _refuse_existing(outputs: dict[str, Path]) -> None:
+    """An earlier run's files are replaced (or, for a `_val` file this run does not write, removed)
+    only when the user says so with `--overwrite`."""
+    for name, path in outputs.items():
+        if path.exists() or path.is_symlink():
+            where = "" if name == "--output" else f" ({name} of --output)"
+            raise OutputError(f"{path}{where} exists; pass --overwrite to replace it or choose another --output")
 
 
 def _fail(exc: Exception, code: int) -> int:

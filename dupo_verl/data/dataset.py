@@ -98,7 +98,12 @@ class DuPODataset(RLHFDataset):
             raise ValueError(
                 f"{path} is raw data: set data.dupo.task (e.g. +data.dupo.task=math) to use DuPODataset"
             )
-        params = dict(options.get("params") or {})
+        params = options.get("params") or {}
+        if not isinstance(params, Mapping):  # e.g. a JSON string: name it, not dict()'s error
+            raise ValueError(
+                f"data.dupo.params must be a mapping of task parameters, got {type(params).__name__} {params!r}"
+            )
+        params = dict(params)
         keys: dict[str, str] = {}
         for key, value in options.items():
             if key in ADAPTER_OPTIONS:

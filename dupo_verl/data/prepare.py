@@ -78,8 +78,6 @@ def build_rows(
         outcome = build_row(config.task, raw, config.rows)
         if outcome.candidates_skipped:
             summary.candidates_skipped.update(outcome.candidates_skipped)
-        if outcome.notes:
-            summary.notes.update(outcome.notes)
         reason, message = outcome.skip_reason, outcome.message
         if reason is None and config.dedup:
             key = json.dumps(outcome.example, sort_keys=True, ensure_ascii=False, default=str)
@@ -94,6 +92,7 @@ def build_rows(
             continue
         if config.strict and outcome.notes:
             raise StrictError(next(iter(outcome.notes)), f"row {raw.index}: {dict(outcome.notes)} (--strict)")
+        summary.notes.update(outcome.notes)  # notes describe kept rows only (a skip has its reason)
         rows.append(outcome.row)
         summary.rows_kept += 1
         summary.duals_per_row[outcome.duals] += 1
@@ -136,7 +135,9 @@ def prepare(
 
     The files at these paths always describe this run: a train or val file this run does not
     write (no rows kept, or `val_fraction=0` after a run with a val split) is removed rather than
-    left behind with an earlier run's rows, and the summary lists it under `removed`.
+    left behind with an earlier run's rows, and the summary lists it under `removed`. This function
+    replaces existing files (a Python caller decides); `dupo-verl prepare` refuses
+    them unless given `--overwrite`.
     """
     started = time.perf_counter()
     rows, summary = build_rows(records, config, total)

@@ -144,12 +144,21 @@ def _read_jsonl(path: Path) -> Iterator[RawRecord]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             yield RawRecord(index, error=("bad_json", f"{where}: {exc.msg}"))
+        except (RecursionError, ValueError) as exc:  # nested too deeply; an integer too long to convert
+            yield RawRecord(index, error=("bad_json", f"{where}: {_unreadable(exc)}"))
         else:
             if isinstance(row, dict):
                 yield RawRecord(index, data=row)
             else:
                 yield RawRecord(index, error=("not_an_object", f"{where} is not a JSON object"))
         index += 1
+
+
+def _unreadable(exc: RecursionError | ValueError) -> str:
+    """Why valid-looking JSON could not be read, in one short line."""
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply to read"
+    return str(exc).split(";")[0]  # e.g. "Exceeds the limit (4300 digits) for integer string conversion..."
 
 
 def _load_json(path: Path) -> list[Any] | None:
@@ -169,6 +178,8 @@ def _load_json(path: Path) -> list[Any] | None:
         if exc.msg == "Extra data":
             return None
         raise InputError(f"{path}: not valid JSON ({exc})") from None
+    except (RecursionError, ValueError) as exc:
+        raise InputError(f"{path}: {_unreadable(exc)}") from None
     if isinstance(data, dict):
         lists = [v for v in data.values() if isinstance(v, list)]
         if len(lists) != 1:

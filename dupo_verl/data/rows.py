@@ -16,6 +16,7 @@ None-valued parameters (`dupo_verl.scoring.task_from_info` does).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -105,12 +106,20 @@ def example_from_record(
 
 
 def _checked(value: Any, spec: InputField, name: str, column: str, index: int) -> Any:
+    """A text field's value as text. A required field (the problem, the source) must be text: a
+    number there is not a problem (1e308 would become "1e+308"). An optional one (a gold answer)
+    may be a finite number; NaN or infinity would be written as the gold label "nan" / "inf"."""
     if spec.kind == "int":
         return value
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise BadRow(
-            f"bad_{name}", f"row {index}: field {column!r} ({name}) must be text, got {type(value).__name__}"
-        )
+    reason, where = f"bad_{name}", f"row {index}: field {column!r} ({name})"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, str | int | float)
+        or (spec.required and not isinstance(value, str))
+    ):
+        raise BadRow(reason, f"{where} must be text, got {type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise BadRow(reason, f"{where} is {value}, not a finite number")
     text = value if isinstance(value, str) else str(value)
     if spec.required and not text.strip():
         raise BadRow(f"empty_{name}", f"row {index}: field {column!r} ({name}) is empty")

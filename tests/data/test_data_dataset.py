@@ -102,3 +102,9 @@ def test_translation_params_from_the_data_config(shared_data: Path, tmp_path: Pa
 def test_raw_data_needs_a_task(shared_data: Path, tmp_path: Path, tokenizer) -> None:
     with pytest.raises(ValueError, match=r"data\.dupo\.task"):
         make(str(shared_data / "math" / "amc2023.jsonl"), tokenizer, tmp_path, {})
+
+
+def test_params_that_are_not_a_mapping_are_named(shared_data: Path, tmp_path: Path, tokenizer) -> None:
+    options = {"task": "math", "params": '{"timeout": 3}'}
+    with pytest.raises(ValueError, match=r"data\.dupo\.params must be a mapping of task parameters, got str"):
+        make(str(shared_data / "math" / "amc2023.jsonl"), tokenizer, tmp_path, options)

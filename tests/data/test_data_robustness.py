@@ -123,7 +123,7 @@ def test_rerun_without_val_split_removes_the_old_val_file(tmp_path: Path, capsys
     src, out = write_jsonl(tmp_path / "raw.jsonl", PROBLEMS), tmp_path / "train.parquet"
     assert prepare_math(src, out, "--val-fraction", "0.3") == 0
     assert val_path(out).is_file()
-    assert prepare_math(src, out, "--val-fraction", "0") == 0
+    assert prepare_math(src, out, "--val-fraction", "0", "--overwrite") == 0
     assert not val_path(out).exists()  # its rows are all in the new train file now
     assert pq.read_table(out).num_rows == len(PROBLEMS)
     summary = json.loads(summary_path(out).read_text())
@@ -135,7 +135,7 @@ def test_run_keeping_no_rows_removes_the_old_outputs(tmp_path: Path, capsys) -> 
     out = tmp_path / "train.parquet"
     assert prepare_math(write_jsonl(tmp_path / "good.jsonl", PROBLEMS), out, "--val-fraction", "0.3") == 0
     nothing = write_jsonl(tmp_path / "bad.jsonl", [{"problem": "no numbers here"}])
-    assert prepare_math(nothing, out) == 1
+    assert prepare_math(nothing, out, "--overwrite") == 1
     assert not out.exists() and not val_path(out).exists()
     summary = json.loads(summary_path(out).read_text())
     assert summary["rows_kept"] == 0 and sorted(summary["removed"]) == sorted([str(out), str(val_path(out))])
@@ -149,7 +149,7 @@ def test_files_on_disk_always_match_the_last_summary(runs, tmp_path_factory) -> 
     bad = write_jsonl(folder / "bad.jsonl", [{"problem": "none"}, {"problem": "x^2 only"}])
     out = folder / "t.parquet"
     for fraction, keep in runs:
-        prepare_math(good if keep else bad, out, "--val-fraction", str(fraction))
+        prepare_math(good if keep else bad, out, "--val-fraction", str(fraction), "--overwrite")
         summary = json.loads(summary_path(out).read_text())
         for part, path in (("train", out), ("val", val_path(out))):
             assert path.exists() == (summary["outputs"][part] is not None)
@@ -277,6 +277,24 @@ def test_unwritable_output_is_one_line_before_any_work(where: str, tmp_path: Pat
         ["math", "--input", "x.jsonl", "--timeout", "0"],
         ["math", "--input", "x.jsonl", "--max-duals-per-problem", "0"],
         ["span", "--input", "x.txt", "--lines-per-document", "0"],
+        ["math", "--input", "x.jsonl", "--seed", str(10**30)],
+        ["math", "--input", "x.jsonl", "--seed", "-1"],
+        ["two-sum", "--num-problems", "5", "--seed", "nan"],
+        *(
+            [
+                "translation",
+                "--input",
+                "x.txt",
+                "--src-lang",
+                "eng_Latn",
+                "--tgt-lang",
+                "deu_Latn",
+                flag,
+                value,
+            ]
+            for flag in ("--source-check-min-letters", "--language-check-min-letters")
+            for value in ("99999999999999999999999", "-1", "inf", "nan")
+        ),
     ],
 )
 def test_absurd_numbers_stop_at_the_door(argv: list[str], tmp_path: Path, capsys) -> None:

@@ -141,6 +141,26 @@ def test_prepare_translation_names_a_bad_guard_option(tmp_path, capsys, flag, va
     assert not (tmp_path / "rows.parquet").exists()
 
 
+def test_prepare_allows_the_detector_module_named_on_its_command_line_only(tmp_path, capsys, monkeypatch):
+    """`--language-check module:function` is the operator's choice, so prepare may import it; a row
+    naming a module is not (tests/tasks/test_translation_guards.py), and a module that does not
+    import is one line."""
+    from dupo_verl.cli import main
+    from dupo_verl.tasks import registry
+
+    monkeypatch.delenv(registry.TASK_MODULES_ENV, raising=False)
+    monkeypatch.setattr(registry, "_ALLOWED_MODULES", set())
+    raw = td.write_jsonl(td.sentence_pairs(5), tmp_path / "pairs.jsonl")
+    assert main(td.prepare_args(raw, tmp_path / "rows.parquet", 0.2)) == 0
+    assert "dupo_verl.demo.translation_data" in registry.allowed_task_modules()
+    args = td.prepare_args(raw, tmp_path / "other.parquet", 0.2, language_check="no_such_module_17:detect")
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --language-check no_such_module_17:detect: cannot import")
+    assert not (tmp_path / "other.parquet").exists()
+
+
 def test_prepare_translation_guard_options_reach_the_rows(tmp_path):
     from dupo_verl.cli import main
 
@@ -205,9 +225,11 @@ def test_prepare_translation_source_check_min_letters_reaches_the_rows(tmp_path,
     assert params["source_check_min_letters"] == stored
     assert get_task("translation", **params).source_check_min_letters == stored
     capsys.readouterr()
-    assert main([*args, "--output", str(tmp_path / "bad.parquet"), "--source-check-min-letters", "-1"]) == 2
+    with pytest.raises(SystemExit) as stop:  # checked by argparse, at the door
+        main([*args, "--output", str(tmp_path / "bad.parquet"), "--source-check-min-letters", "-1"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "source_check_min_letters must be a whole number >= 0" in err[0]
+    assert stop.value.code == 2 and "argument --source-check-min-letters: must be an integer in [0," in err[-1]
+    assert not (tmp_path / "bad.parquet").exists()
 
 
 def test_the_demo_checks_the_language_of_every_answer_and_names_a_bad_minimum(tmp_path, capsys):
@@ -216,7 +238,8 @@ def test_the_demo_checks_the_language_of_every_answer_and_names_a_bad_minimum(tm
     raw = td.write_jsonl(td.sentence_pairs(5), tmp_path / "pairs.jsonl")
     args = td.prepare_args(raw, tmp_path / "rows.parquet", 0.2)
     assert args[args.index("--language-check-min-letters") + 1] == "0"  # the grammar's detector is exact
-    assert main([*args, "--language-check-min-letters", "-3"]) == 2
+    with pytest.raises(SystemExit) as stop:  # checked by argparse, at the door
+        main([*args, "--language-check-min-letters", "-3"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "language_check_min_letters must be a whole number >= 0" in err[0]
+    assert stop.value.code == 2 and "argument --language-check-min-letters: must be an integer in [0," in err[-1]
     assert not (tmp_path / "rows.parquet").exists()
