@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from dupo_verl.offline.pipeline import run_rows
 
     if args.input.suffix.lower() not in (".parquet", ".jsonl"):
-        raise SystemExit(f"--input must be a prepared .parquet or .jsonl file, got {args.input}")
+        raise ValueError(f"--input must be a prepared .parquet or .jsonl file, got {args.input}")
     if args.output.suffix.lower() != args.input.suffix.lower():
-        raise SystemExit(f"--output must have the input's format ({args.input.suffix}), got {args.output}")
+        raise ValueError(f"--output must have the input's format ({args.input.suffix}), got {args.output}")
     work = args.work or args.output.with_name(args.output.name + ".work.jsonl")
     report_path = args.report or args.output.with_name(args.output.name + ".report.json")
     check_outputs(
@@ -80,13 +80,15 @@ def run(args: argparse.Namespace) -> int:
         dual=dual_options(args),
         recover_threshold=args.recover_threshold,
     )
+    options = job_options(args, work, "filter", job_settings(args, **settings.as_dict()))
     jobs = jobs_from_rows(read_rows(args.input, args.limit))
     result = run_rows(
         jobs,
         key=lambda job: (job.index, job.id),
         worker=partial(_work, settings=settings),
         make_backend=partial(build_backend, args),
-        options=job_options(args, work, "filter", job_settings(args, **settings.as_dict())),
+        options=options,
+        digest=lambda job: job.digest,
     )
     kept = write_filtered(args.input, args.output, result.rows, args.limit)
     report = filter_report(result.rows, settings)
@@ -102,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
         report["backend_calls_this_run"] = result.stats.as_dict()
     atomic_write_text(report_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     _print_report(report, report_path)
+    if not kept:  # as `prepare`: an empty data set is no result, and an existing output stays as it was
+        print(f"error: no row was kept; nothing written (see {report_path})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -121,6 +126,6 @@ def _print_report(report: dict[str, Any], path: Path) -> None:
         f"report: {path}"
     )
     for failed in report["failed_rows"][:5]:
-        print(
-            f"  not filtered: row {failed['index']} (id {failed['id']}): {failed['error']}", file=sys.stderr
-        )
+        where, error = f"row {failed['index']} (id {failed['id']}): ", str(failed["error"])
+        # an invalid row's error names its row already; say it once
+        print(f"  not filtered: {error if error.startswith(where) else where + error}", file=sys.stderr)

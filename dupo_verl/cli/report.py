@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from dupo_verl.cli._types import report_errors
 from dupo_verl.files import atomic_write_text, check_outputs
-from dupo_verl.offline.report import format_summary, load_results, plot_summary, summarize
+from dupo_verl.offline.report import (
+    all_failed_message,
+    format_summary,
+    load_results,
+    plot_summary,
+    summarize,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     if args.json:
         public = {k: v for k, v in summary.items() if not k.startswith("_")}
-        atomic_write_text(args.json, json.dumps(public, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(public, indent=2, allow_nan=False) + "\n")
     if args.plot:
         print(f"plot: {plot_summary(summary, args.plot)}")
+    failed = all_failed_message(rows)
+    if failed:
+        print(f"error: report: {failed}", file=sys.stderr)
+        return 1
     return 0

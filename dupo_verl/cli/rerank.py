@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from dupo_verl.offline.cli_args import (
     primal_sampling,
 )
 from dupo_verl.offline.io import ROW_FORMATS, read_rows
-from dupo_verl.offline.report import format_summary, summarize
+from dupo_verl.offline.report import all_failed_message, format_summary, summarize
 from dupo_verl.offline.rerank import RerankInput, RerankSettings, build_jobs, read_candidates, rerank_row
 from dupo_verl.tasks.registry import allow_task_modules, task_class
 
@@ -110,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         share_answers=not args.no_answer_sharing,
         given_candidates=args.candidates is not None,
     )
+    options = job_options(args, args.output, "rerank", recorded)  # option errors before any reading
     candidates = read_candidates(args.candidates) if args.candidates else None
     jobs = build_jobs(read_rows(args.input, args.limit), spec, candidates)
     result = run_rows(
@@ -117,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
         key=lambda job: (job.index, job.id),
         worker=partial(_work, settings=settings),
         make_backend=partial(build_backend, args),
-        options=job_options(args, args.output, "rerank", recorded),
+        options=options,
+        digest=lambda job: job.digest,
     )
     summary = summarize(result.rows)
     if result.resumed_rows or result.retried_rows:
@@ -127,7 +130,11 @@ def run(args: argparse.Namespace) -> int:
         public = {k: v for k, v in summary.items() if not k.startswith("_")}
         if result.stats is not None:
             public["backend_calls_this_run"] = result.stats.as_dict()
-        atomic_write_text(args.summary_json, json.dumps(public, indent=2) + "\n")
+        atomic_write_text(args.summary_json, json.dumps(public, indent=2, allow_nan=False) + "\n")
+    failed = all_failed_message(result.rows)
+    if failed:  # a run where nothing worked is not a result, whatever the summary's zeros say
+        print(f"error: rerank: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

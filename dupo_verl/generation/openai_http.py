@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -203,23 +204,33 @@ class OpenAIBackend(GenerationBackend):
 def parse_chat_response(body: str, n: int) -> list[Completion]:
     """Completions from a chat-completions JSON body; a malformed body is retried (`_Transient`).
 
-    Servers report tokens for the whole request only, so they are split evenly over the choices.
+    Servers report tokens for the whole request only, so they are split evenly over the choices; a
+    count that is not a non-negative whole number (Infinity, NaN, -100, 12.5) is unknown, as a missing
+    one: it must neither discard good text nor enter the token totals.
     """
     try:
         data = json.loads(body)
         choices = sorted(data["choices"], key=lambda c: int(c.get("index", 0)))
         texts = [c["message"]["content"] or "" for c in choices]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
         raise _Transient(f"malformed chat completion ({exc!r}): {body[:300]}") from None
     if not all(isinstance(t, str) for t in texts):
         raise _Transient(f"non-text content in chat completion: {body[:300]}")
     if len(texts) != n:
         raise _Transient(f"asked for {n} choices, got {len(texts)}")
     usage = data.get("usage") or {}
-    total = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    total = int(total) if isinstance(total, int | float) else 0
+    total = token_count(usage.get("completion_tokens") if isinstance(usage, dict) else None)
     share, extra = divmod(total, max(1, n))
     return [Completion(text=t, num_tokens=share + (1 if i < extra else 0)) for i, t in enumerate(texts)]
+
+
+def token_count(value: Any) -> int:
+    """A reported token count as a non-negative int; 0 (unknown, as when usage is missing) otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return 0
+    return int(value) if value >= 0 else 0
 
 
 def prompt_logprob_payload(model: str | None, tokens: ValueTokens) -> dict[str, Any]:

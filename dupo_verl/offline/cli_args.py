@@ -11,7 +11,7 @@ from dupo_verl.cli._types import MAX_COUNT, float_in, int_in
 from dupo_verl.generation.options import add_backend_arguments
 from dupo_verl.offline.pipeline import JobOptions
 from dupo_verl.offline.primal import PrimalSampling
-from dupo_verl.scoring import DUAL_MODES, DualOptions
+from dupo_verl.scoring import DUAL_MODES, MAX_DUAL_TIMEOUT_S, DualOptions
 
 positive_int = int_in(1, MAX_COUNT)
 MAX_TEMPERATURE = 100.0
@@ -68,9 +68,10 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, temperature: float,
     )
     job.add_argument(
         "--dual-timeout-s",
-        type=float,
+        type=float_in(0, MAX_DUAL_TIMEOUT_S, low_open=True),
         default=DualOptions.dual_timeout_s,
-        help="seconds one dual generation may take before it counts as a failed attempt",
+        help="seconds one dual generation may take before it counts as a failed attempt "
+        f"(0, {MAX_DUAL_TIMEOUT_S:g}]",
     )
     job.add_argument("--concurrency", type=positive_int, default=32, help="problems in flight at once")
     job.add_argument("--limit", type=positive_int, help="only the first N input rows")
@@ -102,7 +103,8 @@ def primal_sampling(args: argparse.Namespace, n: int) -> PrimalSampling:
 
 
 def dual_options(args: argparse.Namespace) -> DualOptions:
-    """The dual flags as `DualOptions` (validated on construction); a bad value is one line, not a traceback."""
+    """The dual flags as `DualOptions` (validated on construction); a bad value is a ValueError, which the
+    command prints as one `error:` line with exit status 2 like every other option error."""
     try:
         return DualOptions(
             dual_samples=args.dual_samples,
@@ -115,7 +117,7 @@ def dual_options(args: argparse.Namespace) -> DualOptions:
             dual_mode=args.dual_mode,
         )
     except ValueError as exc:
-        raise SystemExit(f"dupo-verl: {exc}") from None
+        raise ValueError(f"dual options: {exc}") from None
 
 
 # Flags that decide the rows: recorded beside the output; `--resume` refuses a run that differs.
@@ -148,7 +150,13 @@ def job_settings(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
 
 
 def check_backend_args(args: argparse.Namespace) -> None:
-    """Range checks of the backend flags (ValueError naming the flag), before any model is loaded."""
+    """Range checks of the backend flags (ValueError naming the flag), before any model is loaded or
+    any output opened (so a missing flag never costs an existing output)."""
+    backend = getattr(args, "backend", None)
+    if backend == "openai" and not getattr(args, "base_url", None):
+        raise ValueError("--backend openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+    if backend in ("vllm", "hf") and not getattr(args, "model", None):
+        raise ValueError(f"--backend {backend} needs --model (a local path or hub name)")
     checks = {
         "--max-concurrency": (getattr(args, "max_concurrency", 1), 1, MAX_COUNT),
         "--request-timeout": (getattr(args, "request_timeout", 1.0), 1e-3, 86400.0),
@@ -169,7 +177,7 @@ def job_options(
     args: argparse.Namespace, output: Path, description: str, settings: dict[str, Any] | None = None
 ) -> JobOptions:
     if args.resume and args.overwrite:
-        raise SystemExit("--resume and --overwrite exclude each other")
+        raise ValueError("--resume and --overwrite exclude each other")
     check_backend_args(args)
     return JobOptions(
         output=output,

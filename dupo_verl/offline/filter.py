@@ -22,7 +22,7 @@ from typing import Any
 from dupo_verl.files import atomic_write, atomic_write_text
 from dupo_verl.offline.answers import answer_matcher, extract_answers, group_answers
 from dupo_verl.offline.dual_eval import Cell, dual_table
-from dupo_verl.offline.io import read_rows, row_id
+from dupo_verl.offline.io import read_rows, row_digest, row_id
 from dupo_verl.offline.primal import PrimalSampling, sample_candidates
 from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
@@ -74,6 +74,7 @@ class FilterJob:
     index: int
     id: str
     row: Mapping[str, Any]
+    digest: str = ""  # short hash of the input row (`io.row_digest`), checked by --resume
 
 
 async def filter_row(job: FilterJob, generate: GenerateFn, settings: FilterSettings) -> dict[str, Any]:
@@ -207,9 +208,15 @@ def filter_report(
 def write_filtered(
     input_path: Path, output_path: Path, records: Sequence[Mapping[str, Any]], limit: int | None
 ) -> int:
-    """Write the kept rows, same schema, with `extra_info.dupo.duals` cut to the kept questions."""
+    """Write the kept rows, same schema, with `extra_info.dupo.duals` cut to the kept questions.
+
+    With no row kept nothing is written (an existing output stays as it was): an empty data set
+    would only fail later, far from its cause. Returns the rows written.
+    """
     kept = {r["index"]: r["kept"] for r in records if r["status"] == "ok" and r["kept"]}
     order = sorted(kept)
+    if not order:
+        return 0
     if input_path.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -247,4 +254,4 @@ def _cut(extra_info: Mapping[str, Any], kept: Sequence[int]) -> dict[str, Any]:
 
 
 def jobs_from_rows(rows: Sequence[Mapping[str, Any]]) -> list[FilterJob]:
-    return [FilterJob(index=i, id=row_id(row, i), row=row) for i, row in enumerate(rows)]
+    return [FilterJob(index=i, id=row_id(row, i), row=row, digest=row_digest(row)) for i, row in enumerate(rows)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 from dupo_verl.plain import to_plain
 
 ROW_FORMATS = (".jsonl", ".json", ".parquet")
+TOO_DEEP = "nested too deeply to read (a row's lists and objects may nest a few hundred levels at most)"
 
 
 def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -29,8 +31,9 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]
         if limit is not None:
             table = table.slice(0, limit)
         rows = table.to_pylist()
+        where = [f"{path}: row {i}" for i in range(1, len(rows) + 1)]
     elif suffix == ".jsonl":
-        rows = []
+        rows, where = [], []
         with path.open("rb") as fh:  # binary lines end at "\n" only, never at U+2028 or U+0085
             for lineno, raw in enumerate(fh, 1):
                 if limit is not None and len(rows) >= limit:
@@ -43,9 +46,12 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]
                     raise ValueError(f"{path}:{lineno}: not UTF-8 (byte at column {exc.start + 1})") from None
                 except ValueError as exc:
                     raise ValueError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+                except RecursionError:
+                    raise ValueError(f"{path}:{lineno}: {TOO_DEEP}") from None
                 if not isinstance(row, dict):
                     raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
                 rows.append(row)
+                where.append(f"{path}:{lineno}")
     elif suffix == ".json":
         try:
             data = json.loads(_text(path.read_bytes(), True))
@@ -53,12 +59,21 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]
             raise ValueError(f"{path}: not UTF-8 (byte at offset {exc.start})") from None
         except ValueError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: {TOO_DEEP}") from None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise ValueError(f"{path}: expected a JSON list of objects")
         rows = data[:limit] if limit is not None else data
+        where = [f"{path}: row {i}" for i in range(1, len(rows) + 1)]
     else:
         raise ValueError(f"{path}: unsupported format {suffix!r}; use one of {ROW_FORMATS}")
-    return [to_plain(r) for r in rows]
+    plain = []
+    for row, place in zip(rows, where, strict=True):
+        try:
+            plain.append(to_plain(row))
+        except RecursionError:  # parsed, but too deep for the code that walks it later
+            raise ValueError(f"{place}: {TOO_DEEP}") from None
+    return plain
 
 
 def _text(data: bytes, first: bool) -> str:
@@ -78,3 +93,10 @@ def row_id(row: Mapping[str, Any], index: int, id_key: str = "id") -> str:
             if extra.get(key) not in (None, ""):
                 return str(extra[key])
     return str(index)
+
+
+def row_digest(row: Mapping[str, Any]) -> str:
+    """A short hash of a row's content: `--resume` checks that the rows already done came from this input
+    (ids that fall back to row positions say nothing about content)."""
+    text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]

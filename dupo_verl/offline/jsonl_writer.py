@@ -57,7 +57,7 @@ class ResumableJsonlWriter:
                 continue
             try:
                 rows.append(json.loads(line))
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to be a row
                 raise ValueError(
                     f"{self.path}:{lineno}: corrupt row ({exc}); fix or delete that line"
                 ) from None

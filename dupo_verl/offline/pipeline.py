@@ -9,7 +9,8 @@ The settings that decide the rows are recorded beside the output (`<output>.sett
 file never mixes rows of two configurations. On resume, rows recorded as `failed` or `invalid` are
 redone rather than kept forever: the file is cut before the first such row and the rows after it
 are written again from memory (only the retried rows are recomputed), so the file stays one row per
-input row, in input order.
+input row, in input order. Each row records a short hash of the input row it came from
+(`input_hash`), so `--resume` also refuses an input whose rows changed under the same ids.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class JobResult:
 
 
 RETRY_STATUSES = frozenset({"failed", "invalid"})
+INPUT_HASH = "input_hash"
 
 
 def settings_path(output: Path) -> Path:
@@ -97,13 +99,18 @@ def run_rows(
     worker: Callable[[J, GenerateFn], Awaitable[dict[str, Any]]],
     make_backend: Callable[[], GenerationBackend],
     options: JobOptions,
+    digest: Callable[[J], str] | None = None,
 ) -> JobResult:
-    """Run `worker` on every job not yet in `options.output`; return all rows (old and new)."""
+    """Run `worker` on every job not yet in `options.output`; return all rows (old and new).
+
+    `digest(job)`, when given, is stored in each new row as `input_hash` and checked on resume.
+    """
     writer = ResumableJsonlWriter(options.output, resume=options.resume, overwrite=options.overwrite)
     done = writer.open()
     try:
         _check_settings(options, resuming=bool(done))
-        check_resume_prefix(done, [key(j) for j in jobs], options.output)
+        digests = [digest(j) for j in jobs] if digest is not None else None
+        check_resume_prefix(done, [key(j) for j in jobs], options.output, digests)
         first_retry = next(
             (i for i, row in enumerate(done) if row.get("status") in RETRY_STATUSES), len(done)
         )
@@ -123,7 +130,10 @@ def run_rows(
             rows.append(row)
 
         async def step(i: int, generate: GenerateFn) -> dict[str, Any]:
-            return kept_after[i] if i in kept_after else await worker(jobs[i], generate)
+            if i in kept_after:
+                return kept_after[i]
+            row = await worker(jobs[i], generate)
+            return row if digests is None else {**row, INPUT_HASH: digests[i]}
 
         async def main() -> GenerationStats | None:
             batcher = (

@@ -17,13 +17,71 @@ from dupo_verl.offline.rerank import METHODS
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
-    """Rerank rows; a file of another kind is an error naming the missing field."""
+    """Rerank rows, each checked (`check_result_row`): a file of another kind, or a value no rerank
+    run writes, is one error naming the row and the field, never a crash or a silent verdict."""
     rows = read_rows(path)
     for lineno, row in enumerate(rows, 1):
         for key in ("id", "candidates"):
             if key not in row:
                 raise ValueError(f"{path}: row {lineno} has no {key!r}; is this `dupo-verl rerank` output?")
+        problem = check_result_row(row)
+        if problem is not None:
+            raise ValueError(f"{path}: row {lineno} (id {row['id']!r:.40}): {problem}")
     return rows
+
+
+def check_result_row(row: Mapping[str, Any]) -> str | None:
+    """What is wrong with one rerank row for `summarize`, or None.
+
+    Verdicts must be booleans (a string "no" is truthy), dual accuracies finite numbers in [0, 1]
+    (NaN would poison every mean and make `--json` invalid), generation counts non-negative integers.
+    """
+    candidates = row["candidates"]
+    if not isinstance(candidates, list):
+        return f"field 'candidates' must be a list of objects, got {type(candidates).__name__}"
+    for i, candidate in enumerate(candidates):
+        if not isinstance(candidate, Mapping):
+            return f"field 'candidates'[{i}] must be an object, got {type(candidate).__name__} {candidate!r:.40}"
+        acc = candidate.get("dual_accuracy")
+        if acc is not None and not _is_share(acc):
+            return f"field 'candidates'[{i}].dual_accuracy must be a number in [0, 1] or null, got {acc!r:.40}"
+        if "correct" in candidate and not isinstance(candidate["correct"], bool):
+            return f"field 'candidates'[{i}].correct must be true or false, got {candidate['correct']!r:.40}"
+    correct = row.get("correct")
+    if correct is not None:
+        if not isinstance(correct, Mapping):
+            return f"field 'correct' must be an object of true/false verdicts, got {type(correct).__name__}"
+        for method in METHODS:
+            if not isinstance(correct.get(method), bool):
+                return f"field 'correct.{method}' must be true or false, got {correct.get(method)!r:.40}"
+    generations = row.get("generations")
+    if generations is not None:
+        if not isinstance(generations, Mapping):
+            return f"field 'generations' must be an object, got {type(generations).__name__}"
+        for key in COUNTED:
+            value = generations.get(key, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                return f"field 'generations.{key}' must be a non-negative integer, got {value!r:.40}"
+    return None
+
+
+def _is_share(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
+
+
+COUNTED = ("primal_samples", "dual_requests", "dual_samples", "verify_timeouts")
+FAILED_STATUSES = ("failed", "invalid")
+
+
+def all_failed_message(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """The error line for a run in which every row failed (None otherwise): its summary holds no
+    result, so the command must not end as if it did."""
+    failed = [r for r in rows if r.get("status") in FAILED_STATUSES]
+    if not rows or len(failed) < len(rows):
+        return None
+    first = failed[0]
+    error = " ".join(str(first.get("error") or first.get("status")).split())[:300]
+    return f"every row failed ({len(failed)} of {len(rows)}); nothing was graded. First (id {first.get('id')}): {error}"
 
 
 def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
@@ -48,26 +106,30 @@ def _count_below(ordered: Sequence[float], value: float, inclusive: bool = False
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Selection accuracies over rows with a gold answer, and dual accuracy of right/wrong candidates."""
-    graded = [r for r in rows if isinstance(r.get("correct"), Mapping)]
+    """Selection accuracies over the rows that succeeded and carry verdicts, and dual accuracy of
+    right/wrong candidates. A failed or invalid row is counted as failed, never graded: a request
+    that timed out says nothing about whether the answer was right (older outputs gave such rows
+    all-false verdicts; they are ignored here too)."""
+    succeeded = [r for r in rows if r.get("status") not in FAILED_STATUSES]
+    graded = [r for r in succeeded if isinstance(r.get("correct"), Mapping)]
     summary: dict[str, Any] = {
         "rows": len(rows),
         "rows_with_gold": len(graded),
-        "rows_failed": sum(1 for r in rows if r.get("status") in ("failed", "invalid")),
+        "rows_failed": len(rows) - len(succeeded),
         "rows_without_duals": sum(1 for r in rows if r.get("status") == "ok" and not r.get("num_duals")),
     }
     for method in METHODS:
-        hits = sum(bool(r["correct"].get(method)) for r in graded)
+        hits = sum(r["correct"].get(method) is True for r in graded)
         summary[f"{method}_accuracy"] = hits / len(graded) if graded else None
     right, wrong, ungraded = [], [], []
-    for row in rows:
+    for row in succeeded:
         for candidate in row.get("candidates", []):
             acc = candidate.get("dual_accuracy")
             if acc is None:
                 continue
             if "correct" not in candidate:
                 ungraded.append(float(acc))
-            elif candidate["correct"]:
+            elif candidate["correct"] is True:
                 right.append(float(acc))
             else:
                 wrong.append(float(acc))
@@ -79,7 +141,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     summary["auroc_right_vs_wrong"] = auroc(right, wrong)
     generations = [r.get("generations") or {} for r in rows if r.get("status") == "ok"]
     if generations:
-        for key in ("primal_samples", "dual_requests", "dual_samples"):
+        for key in COUNTED[:3]:
             summary[f"{key}_per_problem"] = sum(g.get(key, 0) for g in generations) / len(generations)
         summary["verify_timeouts"] = sum(g.get("verify_timeouts", 0) for g in generations)
     summary["_scores"] = {"right": right, "wrong": wrong, "ungraded": ungraded}
@@ -99,6 +161,9 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary["rows_with_gold"]:
         for method in METHODS:
             lines.append(f"{method + ' accuracy:':<22}{summary[f'{method}_accuracy']:.4f}")
+    elif summary["rows_failed"]:  # nothing graded: not 0.0000, which would read as "all wrong"
+        for method in METHODS:
+            lines.append(f"{method + ' accuracy:':<22}n/a (no row succeeded with a gold answer)")
     else:
         lines.append("no gold answers: selection accuracies need a gold answer per row")
     for side in ("right", "wrong"):

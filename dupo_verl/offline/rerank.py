@@ -4,7 +4,8 @@ Per problem: n candidate solutions (sampled, or read from a file), each scored b
 accuracy over the problem's dual questions (K samples each, through training's `judge_answer`);
 the best wins, ties broken by the answer's vote count, then by candidate order. Candidates with the
 same final answer share that answer's dual work. With a gold answer the row also records whether
-the first candidate, the majority answer, the DuPO choice and any candidate (pass@n) were right.
+the first candidate, the majority answer, the DuPO choice and any candidate (pass@n) were right; a
+failed or invalid row records no such verdict (a request that timed out says nothing about the answer).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from dupo_verl.data.rows import check_keys, example_from_record
 from dupo_verl.offline.answers import AnswerGroup, answer_matcher, extract_answers, group_answers
 from dupo_verl.offline.dual_eval import dual_table, mean_accuracy
-from dupo_verl.offline.io import read_rows, row_id
+from dupo_verl.offline.io import read_rows, row_digest, row_id
 from dupo_verl.offline.primal import PrimalSampling, sample_candidates
 from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
@@ -48,6 +49,7 @@ class RerankJob:
     gold: str | None = None
     responses: tuple[str, ...] | None = None  # given candidates (--candidates FILE)
     error: str | None = None  # the row could not be read; written as invalid
+    digest: str = ""  # short hash of the input row (`io.row_digest`), checked by --resume
 
 
 def select_candidate(accuracies: Sequence[float | None], votes: Sequence[int]) -> int | None:
@@ -104,7 +106,6 @@ async def _rerank_row_uncounted(job: RerankJob, generate: GenerateFn, settings: 
             "error": job.error,
             "chosen_answer": None,
             "candidates": [],
-            **_failed_correct(job),
         }
     task, options = job.task, settings.dual
     generations = {
@@ -133,7 +134,6 @@ async def _rerank_row_uncounted(job: RerankJob, generate: GenerateFn, settings: 
                 "chosen_answer": None,
                 "candidates": [],
                 "generations": generations,
-                **_failed_correct(job),
             }
         responses = [c.text for c in primal.completions]
         generations["primal_samples"] = len(responses)
@@ -207,10 +207,6 @@ def _group_correct(
     return verdicts
 
 
-def _failed_correct(job: RerankJob) -> dict[str, Any]:
-    return {"correct": dict.fromkeys(METHODS, False)} if job.gold is not None else {}
-
-
 @dataclass(frozen=True)
 class RerankInput:
     """How raw problem rows are read (prepared rows carry their own task and prompts)."""
@@ -274,6 +270,7 @@ def build_jobs(
                     messages=tuple(messages),
                     gold=gold,
                     responses=responses,
+                    digest=row_digest(row),
                 )
             )
         except Exception as exc:
@@ -284,6 +281,7 @@ def build_jobs(
                     id=ident,
                     gold=str(gold) if gold not in (None, "") else None,
                     error=f"row {index} (id {ident}): {exc}",
+                    digest=row_digest(row),
                 )
             )
     return jobs

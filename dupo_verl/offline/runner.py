@@ -59,9 +59,13 @@ async def run_in_order(
 
 
 def check_resume_prefix(
-    done: Sequence[Mapping[str, Any]], expected: Sequence[tuple[int, str]], path: Any
+    done: Sequence[Mapping[str, Any]],
+    expected: Sequence[tuple[int, str]],
+    path: Any,
+    digests: Sequence[str] | None = None,
 ) -> None:
-    """The rows already written must be exactly the first rows of this input, in order."""
+    """The rows already written must be exactly the first rows of this input, in order, and (when
+    `digests` are given and the row recorded one) made from the same content."""
     if len(done) > len(expected):
         raise ValueError(
             f"{path} holds {len(done)} rows but the input has only {len(expected)}; wrong --input?"
@@ -71,4 +75,10 @@ def check_resume_prefix(
             raise ValueError(
                 f"{path} row {position + 1} is (index={row.get('index')!r}, id={row.get('id')!r}) but input row "
                 f"{index} is id={ident!r}: the output was written for another input or options"
+            )
+        recorded = row.get("input_hash")
+        if digests is not None and recorded is not None and recorded != digests[position]:
+            raise ValueError(
+                f"{path} row {position + 1} (id={ident!r}) was made from other content than input row {index}: "
+                "the input changed since; rerun with the original --input, or start over with --overwrite"
             )

@@ -133,3 +133,17 @@ def arith_row(a: int, b: int, ident: str, gold: bool = True) -> dict[str, Any]:
             },
         },
     }
+
+
+def install_backend(monkeypatch: Any, pools: dict[str, list[str]], fail: Any = None) -> list[ScriptedBackend]:
+    """Make the CLI build a `ScriptedBackend` over `pools`; the list collects every one it built."""
+    import dupo_verl.generation.options as backend_options
+
+    made: list[ScriptedBackend] = []
+
+    def build(args: Any) -> ScriptedBackend:
+        made.append(ScriptedBackend(pools, fail=fail))
+        return made[-1]
+
+    monkeypatch.setattr(backend_options, "build_backend", build)
+    return made

@@ -61,8 +61,8 @@ def test_filter_on_math500(prepared, tiny_model_path, tmp_path, capsys):
         "2",
         *SMALL,
     ]
-    assert main(args) == 0
-    printed = capsys.readouterr().out
+    code = main(args)
+    printed, err = capsys.readouterr()
     report = json.loads((tmp_path / "filtered.parquet.report.json").read_text())
     source = pq.read_table(prepared)
     duals_in = sum(len(r["extra_info"]["dupo"]["duals"]) for r in source.to_pylist())
@@ -77,13 +77,16 @@ def test_filter_on_math500(prepared, tiny_model_path, tmp_path, capsys):
     assert g["dual_requests"] == sum(
         len(w["answers"]) * len(w["questions"]) - w["leaked_pairs"] for w in work
     )
-    filtered = pq.read_table(out)
-    assert filtered.schema == source.schema and filtered.num_rows == p["kept"]
+    if p["kept"]:
+        filtered = pq.read_table(out)
+        assert code == 0 and filtered.schema == source.schema and filtered.num_rows == p["kept"]
+    else:  # the random tiny model may keep nothing: then nothing is written, as `prepare` does
+        assert code == 1 and not out.exists() and "no row was kept; nothing written" in err
     assert f"problems: {p['in']} in" in printed
     # a second run must not silently clobber the work file; --resume reuses it without generating
     assert main(args) == 2  # one line, no traceback
     assert "exists; pass --resume to continue it or --overwrite" in capsys.readouterr().err
-    assert main([*args, "--resume"]) == 0
+    assert main([*args, "--resume"]) == code
     assert (
         json.loads((tmp_path / "filtered.parquet.report.json").read_text())["resumed_rows"] == source.num_rows
     )

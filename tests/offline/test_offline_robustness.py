@@ -13,10 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from offline_fixtures import ScriptedBackend, arith_row
+from offline_fixtures import ScriptedBackend, arith_row, install_backend
 from omegaconf import OmegaConf
 
-import dupo_verl.generation.options as backend_options
 from dupo_verl.cli import main
 from dupo_verl.files import atomic_write
 from dupo_verl.offline import report as report_module
@@ -99,14 +98,7 @@ def test_resume_of_an_output_without_settings_record_is_refused(tmp_path: Path) 
 
 
 def install_scripted_backend(monkeypatch, fail=None) -> list[ScriptedBackend]:
-    made: list[ScriptedBackend] = []
-
-    def build(args):
-        made.append(ScriptedBackend(POOLS, fail=fail))
-        return made[-1]
-
-    monkeypatch.setattr(backend_options, "build_backend", build)
-    return made
+    return install_backend(monkeypatch, POOLS, fail)
 
 
 def test_rerank_cli_resume_with_other_n_or_dual_samples_is_one_line(
@@ -116,7 +108,7 @@ def test_rerank_cli_resume_with_other_n_or_dual_samples_is_one_line(
     src = tmp_path / "rows.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    argv = ["rerank", "--input", str(src), "--output", str(out), "--backend", "hf", "--no-progress"]
+    argv = ["rerank", "--input", str(src), "--output", str(out), "--backend", "hf", "--model", "scripted", "--no-progress"]
     assert main([*argv, "--n", "2", "--dual-samples", "1"]) == 0
     before = out.read_bytes()
     capsys.readouterr()
@@ -125,7 +117,7 @@ def test_rerank_cli_resume_with_other_n_or_dual_samples_is_one_line(
     assert main([*argv, "--n", "2", "--dual-samples", "2", "--resume"]) == 2
     assert "dual_samples 1 -> 2" in one_error_line(capsys.readouterr().err)
     assert main([*argv, "--n", "2", "--dual-samples", "1", "--model", "other", "--resume"]) == 2
-    assert "model None -> 'other'" in one_error_line(capsys.readouterr().err)
+    assert "model 'scripted' -> 'other'" in one_error_line(capsys.readouterr().err)
     assert out.read_bytes() == before
     assert main([*argv, "--n", "2", "--dual-samples", "1", "--resume"]) == 0
 
@@ -164,7 +156,7 @@ def test_rerank_with_a_mistyped_task_stops_at_start(tmp_path: Path, monkeypatch,
     src = tmp_path / "raw.jsonl"
     src.write_text('{"id": "x", "problem": "What is 2 + 3?", "answer": "5"}\n', encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    argv = ["rerank", "--input", str(src), "--output", str(out), "--backend", "hf", "--task", "mth"]
+    argv = ["rerank", "--input", str(src), "--output", str(out), "--backend", "hf", "--model", "scripted", "--task", "mth"]
     assert main(argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "unknown DuPO task 'mth'" in line and "math" in line and "translation" in line
@@ -175,7 +167,7 @@ def test_rerank_with_bad_task_params_stops_at_start(tmp_path: Path, capsys) -> N
     src = tmp_path / "raw.jsonl"
     src.write_text('{"text": "Hello there, 3 friends."}\n', encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    argv = ["rerank", "--input", str(src), "--output", str(out), "--backend", "hf", "--task", "translation"]
+    argv = ["rerank", "--input", str(src), "--output", str(out), "--backend", "hf", "--model", "scripted", "--task", "translation"]
     assert main([*argv, "--task-params", '{"src_lang": "eng_Latn"}']) == 2
     assert "tgt_lang" in one_error_line(capsys.readouterr().err) and not out.exists()
 
@@ -217,7 +209,7 @@ def test_rerank_problem_key_still_renames_the_math_problem() -> None:
 def test_rerank_cli_field_flag(tmp_path: Path, capsys) -> None:
     src = tmp_path / "raw.jsonl"
     src.write_text('{"sentence": "Hi."}\n', encoding="utf-8")
-    argv = ["rerank", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--backend", "hf"]
+    argv = ["rerank", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--backend", "hf", "--model", "scripted"]
     argv += ["--task", "translation", "--task-params", json.dumps(TRANSLATION)]
     assert main([*argv, "--field", "source"]) == 2
     assert "--field must look like KEY=VALUE" in one_error_line(capsys.readouterr().err)
@@ -245,7 +237,7 @@ def test_rerank_cli_field_flag(tmp_path: Path, capsys) -> None:
 def test_absurd_rerank_flags_stop_at_the_door(flags, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as stop:
         main(
-            ["rerank", "--input", "x.jsonl", "--output", str(tmp_path / "o.jsonl"), "--backend", "hf", *flags]
+            ["rerank", "--input", "x.jsonl", "--output", str(tmp_path / "o.jsonl"), "--backend", "hf", "--model", "scripted", *flags]
         )
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "Traceback" not in err and f"argument {flags[0]}" in err
@@ -262,7 +254,7 @@ def test_absurd_rerank_flags_stop_at_the_door(flags, tmp_path: Path, capsys) -> 
 def test_absurd_backend_flags_are_one_line(flags, message, tmp_path: Path, capsys) -> None:
     src = tmp_path / "rows.jsonl"
     src.write_text(json.dumps(ROWS[0]) + "\n", encoding="utf-8")
-    argv = ["rerank", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--backend", "hf", *flags]
+    argv = ["rerank", "--input", str(src), "--output", str(tmp_path / "o.jsonl"), "--backend", "hf", "--model", "scripted", *flags]
     assert main(argv) == 2
     assert message in one_error_line(capsys.readouterr().err)
 
@@ -300,7 +292,7 @@ def test_unreadable_inputs_are_one_line(command: str, damage: str, tmp_path: Pat
     if command == "report":
         argv = ["report", str(src)]
     else:
-        argv = [command, "--input", str(src), "--output", str(out), "--backend", "hf", "--no-progress"]
+        argv = [command, "--input", str(src), "--output", str(out), "--backend", "hf", "--model", "scripted", "--no-progress"]
     assert main(argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert str(src.name) in line
@@ -351,7 +343,7 @@ def test_filter_cli_resume_with_other_settings_is_one_line(tmp_path: Path, monke
     src = tmp_path / "rows.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in ROWS), encoding="utf-8")
     out = tmp_path / "kept.jsonl"
-    argv = ["filter", "--input", str(src), "--output", str(out), "--backend", "hf", "--no-progress"]
+    argv = ["filter", "--input", str(src), "--output", str(out), "--backend", "hf", "--model", "scripted", "--no-progress"]
     assert main([*argv, "--candidates", "2"]) == 0
     work = tmp_path / "kept.jsonl.work.jsonl"
     before = work.read_bytes()

@@ -322,8 +322,10 @@ def test_filter_cli_in_likelihood_mode(shared_data, tiny_model_path, tmp_path):
     out = tmp_path / "filtered.parquet"
     args = ["filter", "--input", str(prepared), "--output", str(out), "--backend", "hf", "--model"]
     args += [str(tiny_model_path), "--candidates", "2", "--max-tokens", "8", "--no-progress"]
-    assert main([*args, "--dual-mode", "likelihood"]) == 0
+    code = main([*args, "--dual-mode", "likelihood"])
     report = json.loads((tmp_path / "filtered.parquet.report.json").read_text())
+    # a filter that keeps nothing (the random tiny model answers no question) writes nothing, exits 1
+    assert (code, out.exists()) == ((0, True) if report["problems"]["kept"] else (1, False))
     g = report["generations"]
     # one prefill per (answer, question) pair: one "sample" each, no dual tokens generated
     assert g["dual_requests"] > 0 and g["dual_samples"] == g["dual_requests"] and g["failed_requests"] == 0

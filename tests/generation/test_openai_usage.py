@@ -1,0 +1,40 @@
+"""Probe 17 §6: a chat reply's `usage.completion_tokens` that is not a count never costs the reply
+and never enters the totals as a negative or absurd number."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dupo_verl.generation.openai_http import _Transient, parse_chat_response
+
+
+def body(usage: str, n: int = 2) -> str:
+    """A chat-completions body written by hand, so NaN / Infinity can appear as a server sends them."""
+    choices = ", ".join(f'{{"index": {i}, "message": {{"content": "\\\\boxed{{16}}"}}}}' for i in range(n))
+    return f'{{"choices": [{choices}], "usage": {{"completion_tokens": {usage}}}}}'
+
+
+@pytest.mark.parametrize(
+    "usage", ["Infinity", "-Infinity", "NaN", "-100", "12.5", '"7"', "true", "null", "1e400"]
+)
+def test_a_token_count_that_is_not_a_count_is_unknown(usage: str) -> None:
+    completions = parse_chat_response(body(usage), 2)
+    assert [c.text for c in completions] == ["\\boxed{16}", "\\boxed{16}"]  # the reply is kept
+    assert [c.num_tokens for c in completions] == [0, 0]  # unknown, as when usage is missing
+
+
+@pytest.mark.parametrize("usage, split", [("7", [4, 3]), ("7.0", [4, 3]), ("0", [0, 0])])
+def test_a_real_token_count_is_split_over_the_choices(usage: str, split: list[int]) -> None:
+    assert [c.num_tokens for c in parse_chat_response(body(usage), 2)] == split
+
+
+def test_an_absurd_choice_index_is_a_malformed_reply_that_is_retried() -> None:
+    reply = '{"choices": [{"index": Infinity, "message": {"content": "x"}}]}'
+    with pytest.raises(_Transient, match="malformed chat completion"):
+        parse_chat_response(reply, 1)
+    assert (
+        parse_chat_response(json.dumps({"choices": [{"index": 0, "message": {"content": "x"}}]}), 1)[0].text
+        == "x"
+    )
