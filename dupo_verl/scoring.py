@@ -13,14 +13,18 @@ import json
 import logging
 import math
 import numbers
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from dupo_verl.likelihood import check_logprobs
+from dupo_verl.plain import to_plain
 from dupo_verl.shared_calls import shared_call
 from dupo_verl.tasks import DualQuestion, DualReply, DualTask, Messages, get_task
+from dupo_verl.tasks.math import MathTask
+from dupo_verl.tasks.templates import DUAL_QUESTIONS
 from reward_fns.math import verify_tally
 from reward_fns.shaping import exp_shaping
 
@@ -82,9 +86,9 @@ class _Rule:
         else:
             text = "an integer" if self.kind == "int" else "a finite number"
             if self.low is not None and self.high is not None:
-                text += f" in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+                text += f" in {'(' if self.low_open else '['}{_bound(self.low)}, {_bound(self.high)}]"
             elif self.low is not None:
-                text += f" {'>' if self.low_open else '>='} {self.low:g}"
+                text += f" {'>' if self.low_open else '>='} {_bound(self.low)}"
         return text + (", or null" if self.nullable else "")
 
     def check(self, name: str, value: Any) -> Any:
@@ -100,7 +104,10 @@ class _Rule:
             ok = isinstance(value, numbers.Integral)
             checked = int(value) if ok else value
         else:
-            checked = float(value)
+            try:
+                checked = float(value)
+            except OverflowError:  # an int past the float range, e.g. 10**400
+                checked = math.inf
             ok = math.isfinite(checked)
         if ok and self.kind != "choice":
             ok = (self.low is None or checked > self.low or (checked == self.low and not self.low_open)) and (
@@ -108,13 +115,27 @@ class _Rule:
             )
         if not ok:
             raise ValueError(
-                f"DuPO option {name}={value!r} ({type(value).__name__}) is invalid: expected {self.describe()}"
+                f"DuPO option {name}={value!r:.100} ({type(value).__name__}) is invalid: expected {self.describe()}"
             )
         return checked
 
 
+def _bound(value: float) -> str:
+    """A range bound as people write it: 1048576, not 1.04858e+06."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# Upper bounds: beyond them a value is a typo, not a setting, and would only turn into an absurd
+# metric, an OverflowError in the scorer or an event loop blocked by retries.
 # A dual call may wait behind a whole rollout batch on a busy server; a day is an absurd bound.
 MAX_DUAL_TIMEOUT_S = 86_400.0
+# Below a millisecond every call times out: each question would score 0 as a dual error.
+MIN_DUAL_TIMEOUT_S = 0.001
+MAX_DUAL_SAMPLES = 1024
+MAX_DUAL_QUESTIONS = 1024
+MAX_DUAL_TOKENS = 1_048_576
+MAX_RETRIES = 100
+MAX_TEMPERATURE = 100.0
 
 
 def _option(default: Any, rule: _Rule, help: str) -> Any:
@@ -130,22 +151,28 @@ class DualOptions:
     """
 
     dual_questions_per_rollout: int = _option(
-        2, _Rule("int", 1), "Dual questions asked per rollout (the row's first ones); an integer >= 1."
+        2,
+        _Rule("int", 1, MAX_DUAL_QUESTIONS),
+        "Dual questions asked per rollout (the row's first ones); an integer in [1, 1024].",
     )
     dual_samples: int = _option(
         1,
-        _Rule("int", 1),
+        _Rule("int", 1, MAX_DUAL_SAMPLES),
         "Dual answers K sampled per dual question; its accuracy is the mean score of the answers "
-        "returned; an integer >= 1.",
+        "returned; an integer in [1, 1024].",
     )
     dual_temperature: float = _option(
-        0.6, _Rule("real", 0.0), "Sampling temperature of the dual answers; a finite number >= 0. At 0 (greedy) "
+        0.6,
+        _Rule("real", 0.0, MAX_TEMPERATURE),
+        "Sampling temperature of the dual answers; a number in [0, 100]. At 0 (greedy) "
         "rollouts that gave the same answer at the same time share one dual answer."
     )
     dual_top_p: float = _option(
         1.0, _Rule("real", 0.0, 1.0, low_open=True), "Nucleus top-p of the dual answers; a number in (0, 1]."
     )
-    dual_max_tokens: int = _option(256, _Rule("int", 1), "Token budget of each dual answer; an integer >= 1.")
+    dual_max_tokens: int = _option(
+        256, _Rule("int", 1, MAX_DUAL_TOKENS), "Token budget of each dual answer; an integer in [1, 1048576]."
+    )
     dual_aggregate: str = _option(
         "mean",
         _Rule("choice", choices=tuple(DUAL_AGGREGATES)),
@@ -173,14 +200,14 @@ class DualOptions:
     )
     max_retries: int = _option(
         1,
-        _Rule("int", 0),
-        "Retries of a failed or timed-out dual call before it scores 0 and is counted; an integer >= 0.",
+        _Rule("int", 0, MAX_RETRIES),
+        "Retries of a failed or timed-out dual call before it scores 0 and is counted; an integer in [0, 100].",
     )
     dual_timeout_s: float = _option(
         1800.0,
-        _Rule("real", 0.0, MAX_DUAL_TIMEOUT_S, low_open=True),
+        _Rule("real", MIN_DUAL_TIMEOUT_S, MAX_DUAL_TIMEOUT_S),
         "Seconds one dual call may take before it counts as a failed attempt (then retried); "
-        "a number in (0, 86400].",
+        "a number in [0.001, 86400].",
     )
     dual_mode: str = _option(
         "sample",
@@ -297,13 +324,49 @@ def _cached_task(name: str, params_json: str) -> DualTask:
 
 
 def task_from_info(dupo_info: Mapping[str, Any]) -> tuple[DualTask, list[DualQuestion]]:
-    """The task and dual questions stored in `extra_info["dupo"]` (clear error when malformed)."""
+    """The task and dual questions stored in `extra_info["dupo"]`; a malformed field raises one
+    ValueError naming it (`params`, `duals`, `duals[i].<field>`), never Python's own message."""
     if not isinstance(dupo_info, Mapping) or "task" not in dupo_info:
         raise ValueError(f"extra_info['dupo'] must be a mapping with a 'task' key, got {dupo_info!r:.200}")
-    params = {k: v for k, v in dict(dupo_info.get("params") or {}).items() if v is not None}
-    task = _cached_task(str(dupo_info["task"]), json.dumps(params, sort_keys=True))
-    duals = [DualQuestion.from_dict(d) for d in (dupo_info.get("duals") or [])]
+    raw_params = to_plain(dupo_info.get("params"))  # parquet readers give numpy values
+    if raw_params is not None and not isinstance(raw_params, dict):
+        raise ValueError(
+            f"extra_info['dupo']['params'] must be a mapping of task parameters, got {_shown(raw_params)}"
+        )
+    params = {k: v for k, v in (raw_params or {}).items() if v is not None}
+    try:
+        params_json = json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"extra_info['dupo']['params'] must hold plain values: {exc}") from None
+    task = _cached_task(str(dupo_info["task"]), params_json)
+    raw_duals = to_plain(dupo_info.get("duals"))
+    if raw_duals is not None and not isinstance(raw_duals, list):
+        raise ValueError(f"extra_info['dupo']['duals'] must be a list of dual questions, got {_shown(raw_duals)}")
+    templates = _template_count(task)
+    duals = []
+    for i, item in enumerate(raw_duals or []):
+        try:
+            dual = DualQuestion.from_dict(item)
+        except ValueError as exc:
+            raise ValueError(f"extra_info['dupo']['duals'][{i}]: {exc}") from None
+        if templates is not None and dual.template >= templates:
+            raise ValueError(
+                f"extra_info['dupo']['duals'][{i}]: dual question field 'template' must be below {templates} "
+                f"(task {task.name!r} has {templates} dual wordings), got {dual.template}"
+            )
+        duals.append(dual)
     return task, duals
+
+
+def _template_count(task: DualTask) -> int | None:
+    """How many dual wordings `DualQuestion.template` indexes for this task, or None when unknown
+    (math's are in `dupo_verl.tasks.templates`; the other built-in tasks have one prompt)."""
+    return len(DUAL_QUESTIONS) if isinstance(task, MathTask) else None
+
+
+def _shown(value: Any) -> str:
+    """A value's type and a short repr, for error messages."""
+    return f"{type(value).__name__} {value!r:.60}"
 
 
 async def _attempts(
@@ -317,8 +380,8 @@ async def _attempts(
     errors = timeouts = 0
     for attempt in range(options.max_retries + 1):
         try:
-            return await asyncio.wait_for(call(), timeout=options.dual_timeout_s), errors, timeouts
-        except TimeoutError:
+            return await _within(call, options.dual_timeout_s), errors, timeouts
+        except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
             errors += 1
             timeouts += 1
             bound = options.dual_timeout_s
@@ -326,16 +389,37 @@ async def _attempts(
         except Exception as exc:  # a failed dual call must not crash a training step
             errors += 1
             logger.warning("%s failed (attempt %d, session %s): %r", what, attempt + 1, session_id, exc)
+        # a backend that fails at once never suspends: without this the retries would hold the
+        # event loop (every other rollout, and the caller's own timeouts) until the last one
+        await asyncio.sleep(0)
     return None, errors, timeouts
 
 
+async def _within(call: Callable[[], Awaitable[T]], timeout_s: float) -> T:
+    """`call()` bounded by `timeout_s`, run in the caller's own task where Python allows it.
+
+    Python 3.11's `wait_for` runs the call in a task of its own and drops a cancellation that arrives
+    as that call ends: with a backend that fails at once every attempt ends so, and the retries
+    outlived the caller's own timeout. `asyncio.timeout` (3.11+; `wait_for` itself from 3.12) has no
+    such race.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout_s):
+            return await call()
+    return await asyncio.wait_for(call(), timeout=timeout_s)
+
+
 def _reply_texts(reply: Any, k: int) -> tuple[list[str], int]:
-    """The first `k` answers' texts that are strings, and their token count (malformed ones are dropped)."""
+    """The first `k` answers' texts that are strings, and their token count (malformed ones are dropped).
+
+    The server's reply is untrusted: a token count that is not a whole number in [0, MAX_DUAL_TOKENS]
+    counts as unknown (0), so it can neither overflow the float metric nor lose the answer's verdict.
+    """
     texts, tokens = [], 0
     for completion in list(reply)[:k]:
         text = getattr(completion, "text", None)
         count = getattr(completion, "num_tokens", None)
-        if isinstance(count, numbers.Integral) and not isinstance(count, bool) and count >= 0:
+        if isinstance(count, numbers.Integral) and not isinstance(count, bool) and 0 <= count <= MAX_DUAL_TOKENS:
             tokens += int(count)
         if isinstance(text, str):
             texts.append(text)

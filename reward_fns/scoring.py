@@ -13,7 +13,7 @@ from reward_fns.math import Verdict, judge_answers
 from reward_fns.replies import strip_thinking, translation_text
 from reward_fns.text import bleu, chrf, similarity
 
-__all__ = ["compute_score", "task_of"]
+__all__ = ["compute_score", "gold_answers", "task_of"]
 
 MATH_TASKS = ("math", "two_sum", "two_sum_inverse")
 TRANSLATION_TASK = "translation"
@@ -56,7 +56,7 @@ def compute_score(
     task = task_of(data_source, extra_info)
     if task in MATH_TASKS:
         pred = extract_answer(solution_str) if isinstance(solution_str, str) else None
-        golds = [g for g in (_gold_text(g) for g in _gold_list(ground_truth)) if g is not None]
+        golds = [g for g in map(_boxed_or_text, gold_answers(ground_truth)) if g is not None]
         acc, timeouts = 0.0, 0
         for gold in golds:
             verdict = judge_answers(pred, gold)
@@ -110,26 +110,27 @@ def task_of(data_source: str, extra_info: Mapping[str, Any] | None = None) -> st
     )
 
 
-def _gold_list(ground_truth: Any) -> list[Any]:
-    if isinstance(ground_truth, (list, tuple)):
-        return list(ground_truth)
-    if hasattr(ground_truth, "tolist") and not isinstance(ground_truth, (str, bytes)):  # numpy from parquet
-        value = ground_truth.tolist()
-        return value if isinstance(value, list) else [value]
-    return [ground_truth]
-
-
-def _gold_text(gold: Any) -> str | None:
-    """A gold answer as text, or None when it is no answer: None, blank, bytes, a mapping, a
+def gold_answers(ground_truth: Any) -> list[str]:
+    """The usable gold answers of a row, as stripped text: a list (or numpy array, as parquet hands
+    it back) gives one per usable element. Not an answer: None, blank text, bytes, a mapping, a
     boolean, or a non-finite number (pandas writes a missing answer as NaN, which `str` would turn
     into "nan", an answer `\\boxed{nan}` would then match)."""
-    if isinstance(gold, bool) or not isinstance(gold, (str, int, float)):
-        return None
-    if isinstance(gold, float) and not math.isfinite(gold):
-        return None
-    text = str(gold).strip()
-    if not text or text.lower() == "nan":
-        return None
+    if hasattr(ground_truth, "tolist") and not isinstance(ground_truth, (str, bytes)):
+        ground_truth = ground_truth.tolist()
+    values = ground_truth if isinstance(ground_truth, (list, tuple)) else [ground_truth]
+    answers = []
+    for gold in values:
+        if isinstance(gold, bool) or not isinstance(gold, (str, int, float)):
+            continue
+        if isinstance(gold, float) and not math.isfinite(gold):
+            continue
+        text = str(gold).strip()
+        if text and text.lower() != "nan":
+            answers.append(text)
+    return answers
+
+
+def _boxed_or_text(text: str) -> str | None:
     if "\\boxed" in text or "\\fbox" in text or "####" in text:
         return extract_answer(text)
     return text

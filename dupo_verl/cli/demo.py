@@ -80,7 +80,8 @@ def add_two_sum(demos: argparse._SubParsersAction) -> None:
                    "(a run: the same main_ppo overrides and the same rows in its data files)")
     p.add_argument("--collect", action="store_true",
                    help="train nothing: rebuild results.json, results.md and the plot from the warm starts and "
-                   "finished runs in --output made with the same settings; what is missing is listed and skipped")
+                   "finished runs in --output made with the same settings; what is missing is listed and skipped "
+                   "(refused, writing nothing, when --output holds none of the seeds or was made with other settings)")
     p.add_argument("--continue-from", type=Path, default=None, metavar="PREV",
                    help="more GRPO steps for every method: each run starts from the final checkpoint of the same method "
                    "and seed in the earlier output PREV (same warm start and problems; --steps more steps; the "
@@ -208,7 +209,9 @@ def add_translation(demos: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="reuse warm starts and finished runs in --output made with the same settings (a run: the "
                    "same main_ppo overrides and the same rows, guard params included, in its data files)")
-    p.add_argument("--collect", action="store_true", help="train nothing: gather what --output holds")
+    p.add_argument("--collect", action="store_true",
+                   help="train nothing: gather what --output holds (refused, writing nothing, when it holds none of "
+                   "the seeds or was made with other settings)")
     p.add_argument("--continue-from", type=Path, default=None, metavar="PREV",
                    help="each run starts from the final checkpoint of the same method and seed in PREV")
     p.add_argument("--warm-sentences", type=int, default=d.warm_sentences, help="parallel pairs of the warm start")

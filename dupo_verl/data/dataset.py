@@ -18,6 +18,7 @@ allowed with the environment variable `DUPO_TASK_MODULES` (see `dupo_verl.tasks.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,48 @@ def dupo_options(config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise ValueError(f"data.dupo must be a mapping, got {options!r}")
     return options
+
+
+# The ranges `dupo-verl prepare --seed / --max-duals-per-problem` accept.
+MAX_SEED = 2**63 - 1
+MAX_DUALS = 10**6
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {value!r:.60}"
+
+
+def _text_option(options: Mapping[str, Any], name: str, default: str) -> str:
+    """`data.dupo.<name>` as non-blank text: `str(None)` would look for a column "None"."""
+    value = options.get(name, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"data.dupo.{name} must be non-empty text, got {_shown(value)}")
+    return value
+
+
+def _int_option(
+    options: Mapping[str, Any], name: str, default: int, high: int, low: int = 0, nullable: bool = False
+) -> int | None:
+    """`data.dupo.<name>` as an integer in [low, high] (or null when `nullable`): `int()` would
+    truncate 1.5 and a NaN cap would silently remove the cap."""
+    value = options.get(name, default)
+    if value is None and nullable:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and low <= value <= high:
+        return int(value)
+    null = ", or null for no cap" if nullable else ""
+    raise ValueError(f"data.dupo.{name} must be an integer in [{low}, {high}]{null}, got {_shown(value)}")
+
+
+def _bool_option(options: Mapping[str, Any], name: str, default: bool) -> bool:
+    """`data.dupo.<name>` as a bool; Hydra gives a bool for `=true`, a quoted 'false' stays text
+    (which `bool()` would read as True)."""
+    value = options.get(name, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"data.dupo.{name} must be true or false, got {_shown(value)}")
 
 
 def is_prepared(path: str) -> bool:
@@ -109,28 +152,30 @@ class DuPODataset(RLHFDataset):
             if key in ADAPTER_OPTIONS:
                 continue
             if key.endswith("_key"):
-                keys[key[: -len("_key")]] = str(value)
+                keys[key[: -len("_key")]] = _text_option(options, key, "")
             else:
                 params[key] = value
         name = str(options["task"])
         if ":" in name:  # `module:Class` in the job's own config is the person's choice, not the data's
             allow_task_modules([name.partition(":")[0]])
+        # checked before the file is read: a bad option is one line naming it, not a late TypeError
+        row_options: dict[str, Any] = {
+            "keys": keys,
+            "id_key": _text_option(options, "id_key", "id"),
+            "seed": _int_option(options, "seed", 0, MAX_SEED),
+            "max_duals": _int_option(options, "max_duals_per_problem", 8, MAX_DUALS, low=1, nullable=True),
+            "agent_name": _text_option(options, "agent_name", DEFAULT_AGENT),
+            "keep_unmaskable": _bool_option(options, "keep_unmaskable", False),
+        }
+        strict = _bool_option(options, "strict", False)
+        split = _text_option(options, "split", "train")
         task = get_task(name, **params)
         source = open_source(path, options.get("format"))
         rows = RowOptions(
-            data_source=str(options.get("data_source") or data_source(task, source.stem)),
-            keys=keys,
-            id_key=str(options.get("id_key", "id")),
-            seed=int(options.get("seed", 0)),
-            max_duals=options.get("max_duals_per_problem", 8),
-            agent_name=str(options.get("agent_name", DEFAULT_AGENT)),
-            keep_unmaskable=bool(options.get("keep_unmaskable", False)),
+            data_source=str(options.get("data_source") or data_source(task, source.stem)), **row_options
         )
-        config = PrepareConfig(
-            task=task, rows=rows, strict=bool(options.get("strict", False)), progress=False
-        )
+        config = PrepareConfig(task=task, rows=rows, strict=strict, progress=False)
         built, summary = build_rows(source.records, config, source.total)
-        split = str(options.get("split", "train"))
         if split == "val":
             summary.rows_val = len(built)
         else:

@@ -38,6 +38,7 @@ fake Ray GPU, vLLM-CPU settings and small engine sizes.
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -111,8 +112,16 @@ class GRPOSettings:
             raise ValueError("GRPO needs group_size >= 2 (advantages are relative to the group)")
         if self.batch_size % self.mini_batches:
             raise ValueError(f"batch_size {self.batch_size} is not divisible by mini_batches {self.mini_batches}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not self.dual_samples >= 1 or not self.dual_max_tokens >= 1:
+            raise ValueError(f"dual_samples and dual_max_tokens must be >= 1, got {self.dual_samples} and "
+                             f"{self.dual_max_tokens}")
+        # `not x > 0`, not `x <= 0`: NaN fails every comparison and would reach main_ppo
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        for name in ("temperature", "dual_temperature"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 import tempfile
 import time
@@ -30,6 +31,12 @@ from dupo_verl.demo.results import RunRecord
 from dupo_verl.demo.warm_start import WarmStartConfig, WarmStartResult, saved_settings
 
 RUN_LOCK = ".main_ppo.lock"  # under the output folder: held while one of its runs trains
+# Bounds of the demos' numeric options: far above any CPU-sized demo, far below exhausting memory or time.
+MAX_SEED = 10**9
+MAX_SEEDS = 1000
+MAX_STEPS = 10**6
+MAX_BATCH = 65536
+MAX_RUN_TIMEOUT_S = 30 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,81 @@ class ModelConfig:
     num_layers: int = 2
     num_heads: int = 4
     vocab_size: int = 320
+
+    def validate(self) -> None:
+        """A tiny model's sizes (a huge one would exhaust memory building it)."""
+        check_int("--hidden-size", self.hidden_size, 1, 8192)
+        check_int("--num-layers", self.num_layers, 1, 128)
+        check_int("--num-heads", self.num_heads, 1, min(256, max(self.hidden_size, 1)))
+        check_int("vocab_size", self.vocab_size, 1, 10**6)
+
+
+def check_int(option: str, value: object, low: int, high: int, note: str = "") -> None:
+    """One line naming `option` unless `value` is an integer in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{option} must be an integer in [{low}, {high}]{note}, got {value!r}")
+
+
+def check_number(option: str, value: object, low: float, high: float, *, low_open: bool = False,
+                 note: str = "") -> None:
+    """One line naming `option` unless `value` is a finite number in the interval (NaN fails every
+    comparison, so `lr <= 0` alone lets it through)."""
+    ok = (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+          and (value > low if low_open else value >= low) and value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{_number(low)}, {_number(high)}]"
+        raise ValueError(f"{option} must be a finite number in {interval}{note}, got {value!r}")
+
+
+def _number(value: float) -> str:
+    """A bound as a reader writes it: 2592000, not 2.592e+06."""
+    return str(int(value)) if value == int(value) else f"{value:g}"
+
+
+def check_optional(option: str, value: float | None, note: str) -> None:
+    """A share in (0, 1] that the command line turns off with 0 (None here)."""
+    if value is not None:
+        check_number(option, value, 0.0, 1.0, low_open=True, note=note)
+
+
+def check_output(output: Path) -> None:
+    """`--output` must be a folder or a path that can become one: an existing file there (or above
+    it) would otherwise be a traceback at the first mkdir."""
+    path = Path(output).absolute()
+    for place in (path, *path.parents):
+        if place.exists() or place.is_symlink():
+            if not place.is_dir():
+                where = "" if place == path else f" ({place} is a file)"
+                raise ValueError(f"--output {output} is not a folder{where}; choose a folder path")
+            return
+
+
+def make_output(out: Path) -> None:
+    """Create the output folder, an unwritable place one line naming `--output` (not a traceback)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--output {out}: cannot create it ({exc.strerror or exc})") from exc
+
+
+def check_staged(config: StagedConfig) -> None:
+    """The numeric options every demo shares, each named as on the command line, before any work."""
+    check_output(config.output)
+    check_int("--seeds", config.seeds, 1, MAX_SEEDS)
+    check_int("--first-seed", config.first_seed, 0, MAX_SEED)
+    config.model.validate()
+    warm, grpo = config.warm, config.grpo
+    check_int("--warm-max-steps", warm.max_steps, 1, 10**7)
+    check_number("--warm-lr", warm.lr, 0.0, 1.0, low_open=True)
+    check_number("--warm-primal-target", warm.primal_target, 0.0, 1.0, low_open=True)
+    check_optional("--warm-dual-target", warm.dual_target, " (or 0: no dual-first phase)")
+    check_optional("--warm-dual-min", warm.dual_min, " (or 0: no such rule)")
+    check_int("--steps", grpo.steps, 1, MAX_STEPS)
+    check_int("--batch-size", grpo.batch_size, 1, MAX_BATCH)
+    check_int("--group-size", grpo.group_size, 2, 1024)
+    check_number("--lr", grpo.lr, 0.0, 1.0, low_open=True)
+    check_int("--test-freq", grpo.test_freq, 1, MAX_STEPS)
+    check_number("--run-timeout", config.run_timeout_s, 0.0, MAX_RUN_TIMEOUT_S, low_open=True)
 
 
 class StagedConfig(Protocol):
@@ -310,12 +392,22 @@ def job_status(job: JobResult) -> str:
     return "timed_out" if job.timed_out else f"failed (rc={job.rc})"
 
 
-def refuse_to_overwrite(out: Path, config: StagedConfig) -> None:
+# settings that choose what a `--collect` gathers or how it runs, not how the runs were made
+COLLECT_FREE = ("output", "methods", "seeds", "first_seed", "device", "python", "run_timeout_s", "wait_busy_s",
+                "threads", "resume", "collect", "continue_from", "merge_results", "incentive_pairs")
+
+
+def refuse_to_overwrite(out: Path, config: StagedConfig, device: str | None = None,
+                        own_keys: Sequence[str] = ()) -> None:
     """Hours of finished runs are never deleted by a plain re-run: reuse them or pick another folder.
     A continued output is only reused as the continuation it is (else `--collect` would find none of
-    its runs and write empty results over its config and tables)."""
+    its runs and write empty results over its config and tables); a `--collect` gathers only an output
+    that holds runs, made with the same settings (`refuse_to_collect`)."""
     refuse_other_stage(out, config)
-    if config.resume or config.collect or not out.is_dir():
+    if config.collect:
+        refuse_to_collect(out, config, device, own_keys)
+        return
+    if config.resume or not out.is_dir():
         return
     held = sorted(p.name for p in out.glob("seed*") if p.is_dir() and any(p.iterdir()))
     if held:
@@ -323,6 +415,58 @@ def refuse_to_overwrite(out: Path, config: StagedConfig) -> None:
             f"{out} already holds a demo's runs ({', '.join(held)}); pass --resume to reuse the finished ones "
             "made with the same settings, or choose another --output"
         )
+
+
+def refuse_to_collect(out: Path, config: StagedConfig, device: str | None, own_keys: Sequence[str]) -> None:
+    """A `--collect` rewrites config.json, results and the plot from what `out` holds with the given
+    settings: on a folder with none of the asked seeds, another demo's output or runs made with other
+    settings it would write empty tables over the real ones, so it is refused and nothing is written.
+    `device`: the resolved device (config.json records that one); `own_keys`: settings only this demo has."""
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
+    held = [s for s in seeds if (out / f"seed{s}").is_dir() and any((out / f"seed{s}").iterdir())]
+    if not held:
+        names = f"seed{seeds[0]}" if len(seeds) == 1 else f"seed{seeds[0]}..seed{seeds[-1]}"
+        raise ValueError(f"--collect: nothing to collect in {out}: it holds no warm start or run of {names} "
+                         "(see --output, --first-seed and --seeds)")
+    try:
+        recorded = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return  # no readable config: nothing was recorded to contradict
+    if not isinstance(recorded, dict):
+        return
+    if missing := [key for key in own_keys if key not in recorded]:
+        raise ValueError(f"--collect: {out} is not an output of this demo (its config.json has no "
+                         f"{', '.join(missing)}: another demo's output folder?)")
+    current = jsonable(asdict(config))
+    if device is not None:
+        current["device"] = device
+    free = [k for k in COLLECT_FREE if not (k == "device" and device is not None)]
+    if differ := setting_differences(recorded, current, free):
+        raise ValueError(f"--collect: {out} was made with other settings ({'; '.join(differ)}); pass the "
+                         "settings in its config.json, or choose another --output")
+
+
+def refuse_empty_collect(config: StagedConfig, out: Path, records: Sequence[RunRecord], missing: Sequence[str]) -> None:
+    """A `--collect` that found nothing made with its settings writes no empty tables over `out`'s."""
+    if config.collect and not records:
+        raise ValueError(f"--collect: nothing to collect in {out}: no warm start or run made with these settings "
+                         f"({', '.join(missing)} missing); nothing was written")
+
+
+def setting_differences(recorded: dict[str, Any], current: dict[str, Any], free: Sequence[str] = (),
+                        prefix: str = "") -> list[str]:
+    """`key was X there, Y here` for every setting both record with different values (nested settings
+    as `grpo.steps`); a setting an older config.json lacks is not compared."""
+    out = []
+    for key, value in current.items():
+        if key in free or key not in recorded:
+            continue
+        before = recorded[key]
+        if isinstance(value, dict) and isinstance(before, dict):
+            out += setting_differences(before, value, (), f"{prefix}{key}.")
+        elif before != value:
+            out.append(f"{prefix}{key} was {before!r} there, {value!r} here")
+    return out
 
 
 def refuse_other_stage(out: Path, config: StagedConfig) -> None:
@@ -367,6 +511,10 @@ def check_same_settings(config: Any, previous_out: Path, keys: Sequence[str], wh
         before = json.loads((previous_out / "config.json").read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"--continue-from: cannot read {previous_out / 'config.json'}: {exc}") from exc
+    missing = [key for key in keys if key not in before] if isinstance(before, dict) else list(keys)
+    if missing:
+        raise ValueError(f"--continue-from: {previous_out} is not an output of this demo (its config.json has no "
+                         f"{', '.join(missing)}: another demo's output folder?)")
     for key in keys:
         if before.get(key) != getattr(config, key):
             raise ValueError(f"--continue-from: {key} was {before.get(key)!r} in {previous_out}, "

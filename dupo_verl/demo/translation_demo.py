@@ -78,6 +78,11 @@ AGENT_LOOP_YAML = """\
 """
 
 
+# what a continued run must share with the output it continues: the sentences
+SAME_SENTENCES = ("warm_sentences", "rl_sentences", "val_sentences", "data_seed")
+MAX_SENTENCES = 1_000_000  # per option: the grammar gives 100000 pairs in about a second
+
+
 def default_warm() -> WarmStartConfig:
     """Warm start stopped on the share of dev sentences translated with chrF >= 0.5."""
     return WarmStartConfig(max_steps=3000, batch_size=32, lr=2e-3, warmup_steps=50, dual_fraction=0.5,
@@ -118,18 +123,19 @@ class TranslationDemoConfig:
     extra_overrides: tuple[str, ...] = ()
 
     def validate(self) -> None:
+        """Every setting, each named as its command-line option, before any file is written."""
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown or not self.methods:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or all")
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
-        if self.incentive_pairs < 0:
-            raise ValueError(f"incentive_pairs must be >= 0, got {self.incentive_pairs}")
-        for name in ("warm_sentences", "rl_sentences", "val_sentences"):
-            if getattr(self, name) < 10:
-                raise ValueError(f"{name} must be >= 10, got {getattr(self, name)}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        stages.check_staged(self)
+        for name in SAME_SENTENCES[:3]:  # the grammar's pairs are all held in memory at once
+            stages.check_int("--" + name.replace("_", "-"), getattr(self, name), 10, MAX_SENTENCES)
+        # only the first val_sentences held-out pairs exist to score
+        stages.check_int("--incentive-pairs", self.incentive_pairs, 0, self.val_sentences)
+        stages.check_int("data_seed", self.data_seed, 0, stages.MAX_SEED)
+        stages.check_int("replay_window", self.replay_window, 1, 10**7)
         self.warm.validate()
         self.grpo.validate()
         if self.continue_from is not None and Path(self.continue_from).resolve() == Path(self.output).resolve():
@@ -292,10 +298,10 @@ def run_demo(config: TranslationDemoConfig, log: Callable[[str], None] = print) 
             "from the end-to-end environment, `.venv-e2e/bin/dupo-verl demo translation ...`"
         )
     continuation = stages.plan_continuation(config, rl_methods, lambda previous_out: stages.check_same_settings(
-        config, previous_out, ("warm_sentences", "rl_sentences", "val_sentences", "data_seed"), "the sentences"))
+        config, previous_out, SAME_SENTENCES, "the sentences"))
     out = Path(config.output).resolve()
-    stages.refuse_to_overwrite(out, config)
-    out.mkdir(parents=True, exist_ok=True)
+    stages.refuse_to_overwrite(out, config, device, SAME_SENTENCES)
+    stages.make_output(out)
     started = time.monotonic()
     data = prepare_data(config, out / "data", rl_methods)
     heldout = read_problems(data["heldout"])
@@ -310,6 +316,7 @@ def run_demo(config: TranslationDemoConfig, log: Callable[[str], None] = print) 
         return _finished_record(method, grpo, paths, argv, job, before, previous, heldout, guard_task, max_tokens, log)
 
     def write(records, overrides, timings, missing) -> dict[str, Any]:
+        stages.refuse_empty_collect(config, out, records, missing)
         refresh_heldout(records, heldout, max_tokens)
         measure_shortcuts(records, guard_task)
         return write_outputs(out, config, device, records, overrides, started, missing, timings)

@@ -57,16 +57,22 @@ from dupo_verl.demo.results import (
 )
 from dupo_verl.demo.rollouts import agreement_over_training
 from dupo_verl.demo.stages import (
+    MAX_BATCH,
     DemoSteps,
     ModelConfig,
     PreviousStage,
     base_record,
+    check_int,
+    check_number,
     check_same_settings,
+    check_staged,
     config_record,
     final_checkpoint,
     joined_curve,
     jsonable,
+    make_output,
     plan_continuation,
+    refuse_empty_collect,
     refuse_to_overwrite,
     resolve_device,
     run_stages,
@@ -94,6 +100,9 @@ AGENT_LOOP_YAML = """\
   _target_: dupo_verl.demo.shuffled_agent.ShuffledDuPOAgentLoop
   coin_window: {coin_window}
 """
+# the largest operand and problem count of the demo (prepare two-sum's own bound on operands)
+MAX_OPERAND = 10**9
+MAX_PROBLEMS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -129,19 +138,51 @@ class DemoConfig:
     extra_overrides: tuple[str, ...] = field(default_factory=tuple)
 
     def validate(self) -> None:
+        """Every setting, each named as its command-line option, before any file is written."""
         unknown = sorted(set(self.methods) - set(METHODS))
         if unknown or not self.methods:
             raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)} or all")
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        check_staged(self)
+        self._check_problems()
+        check_int("--warm-batch-size", self.warm.batch_size, 1, MAX_BATCH)
+        check_number("--warm-dual-fraction", self.warm.dual_fraction, 0.0, 1.0)
+        if self.warm.primal_eval_every is not None:  # 0 on the command line
+            check_int("--warm-primal-eval-every", self.warm.primal_eval_every, 1, 10**7,
+                      " (or 0: only every 50 steps)")
+        check_int("--mini-batches", self.grpo.mini_batches, 1, self.grpo.batch_size)
+        check_number("--temperature", self.grpo.temperature, 0.0, 100.0)
+        check_int("--dual-samples", self.grpo.dual_samples, 1, 1024)
+        check_number("--dual-temperature", self.grpo.dual_temperature, 0.0, 100.0)
+        check_int("coin_window", self.coin_window, 1, 10**7)
         self.warm.validate()
         self.grpo.validate()
         if self.continue_from is not None and Path(self.continue_from).resolve() == Path(self.output).resolve():
             raise ValueError("--continue-from must name another output folder than --output")
         if self.merge_results and not self.collect:
             raise ValueError("--merge-results needs --collect: it adds recorded runs to the tables and trains nothing")
+
+
+    def _check_problems(self) -> None:
+        """The problem counts against the operand range they are drawn from, each named by its option."""
+        check_int("--operand-min", self.operand_min, 0, MAX_OPERAND)
+        check_int("--operand-max", self.operand_max, self.operand_min, MAX_OPERAND)
+        pairs = (self.operand_max - self.operand_min + 1) ** 2
+        if pairs < 2:
+            raise ValueError(f"--operand-min {self.operand_min} --operand-max {self.operand_max} give {pairs} "
+                             "distinct (A, B) pair; the demo needs at least 2 (training and held-out)")
+        if self.num_problems is not None:
+            check_int("--num-problems", self.num_problems, 2, min(pairs, MAX_PROBLEMS))
+        num_problems = self.problem_count()
+        if not isinstance(self.val_problems, int) or not 0 < self.val_problems < num_problems:
+            raise ValueError(f"--val-problems must be an integer in [1, {num_problems - 1}] (fewer than the "
+                             f"{num_problems} problems drawn), got {self.val_problems!r}")
+
+    def problem_count(self) -> int:
+        """Distinct (A, B) pairs drawn: `num_problems`, or every pair of the range (at most 10000)."""
+        width = self.operand_max - self.operand_min + 1
+        return self.num_problems or min(width * width, 10000)
 
 
 # what a continued run must share with the output it continues: the held-out problems
@@ -171,8 +212,8 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
     recorded = _recorded_runs(config, continuation.previous_out)
     seeds = range(config.first_seed, config.first_seed + config.seeds)
     out = Path(config.output).resolve()
-    refuse_to_overwrite(out, config)
-    out.mkdir(parents=True, exist_ok=True)
+    refuse_to_overwrite(out, config, device, SAME_PROBLEMS)
+    make_output(out)
     started = time.monotonic()
     data = _prepare_data(config, out / "data", rl_methods)
     train_problems = read_problems(data["train"])
@@ -187,6 +228,7 @@ def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str
         refresh_judge_measures(records, task)  # runs reused from before these measures existed
         if recorded:
             records = with_recorded_runs(records, recorded, config.methods, seeds, log)
+        refuse_empty_collect(config, out, records, missing)
         return _write_outputs(out, config, device, records, overrides, timings, started, missing)
 
     steps = DemoSteps(
@@ -280,10 +322,8 @@ def _write_outputs(out, config, device, records, run_overrides, timings, started
 
 def _prepare_data(config: DemoConfig, data_dir: Path, rl_methods: Sequence[str]) -> dict[str, Path]:
     """Prepared rows, per-method training rows and validation rows (written once per output)."""
-    width = config.operand_max - config.operand_min + 1
-    num_problems = config.num_problems or min(width * width, 10000)
     train, heldout = prepare_problems(
-        data_dir, num_problems, config.val_problems, config.operand_min, config.operand_max, seed=0
+        data_dir, config.problem_count(), config.val_problems, config.operand_min, config.operand_max, seed=0
     )
     rows = read_rows(train)
     paths = {"train": train, "heldout": heldout}

@@ -69,8 +69,8 @@ class WarmStartConfig:
             value = getattr(self, name)
             if value is not None and not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1] or None, got {value}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):  # NaN passes `lr <= 0`
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
 
 
 @dataclass

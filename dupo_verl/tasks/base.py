@@ -8,6 +8,8 @@ all go through this one interface.
 
 from __future__ import annotations
 
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -43,16 +45,51 @@ class DualQuestion:
 
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> DualQuestion:
+        """A stored dual question with every field checked (ValueError naming the field): rows are
+        untrusted data, and a coerced field (`None` -> "None") would pay a dual for answering "None"."""
+        if not isinstance(row, Mapping):
+            raise ValueError(f"dual question must be a mapping, got {cls._shown(row)}")
         missing = [k for k in ("masked_text", "variable", "value") if k not in row]
         if missing:
             raise ValueError(f"dual question is missing field(s) {missing}: {dict(row)!r:.200}")
+        for name in ("masked_text", "variable"):
+            if not isinstance(row[name], str):
+                raise ValueError(f"dual question field {name!r} must be text, got {cls._shown(row[name])}")
         return cls(
-            masked_text=str(row["masked_text"]),
-            variable=str(row["variable"]),
-            value=str(row["value"]),
-            template=int(row.get("template") or 0),
+            masked_text=row["masked_text"],
+            variable=row["variable"],
+            value=cls._value_text(row["value"]),
+            template=cls._template_index(row.get("template")),
         )
 
+    @staticmethod
+    def _shown(value: Any) -> str:
+        return f"{type(value).__name__} {value!r:.60}"
+
+    @classmethod
+    def _value_text(cls, value: Any) -> str:
+        """Non-blank text, or a finite number as text (`prepare` writes text; hand-written rows may
+        hold `5`). A blank value could never be rebuilt: the row would score 0 silently."""
+        if isinstance(value, str) and value.strip():
+            return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return str(int(value))
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+            return str(float(value))
+        raise ValueError(
+            f"dual question field 'value' must be non-blank text or a finite number, got {cls._shown(value)}"
+        )
+
+    @classmethod
+    def _template_index(cls, value: Any) -> int:
+        """The index of the dual wording: a whole number >= 0 (absent or null: 0)."""
+        if value is None:
+            return 0
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            whole = isinstance(value, numbers.Integral) or (math.isfinite(value) and float(value).is_integer())
+            if whole and value >= 0:
+                return int(value)
+        raise ValueError(f"dual question field 'template' must be a whole number >= 0, got {cls._shown(value)}")
 
 @dataclass(frozen=True)
 class DualReply:

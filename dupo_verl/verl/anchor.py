@@ -22,16 +22,36 @@ LIVE_JUDGE_FIELD = "dupo_live_judge"
 
 
 def require_anchor(config: Any) -> None:
-    """Fail at start-up when the anchored judge has no frozen judge to ask (one line naming the settings)."""
-    reward = config.get("reward") or {}
-    manager = (reward.get("reward_manager") or {}).get("name")
-    enabled = bool((reward.get("reward_model") or {}).get("enable"))
+    """Fail at start-up when the anchored judge has no frozen judge to ask (one line naming the settings).
+
+    Each setting's type is checked first: `bool("false")` is True, so a quoted `enable` would pass.
+    """
+    reward = _section(config, "reward", "reward")
+    manager = _section(reward, "reward_manager", "reward.reward_manager").get("name")
+    enabled = _section(reward, "reward_model", "reward.reward_model").get("enable")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise ValueError(
+            "dupo.judge=anchored: reward.reward_model.enable must be true or false (unquoted), "
+            f"got {type(enabled).__name__} {enabled!r:.60}"
+        )
     if manager != "dupo" or not enabled:
         raise ValueError(
             "dupo.judge=anchored needs the frozen judge: set reward.reward_manager.name=dupo, "
             "reward.reward_model.enable=True and reward.reward_model.model_path=<the starting policy> "
             f"(got reward_manager.name={manager!r}, reward_model.enable={enabled})"
         )
+
+
+def _section(config: Any, key: str, where: str) -> Mapping[str, Any]:
+    """`config[key]` as a mapping ({} when unset), or one line naming `where` when it is not one."""
+    section = config.get(key) or {}
+    if not isinstance(section, Mapping):
+        raise ValueError(
+            f"dupo.judge=anchored: {where} must be a mapping of settings (the frozen judge needs "
+            f"reward.reward_manager.name=dupo and reward.reward_model.enable=True), "
+            f"got {type(section).__name__} {section!r:.60}"
+        )
+    return section
 
 
 def live_verdict(metrics: Mapping[str, float], options: DualOptions) -> dict[str, Any]:

@@ -24,8 +24,12 @@ from dupo_verl.scoring import (
     task_from_info,
 )
 from dupo_verl.tasks import DualQuestion, DualTask, LikelihoodUnsupported
+from reward_fns.scoring import gold_answers
 
 logger = logging.getLogger(__name__)
+
+# What a malformed `extra_info['dupo']` can raise (a number past the float range: OverflowError).
+_ROW_ERRORS = (KeyError, TypeError, ValueError, OverflowError)
 
 
 def resolve_options(yaml_kwargs: Mapping[str, Any] | None, trainer_config: Any) -> DualOptions:
@@ -46,7 +50,10 @@ def resolve_options(yaml_kwargs: Mapping[str, Any] | None, trainer_config: Any) 
 
 def row_task(extra_info: Any, data_source: Any = None) -> tuple[DualTask, list[DualQuestion]]:
     """The task and dual questions of one row, with an error that names the row when malformed."""
-    info = _plain(extra_info)
+    try:
+        info = _plain(extra_info)
+    except TypeError as exc:
+        raise ValueError(f"row data_source={data_source!r}: extra_info must be a mapping: {exc}") from None
     where = f"row index={info.get('index', '?')} data_source={data_source!r}"
     if "dupo" not in info:
         raise ValueError(
@@ -55,7 +62,7 @@ def row_task(extra_info: Any, data_source: Any = None) -> tuple[DualTask, list[D
         )
     try:
         return task_from_info(info["dupo"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except _ROW_ERRORS as exc:
         raise ValueError(f"{where}: bad extra_info['dupo']: {exc}") from exc
 
 
@@ -72,12 +79,15 @@ def check_rows_dual_mode(rows: Iterable[Mapping[str, Any]], options: DualOptions
     checked: set[int] = set()
     count = 0
     for position, row in enumerate(rows):
-        info = _plain(row.get("extra_info"))
+        try:
+            info = _plain(row.get("extra_info"))
+        except TypeError:
+            continue
         if not isinstance(info.get("dupo"), Mapping):
             continue
         try:
             task, duals = task_from_info(info["dupo"])
-        except (KeyError, TypeError, ValueError):
+        except _ROW_ERRORS:
             continue
         try:
             if id(task) not in checked:
@@ -95,12 +105,15 @@ def check_rows_dual_mode(rows: Iterable[Mapping[str, Any]], options: DualOptions
 
 
 def gold_label(reward_model: Any) -> str | None:
-    """`reward_model.ground_truth` as a string, or None when the row has no gold label."""
-    gold = _plain(reward_model).get("ground_truth")
-    if gold is None:
-        return None
-    gold = str(gold).strip()
-    return gold or None
+    """`reward_model.ground_truth` as one answer text, or None when the row has no usable gold label.
+
+    The same reading as validation (`reward_fns.scoring.gold_answers`): a NaN, boolean, bytes or
+    mapping is no label (`str(nan)` would pay an answer of "nan"). A list whose usable answers
+    differ is no single label either: the gold metrics then skip the row (`dupo_has_gold` 0)
+    rather than score a right answer against the wrong element.
+    """
+    answers = gold_answers(_plain(reward_model).get("ground_truth"))
+    return answers[0] if answers and len(set(answers)) == 1 else None
 
 
 async def score_row(

@@ -108,3 +108,46 @@ def test_params_that_are_not_a_mapping_are_named(shared_data: Path, tmp_path: Pa
     options = {"task": "math", "params": '{"timeout": 3}'}
     with pytest.raises(ValueError, match=r"data\.dupo\.params must be a mapping of task parameters, got str"):
         make(str(shared_data / "math" / "amc2023.jsonl"), tokenizer, tmp_path, options)
+
+
+BAD_OPTIONS = [
+    ("seed", "abc"),  # was "invalid literal for int()"
+    ("seed", float("nan")),  # was "cannot convert float NaN to integer"
+    ("seed", 1.5),  # was truncated to 1
+    ("seed", -1),
+    ("max_duals_per_problem", "2"),  # was TypeError "'<' not supported"
+    ("max_duals_per_problem", float("nan")),  # removed the cap
+    ("max_duals_per_problem", 0),
+    ("max_duals_per_problem", True),
+    ("keep_unmaskable", "yes"),
+    ("keep_unmaskable", 1),
+    ("strict", "no"),
+    ("agent_name", ""),  # no agent loop has that name
+    ("id_key", None),  # was the column "None"
+    ("split", None),
+    ("problem_key", None),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_OPTIONS, ids=[f"{n}={v!r}" for n, v in BAD_OPTIONS])
+def test_a_bad_adapter_option_is_named(shared_data: Path, tmp_path: Path, tokenizer, name, value) -> None:
+    options = {"task": "math", name: value}
+    with pytest.raises(ValueError, match=rf"^data\.dupo\.{name} must be ") as info:
+        make(str(shared_data / "math" / "amc2023.jsonl"), tokenizer, tmp_path, options)
+    assert "\n" not in str(info.value)
+
+
+def test_booleans_may_be_quoted_and_null_removes_the_cap(tmp_path: Path, tokenizer) -> None:
+    """Hydra gives a bool for `=true`; a quoted 'false' stays text, which `bool()` read as True."""
+    src = tmp_path / "raw.jsonl"
+    rows = [
+        {"problem": "Tom has 5 apples and eats 2. How many are left?", "answer": "3"},
+        {"problem": "No numbers."},
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    kept = make(str(src), tokenizer, tmp_path, {"task": "math", "keep_unmaskable": "TRUE", "strict": False})
+    dropped = make(str(src), tokenizer, tmp_path, {"task": "math", "keep_unmaskable": "false"})
+    assert (len(kept), len(dropped)) == (2, 1)
+    for cap, duals in ((1, 1), (None, 2)):
+        capped = make(str(src), tokenizer, tmp_path, {"task": "math", "max_duals_per_problem": cap})
+        assert len(capped[0]["extra_info"]["dupo"]["duals"]) == duals

@@ -174,6 +174,11 @@ def test_continue_from_refuses_what_it_cannot_continue(tmp_path, fake_main_ppo, 
         demo.run_demo(_config(tmp_path / "z", continue_from=first_out, seeds=2), log=lambda _: None)
     assert len(fake_main_ppo.commands) == runs_before  # everything is checked before the first run
 
+    with pytest.raises(ValueError, match="nothing to collect"):  # an output that holds no run of its own
+        demo.run_demo(_config(tmp_path / "c", continue_from=first_out, seeds=2, collect=True), log=lambda _: None)
+    assert not (tmp_path / "c").exists()
+    (tmp_path / "c" / "seed0" / "dupo").mkdir(parents=True)  # an unfinished run: its log, no run.json
+    (tmp_path / "c" / "seed0" / "dupo" / "main_ppo.log").write_text("killed\n")
     collected = demo.run_demo(_config(tmp_path / "c", continue_from=first_out, seeds=2, collect=True),
                               log=lambda _: None)
     assert collected["missing"] == ["seed0/dupo", "seed0/dupo_frozen", "seed1/warm_start"]

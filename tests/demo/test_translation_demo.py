@@ -151,9 +151,9 @@ def test_curves_last3_and_guard_rates():
 def test_config_and_cli_reject_bad_input(tmp_path):
     with pytest.raises(ValueError, match="unknown method"):
         demo.TranslationDemoConfig(output=tmp_path, methods=("dupo", "bogus")).validate()
-    with pytest.raises(ValueError, match="val_sentences"):
+    with pytest.raises(ValueError, match="--val-sentences"):
         demo.TranslationDemoConfig(output=tmp_path, val_sentences=3).validate()
-    with pytest.raises(ValueError, match="incentive_pairs must be >= 0"):
+    with pytest.raises(ValueError, match=r"--incentive-pairs must be an integer in \[0, 500\]"):
         demo.TranslationDemoConfig(output=tmp_path, incentive_pairs=-1).validate()
     proc = subprocess.run([sys.executable, "-m", "dupo_verl", "demo", "translation", "--output", str(tmp_path),
                            "--methods", "dupo,bogus"], capture_output=True, text=True, timeout=120)

@@ -72,6 +72,17 @@ BAD = [
     ("dual_timeout_s", 1e12),
     ("dual_timeout_s", "10"),
     ("dual_timeout_s", True),
+    # upper bounds: past them a value is a typo that becomes an absurd metric or a blocked event loop
+    ("dual_samples", 1025),
+    ("dual_samples", 10**30),
+    ("dual_questions_per_rollout", 10**9),
+    ("dual_max_tokens", 10**30),
+    ("max_retries", 101),
+    ("max_retries", 10**9),
+    ("dual_timeout_s", 1e-300),
+    ("dual_timeout_s", 0.0009),
+    ("dual_temperature", 1e308),
+    ("dual_temperature", 100.5),
 ]
 
 
@@ -84,6 +95,26 @@ def test_bad_value_is_refused_naming_option_and_value(name, value):
     assert "\n" not in message
     with pytest.raises(ValueError, match=name):
         DualOptions.from_mapping({name: value})
+
+
+@pytest.mark.parametrize("name", ["dual_samples", "max_retries", "dual_temperature", "dual_timeout_s"])
+def test_a_number_past_the_float_range_is_refused_in_one_line(name):
+    with pytest.raises(ValueError, match=rf"^DuPO option {name}=1000") as info:
+        DualOptions(**{name: 10**400})  # float(10**400) raises OverflowError
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_the_bounds_themselves_are_accepted():
+    options = DualOptions(
+        dual_samples=1024,
+        dual_questions_per_rollout=1024,
+        dual_max_tokens=1_048_576,
+        max_retries=100,
+        dual_timeout_s=0.001,
+        dual_temperature=100,
+    )
+    assert options.dual_samples == 1024 and options.max_retries == 100
+    assert options.dual_timeout_s == 0.001 and options.dual_temperature == 100.0
 
 
 def test_validate_catches_a_value_set_after_construction():
@@ -184,14 +215,14 @@ _ANY = st.one_of(
 def _holds_invariants(options: DualOptions) -> None:
     for name in ("dual_questions_per_rollout", "dual_samples", "dual_max_tokens"):
         value = getattr(options, name)
-        assert type(value) is int and value >= 1
-    assert type(options.max_retries) is int and options.max_retries >= 0
+        assert type(value) is int and 1 <= value <= (1_048_576 if name == "dual_max_tokens" else 1024)
+    assert type(options.max_retries) is int and 0 <= options.max_retries <= 100
     for name in ("dual_temperature", "dual_top_p", "hybrid_weight", "no_answer_reward", "dual_timeout_s"):
         value = getattr(options, name)
         assert type(value) is float and math.isfinite(value)
-    assert options.dual_temperature >= 0 and 0 < options.dual_top_p <= 1
+    assert 0 <= options.dual_temperature <= 100 and 0 < options.dual_top_p <= 1
     assert 0 <= options.hybrid_weight <= 1 and 0 <= options.no_answer_reward <= 1
-    assert 0 < options.dual_timeout_s <= 86_400
+    assert 0.001 <= options.dual_timeout_s <= 86_400
     assert options.shaping_lambda is None or (
         type(options.shaping_lambda) is float
         and math.isfinite(options.shaping_lambda)

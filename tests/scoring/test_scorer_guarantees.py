@@ -111,11 +111,47 @@ async def test_malformed_completion_is_missing_not_raised(bad):
     assert result.reward == 1.0 and m["dupo_dual_tokens"] == (4.0 if isinstance(bad, Completion) else 2.0)
 
 
-@pytest.mark.parametrize("tokens", [None, -3, 2.5, "7", True, float("nan")], ids=repr)
+@pytest.mark.parametrize(
+    "tokens", [None, -3, 2.5, "7", True, float("nan"), float("inf"), 10**400, 10**7], ids=lambda t: repr(t)[:12]
+)
 async def test_bad_token_counts_count_zero(tokens):
+    """An untrusted count (10**400 would overflow the float metric) is unknown, and the verdict is kept."""
     generate = ScriptedGenerate(lambda messages, n, attempt: [Completion("0.5", tokens)])  # type: ignore[arg-type]
     result = await _score(generate, DualOptions(dual_samples=1))
     assert result.metrics["dupo_dual_tokens"] == 0.0 and result.metrics["dupo_dual_acc"] == 0.5
+
+
+async def test_retries_of_a_server_that_fails_at_once_yield_and_can_be_cancelled():
+    """A backend that raises at once must not hold the event loop, nor outlive its caller: other
+    rollouts run between attempts, and a cancellation (the caller's own timeout) ends the retries.
+    Python 3.11's `wait_for` dropped that cancellation every time: all 101 attempts still ran."""
+    calls = 0
+
+    async def down(messages, *, n, temperature, top_p, max_tokens, session_id):
+        nonlocal calls
+        calls += 1
+        raise ConnectionError("server down")
+
+    def scoring() -> asyncio.Task:
+        return asyncio.ensure_future(score_response(get_task(TASK), duals(1), "5", down, options, "s"))
+
+    options = DualOptions(max_retries=100)
+    seen: list[int] = []  # attempts made each time this task got to run
+    task = scoring()
+    while not task.done():
+        seen.append(calls)
+        await asyncio.sleep(0)
+    assert calls == 101 and task.result().metrics["dupo_dual_errors"] == 101.0
+    assert any(0 < c < 101 for c in seen)
+
+    calls = 0
+    task = scoring()
+    while calls < 5:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, GUARD_S)
+    assert calls < 10
 
 
 @pytest.mark.parametrize("reply", [None, "1.0", {"choices": []}, 5, Completion("1.0", 1)], ids=repr)

@@ -330,7 +330,7 @@ async def test_dupo_options_come_from_their_key_and_other_kwargs_go_to_verl(
         ("  dupo: 5\n", r"agent-loop YAML's dupo must be a mapping of DuPO options"),
         (
             "  dupo:\n    dual_samples: 2.5\n",
-            r"dual_samples=2.5 \(float\) is invalid: expected an integer >= 1",
+            r"dual_samples=2.5 \(float\) is invalid: expected an integer in \[1, 1024\]",
         ),
     ],
 )
