@@ -53,5 +53,15 @@ $D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble --se
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
 $D --output runs/grid15_48 --methods warm_start,dupo_likelihood --seeds 3 --continue-from runs/grid15_24  # after a clean-clone CI
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble,dupo_likelihood --seeds 3 --collect --continue-from runs/grid15_24
-# not run yet: the other judges of the second set past 24 steps, dupo_anchored, the shuffled control past 24 steps
+# seventeenth session (runs/ kept, from a worktree of b97b159): the second set's missing judges;
+# the first two commands' seed 2 / seed 0 were killed by Ray's memory monitor (a probe beside them),
+# and the same commands with --resume trained only those again
+$D --output runs/grid15_72 --methods warm_start,dupo_likelihood --seeds 3 --continue-from runs/grid15_48
+$D --output runs/grid15_24 --methods warm_start,dupo_anchored --seeds 3
+$D --output runs/grid15_48 --methods warm_start,dupo_ensemble --seeds 3 --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,dupo_ensemble --seeds 3 --continue-from runs/grid15_48
+$D --output runs/grid15_24 --methods warm_start,oracle,dupo_ensemble,dupo_frozen_ensemble,dupo_likelihood,dupo_anchored,shuffled --seeds 3 --collect
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble,dupo_likelihood,dupo_ensemble --seeds 3 --collect --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble,dupo_likelihood,dupo_ensemble --seeds 3 --collect --continue-from runs/grid15_48
+# not run yet: dupo_anchored past 24 steps, the shuffled control past 24 steps
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
