@@ -23,8 +23,6 @@ from dupo_verl.likelihood import check_logprobs
 from dupo_verl.plain import to_plain
 from dupo_verl.shared_calls import shared_call
 from dupo_verl.tasks import DualQuestion, DualReply, DualTask, Messages, get_task
-from dupo_verl.tasks.math import MathTask
-from dupo_verl.tasks.templates import DUAL_QUESTIONS
 from reward_fns.math import verify_tally
 from reward_fns.shaping import exp_shaping
 
@@ -342,7 +340,7 @@ def task_from_info(dupo_info: Mapping[str, Any]) -> tuple[DualTask, list[DualQue
     raw_duals = to_plain(dupo_info.get("duals"))
     if raw_duals is not None and not isinstance(raw_duals, list):
         raise ValueError(f"extra_info['dupo']['duals'] must be a list of dual questions, got {_shown(raw_duals)}")
-    templates = _template_count(task)
+    templates = task.dual_templates
     duals = []
     for i, item in enumerate(raw_duals or []):
         try:
@@ -356,12 +354,6 @@ def task_from_info(dupo_info: Mapping[str, Any]) -> tuple[DualTask, list[DualQue
             )
         duals.append(dual)
     return task, duals
-
-
-def _template_count(task: DualTask) -> int | None:
-    """How many dual wordings `DualQuestion.template` indexes for this task, or None when unknown
-    (math's are in `dupo_verl.tasks.templates`; the other built-in tasks have one prompt)."""
-    return len(DUAL_QUESTIONS) if isinstance(task, MathTask) else None
 
 
 def _shown(value: Any) -> str:

@@ -8,7 +8,7 @@ out-scores a wrong one (AUROC, 0.5 = no signal).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,22 +47,30 @@ def check_result_row(row: Mapping[str, Any]) -> str | None:
             return f"field 'candidates'[{i}].dual_accuracy must be a number in [0, 1] or null, got {acc!r:.40}"
         if "correct" in candidate and not isinstance(candidate["correct"], bool):
             return f"field 'candidates'[{i}].correct must be true or false, got {candidate['correct']!r:.40}"
-    correct = row.get("correct")
-    if correct is not None:
-        if not isinstance(correct, Mapping):
-            return f"field 'correct' must be an object of true/false verdicts, got {type(correct).__name__}"
-        for method in METHODS:
-            if not isinstance(correct.get(method), bool):
-                return f"field 'correct.{method}' must be true or false, got {correct.get(method)!r:.40}"
-    generations = row.get("generations")
-    if generations is not None:
-        if not isinstance(generations, Mapping):
-            return f"field 'generations' must be an object, got {type(generations).__name__}"
-        for key in COUNTED:
-            value = generations.get(key, 0)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                return f"field 'generations.{key}' must be a non-negative integer, got {value!r:.40}"
+    return _object_problem(row, "correct", METHODS, lambda v: isinstance(v, bool), "true or false", None) or (
+        _object_problem(row, "generations", COUNTED, _is_count, "a non-negative integer", 0)
+    )
+
+
+def _object_problem(
+    row: Mapping[str, Any], field: str, keys: Sequence[str], valid: Callable[[Any], bool], expected: str, missing: Any
+) -> str | None:
+    """What is wrong with the optional object `row[field]` whose `keys` must each be `expected`
+    (a key it lacks reads as `missing`), or None."""
+    value = row.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        return f"field '{field}' must be an object, got {type(value).__name__}"
+    for key in keys:
+        item = value.get(key, missing)
+        if not valid(item):
+            return f"field '{field}.{key}' must be {expected}, got {item!r:.40}"
     return None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _is_share(value: Any) -> bool:

@@ -124,6 +124,8 @@ class DualTask(ABC):
     ability: str = ""
     # A longer primal answer is not sent to the dual (bounds dual prompt size and gaming by listing values).
     max_answer_chars: int = 256
+    # How many dual wordings `DualQuestion.template` may index (None: the task has no such list).
+    dual_templates: int | None = None
 
     def __init__(self, **params: Any) -> None:
         # Task parameters (languages, similarity, ...) travel in extra_info["dupo"]["params"].

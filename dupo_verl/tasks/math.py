@@ -125,6 +125,7 @@ class MathTask(DualTask):
     """Math problems; params: `timeout` (seconds allowed for one symbolic answer comparison)."""
 
     ability: str = "math"
+    dual_templates: int | None = len(DUAL_QUESTIONS)
     input_fields: ClassVar[dict[str, InputField]] = {
         "problem": InputField("problem"),
         "answer": InputField(None, required=False),

@@ -15,7 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from dupo_verl.generation.openai_http import completion_value_logprobs
+from dupo_verl.generation.openai_http import completion_value_logprobs, token_count
 from dupo_verl.likelihood import ValueTokens, from_verl_prompt_logprobs, reply_token_ids
 from dupo_verl.scoring import Completion
 from dupo_verl.tasks import DualReply, Messages
@@ -206,6 +206,7 @@ class RouterGenerate:
         if len(choices) != n:
             raise RuntimeError(f"dual model returned {len(choices)} choices, asked for {n}")
         texts = [str((c.get("message") or {}).get("content") or "") for c in choices]
-        total = int((data.get("usage") or {}).get("completion_tokens") or 0)
+        usage = data.get("usage")
+        total = token_count(usage.get("completion_tokens") if isinstance(usage, dict) else None)
         counts = [total // n + (1 if i < total % n else 0) for i in range(n)]
         return [Completion(text=t, num_tokens=c) for t, c in zip(texts, counts, strict=True)]

@@ -38,3 +38,33 @@ def test_an_absurd_choice_index_is_a_malformed_reply_that_is_retried() -> None:
         parse_chat_response(json.dumps({"choices": [{"index": 0, "message": {"content": "x"}}]}), 1)[0].text
         == "x"
     )
+
+
+@pytest.mark.parametrize("usage", ["Infinity", "NaN", "-100", "12.5", '"7"', "1e400", "7"])
+async def test_the_frozen_judge_router_reads_token_counts_as_the_http_backend_does(usage: str) -> None:
+    """The reward manager's `RouterGenerate` parsed `int(completion_tokens)`: Infinity raised and the
+    frozen judge's good answers were lost as a dual error; now both paths share `token_count`."""
+    import aiohttp
+    from aiohttp import web
+
+    from dupo_verl.verl.generate import RouterGenerate
+
+    async def chat(request: web.Request) -> web.Response:
+        return web.Response(text=body(usage), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as session:
+            router = RouterGenerate(f"127.0.0.1:{port}", session)
+            got = await router([{"role": "user", "content": "q"}], n=2, temperature=0.6, top_p=1.0,
+                               max_tokens=8, session_id="s")
+    finally:
+        await runner.cleanup()
+    assert [c.text for c in got] == ["\\boxed{16}", "\\boxed{16}"]
+    assert [c.num_tokens for c in got] == ([4, 3] if usage == "7" else [0, 0])
