@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from reward_fns.numbers import ascii_number_forms
+
 MAX_RESPONSE_CHARS = 200_000  # only the tail is read: the final answer sits at the end
 MAX_ANSWER_CHARS = 1_000  # an "answer" longer than this is not an answer
 _BRACE_BUDGET = 200_000  # brace tokens visited while matching \boxed{...} candidates
@@ -113,6 +115,8 @@ def _answer_is(text: str) -> str | None:
 
 
 def _last_number(text: str) -> str | None:
+    """The last number in the text, any script's digits read as ASCII (``reward_fns.numbers``)."""
+    text = ascii_number_forms(text)
     tail = text.rsplit(_THINK_END, 1)[-1]
     if not _LAST_NUMBER.search(tail):
         tail = text

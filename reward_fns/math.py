@@ -40,7 +40,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FLOAT_ROUNDING = 6  # decimals compared to 6 places, as math-verify does: 0.333333 == 1/3
+# A decimal written to at least this many places stands for any value within half a unit of its
+# last place (0.333333 == 1/3, as math-verify's 6-place rounding has it); a shorter decimal is exact.
+# Not rounding both sides: that made 0.0000001 equal 0 while 1e-7 was not.
+FLOAT_ROUNDING = 6
 DEFAULT_TIMEOUT_S = 2.0
 
 
@@ -170,19 +173,25 @@ def _as_latex(number: PlainNumber | None, text: str) -> str:
 
 
 def _plain_equal(a: PlainNumber, b: PlainNumber) -> bool:
-    """Exact verdict on two plain numbers (decimals to ``FLOAT_ROUNDING`` places)."""
-    rounded = a.is_decimal or b.is_decimal
-    return any(_same(x, y, rounded) for x in _readings(a, b) for y in _readings(b, a))
+    """Exact verdict on two plain numbers; a long decimal covers its rounding (``FLOAT_ROUNDING``)."""
+    return any(
+        x == y or abs(x - y) <= max(x_slack, y_slack)
+        for x, x_slack in _readings(a, b)
+        for y, y_slack in _readings(b, a)
+    )
 
 
-def _readings(n: PlainNumber, other: PlainNumber) -> tuple[Fraction, ...]:
-    """A percentage matches either its number or its fraction ("50%" is 50 and 0.5) unless both are %."""
+def _readings(n: PlainNumber, other: PlainNumber) -> tuple[tuple[Fraction, Fraction], ...]:
+    """(value, rounding slack) pairs; a percentage reads as its number or its fraction ("50%" is 50
+    and 0.5) unless both are %, its fraction having two more places."""
+    readings = [(n.value, n.places)]
     if n.is_percent and not other.is_percent:
-        return (n.value, n.value / 100)
-    return (n.value,)
+        readings.append((n.value / 100, n.places + 2))
+    return tuple((value, _rounding_slack(n, places)) for value, places in readings)
 
 
-def _same(x: Fraction, y: Fraction, rounded: bool) -> bool:
-    if x == y:
-        return True
-    return rounded and round(x, FLOAT_ROUNDING) == round(y, FLOAT_ROUNDING)
+def _rounding_slack(n: PlainNumber, places: int) -> Fraction:
+    """Half a unit of the last place of a decimal written to ``FLOAT_ROUNDING`` places or more, else 0."""
+    if not n.is_decimal or places < FLOAT_ROUNDING:
+        return Fraction(0)
+    return Fraction(1, 2 * 10**places)

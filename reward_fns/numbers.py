@@ -16,11 +16,18 @@ Decisions (issue 16, against math-verify and the benchmarks' graders):
   never 1. math-verify and the graders call ``1 million`` and 1000000 different only because they
   read the word as letters; we take the words at their value, as we do for ``50%``.
 * A trailing unit is dressing here; ``reward_fns.units`` refuses two different units.
+* Digits of any script are digits: Arabic-Indic ``٤٢``, Persian ``۴۲`` and full-width ``４２`` are 42,
+  with their minus, decimal and group signs (``－``, ``٫``, ``٬``); direction marks around a number
+  (a right-to-left sentence puts them there) are not part of it. Only these characters are mapped,
+  not NFKC as a whole, which would make ``5²`` into ``52``.
+* A space, no-break space or thin space groups digits only in the full SI form ``1 000`` or
+  ``12 345 678.5`` (groups of exactly three), so ``2 1/2`` stays a mixed number.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -65,6 +72,7 @@ _TRAILING_UNIT = re.compile(
     r"|\s*[.;,]"  # sentence punctuation
     r")$"
 )
+_SPACE_GROUPED = re.compile(r"[0-9]{1,3}(?:[ \u00a0\u2009\u202f][0-9]{3})+(?:\.[0-9]+)?")
 _GROUP_SEP = re.compile(r"(?<=[0-9])(?:\{,\}|\\,|\\!|\\ |\\;)(?=[0-9]{3}(?![0-9]))")
 _DECIMAL = re.compile(r"(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<frac>[0-9]*))?")
 # "1e3", "1.5E-3", "2.5 \\times 10^{3}", "3\\cdot 10^5" (exponent digits bounded before int()).
@@ -82,13 +90,47 @@ _TEX_FRACTION = re.compile(
 )
 
 
+_DIRECTION_MARKS = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_NUMBER_SIGNS = {"\u066b": ".", "\u066c": ",", "\uff0d": "-", "\ufe63": "-", "\uff0b": "+"}
+
+
+class _AsciiNumberTable(dict):
+    """``str.translate`` table filled on first sight of each character (no table of all Unicode)."""
+
+    def __missing__(self, code: int) -> str | int | None:
+        c = chr(code)
+        if c in _DIRECTION_MARKS:
+            mapped: str | int | None = None  # a direction mark or joiner: dropped
+        elif c in _NUMBER_SIGNS:
+            mapped = _NUMBER_SIGNS[c]
+        elif c.isdecimal():
+            mapped = str(unicodedata.decimal(c))
+        elif 0xFF01 <= code <= 0xFF5E:  # full-width ASCII: ．，％＄ and letters
+            mapped = chr(code - 0xFEE0)
+        else:
+            mapped = code
+        self[code] = mapped
+        return mapped
+
+
+_ASCII_NUMBER_TABLE = _AsciiNumberTable()
+
+
+def ascii_number_forms(text: str) -> str:
+    """``text`` with every script's decimal digits as ASCII digits, the Arabic and full-width number
+    signs as ASCII, and direction marks removed (see the module notes); other characters unchanged."""
+    return text if text.isascii() else text.translate(_ASCII_NUMBER_TABLE)
+
+
 @dataclass(frozen=True)
 class PlainNumber:
-    """A parsed plain number; ``is_decimal`` and ``is_percent`` keep how it was written."""
+    """A parsed plain number; ``is_decimal``, ``places`` (digits after its point) and ``is_percent``
+    keep how it was written, for comparing a written decimal with an exact value."""
 
     value: Fraction
     is_decimal: bool = False
     is_percent: bool = False
+    places: int = 0
 
 
 def parse_number(text: str) -> Fraction | None:
@@ -108,8 +150,10 @@ def parse_plain_number(text: str) -> PlainNumber | None:
     """Like :func:`parse_number` but keeps whether the number was a decimal or a percentage."""
     if not isinstance(text, str):
         return None
-    s = text.strip()
-    if not s or len(s) > MAX_NUMBER_CHARS:
+    if len(text) > MAX_NUMBER_CHARS:
+        return None
+    s = ascii_number_forms(text).strip()
+    if not s:
         return None
     s = _unwrap(s)
     if s is None:
@@ -146,8 +190,8 @@ def parse_plain_number(text: str) -> PlainNumber | None:
     core = _parse_core(s)
     if core is None:
         return None
-    value, is_decimal = core
-    return PlainNumber(sign * value * scale, is_decimal, percent)
+    value, places = core
+    return PlainNumber(sign * value * scale, places is not None, percent, places or 0)
 
 
 def _take_sign(s: str) -> tuple[int, str]:
@@ -217,23 +261,26 @@ def _strip_unit(s: str) -> tuple[str, int]:
     return s[: m.start()].rstrip(), 1
 
 
-def _parse_core(s: str) -> tuple[Fraction, bool] | None:
+def _parse_core(s: str) -> tuple[Fraction, int | None] | None:
+    """The value and, for a decimal, its number of places (None for anything else)."""
+    if _SPACE_GROUPED.fullmatch(s):
+        s = re.sub(r"[ \u00a0\u2009\u202f]", "", s)
     s = _GROUP_SEP.sub(",", s)
     m = _SCIENTIFIC.fullmatch(s)
     if m:
         exponent = int(m.group("e1") or m.group("e2") or m.group("e3"))
         if abs(exponent) > _MAX_EXPONENT:
             return None
-        return Fraction(m.group("mantissa")) * Fraction(10) ** exponent, False
+        return Fraction(m.group("mantissa")) * Fraction(10) ** exponent, None
     m = _MIXED.fullmatch(s)
     if m:
         part = _fraction(m.group("slash") or m.group("tex"), slash_ok=m.group("slash") is not None)
         if part is None or not 0 < part[0] < part[1]:  # "2 3/2" is no mixed number
             return None
-        return int(m.group("whole")) + Fraction(*part), False
+        return int(m.group("whole")) + Fraction(*part), None
     part = _fraction(s, slash_ok=True)
     if part is not None:
-        return (Fraction(*part), False) if part[1] else None
+        return (Fraction(*part), None) if part[1] else None
     m = _DECIMAL.fullmatch(s)
     if m is None:
         return None
@@ -241,11 +288,11 @@ def _parse_core(s: str) -> tuple[Fraction, bool] | None:
     if not int_part and not frac_part:
         return None
     if frac_part is None:
-        return Fraction(int(int_part)), False
+        return Fraction(int(int_part)), None
     value = Fraction(int(int_part or "0"))
     if frac_part:
         value += Fraction(int(frac_part), 10 ** len(frac_part))
-    return value, True
+    return value, len(frac_part)
 
 
 def _fraction(s: str, slash_ok: bool) -> tuple[int, int] | None:

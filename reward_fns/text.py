@@ -1,7 +1,12 @@
 """Sentence-level text similarity on a 0..1 scale (BLEU, chrF, chrF++, ROUGE-L, token F1, exact match).
 
 BLEU picks sacrebleu's tokenizer from the target language: ``zh`` for Chinese, MeCab for Japanese
-and Korean (optional packages: ``pip install 'dupo-verl[cjk]'``), ``13a`` otherwise. Inputs longer
+and Korean (optional packages: ``pip install 'dupo-verl[cjk]'``), ``13a`` otherwise. A language
+given by an English name ("Chinese (Simplified)") counts as its code, and a code with a script
+subtag (``eng_Latn``, ``sr-Cyrl``) by its script. When the language is unknown or not given, the
+reference's script decides: Han without kana is Chinese (``zh``), kana is
+Japanese (``char``: per character, which needs no MeCab), anything else ``13a``; ``13a`` on an
+unsegmented Chinese reference would make one "word" of the whole sentence and BLEU near zero. Inputs longer
 than ``MAX_TEXT_CHARS`` are cut to that length so that a runaway generation cannot stall a step.
 """
 
@@ -30,8 +35,14 @@ MAX_TEXT_CHARS = 20_000
 SIMILARITIES = ("bleu", "chrf", "chrf++", "rouge_l", "token_f1", "exact_match")
 
 _MECAB_TOKENIZERS = {"ja-mecab": "ja", "ko-mecab": "ko"}
-_LANG_TOKENIZER = {"zh": "zh", "zho": "zh", "cmn": "zh", "ja": "ja-mecab", "jpn": "ja-mecab",
-                   "ko": "ko-mecab", "kor": "ko-mecab"}
+_LANG_TOKENIZER = {"zh": "zh", "zho": "zh", "cmn": "zh", "yue": "zh", "wuu": "zh", "ja": "ja-mecab",
+                   "jpn": "ja-mecab", "ko": "ko-mecab", "kor": "ko-mecab", "chinese": "zh", "mandarin": "zh",
+                   "cantonese": "zh", "japanese": "ja-mecab", "korean": "ko-mecab"}
+_SCRIPT_SUBTAG = re.compile(r"[_\-]([A-Za-z]{4})(?:$|[_\-])")
+_SCRIPT_TOKENIZER = {"hans": "zh", "hant": "zh", "hani": "zh", "jpan": "ja-mecab", "hira": "ja-mecab",
+                     "kana": "ja-mecab", "hang": "ko-mecab", "kore": "ko-mecab"}
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_KANA = re.compile("[\u3040-\u30ff]")
 # One token per Han/kana character (those scripts do not separate words); words elsewhere.
 _CJK_CHARS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK_CHARS}]|[^\W{_CJK_CHARS}]+")
@@ -44,18 +55,31 @@ class MissingTokenizerError(ImportError):
     """sacrebleu's Japanese/Korean tokenizer needs MeCab packages that are not installed."""
 
 
-def tokenizer_for(lang: str | None) -> str:
-    """sacrebleu tokenizer name for a FLORES (``zho_Hans``) or ISO (``zh``, ``ja-JP``) code.
+def tokenizer_for(lang: str | None, reference: str | None = None) -> str:
+    """sacrebleu tokenizer name for a FLORES (``zho_Hans``) or ISO (``zh``, ``ja-JP``) code or an
+    English name; for an unknown or missing language, from the script of ``reference``.
 
     >>> tokenizer_for("zho_Hans"), tokenizer_for("ja"), tokenizer_for("eng_Latn"), tokenizer_for(None)
     ('zh', 'ja-mecab', '13a', '13a')
+    >>> tokenizer_for("Chinese (Simplified)"), tokenizer_for("xx", "我们去")
+    ('zh', 'zh')
     """
-    if lang is None:
-        return "13a"
-    if not isinstance(lang, str):
+    if lang is not None and not isinstance(lang, str):
         raise TypeError(f"lang must be a language code string or None, got {type(lang).__name__}")
-    base = re.split(r"[_\-]", lang.strip().lower(), maxsplit=1)[0]
-    return _LANG_TOKENIZER.get(base, "13a")
+    if lang and lang.strip():
+        base = re.split(r"[^a-z]", lang.strip().lower(), maxsplit=1)[0]
+        if base in _LANG_TOKENIZER:
+            return _LANG_TOKENIZER[base]
+        script = _SCRIPT_SUBTAG.search(lang)
+        if script:  # "eng_Latn", "sr-Cyrl": the code names its script
+            return _SCRIPT_TOKENIZER.get(script.group(1).lower(), "13a")
+    if isinstance(reference, str):
+        sample = reference[:MAX_TEXT_CHARS]
+        if _KANA.search(sample):
+            return "char"
+        if _HAN.search(sample):
+            return "zh"
+    return "13a"
 
 
 def bleu(hyp: str, ref: str, lang: str | None = None) -> float:
@@ -64,7 +88,7 @@ def bleu(hyp: str, ref: str, lang: str | None = None) -> float:
     >>> bleu("the cat sat on the mat", "the cat sat on the mat")
     1.0
     """
-    return _score(_bleu_metric(tokenizer_for(lang)), hyp, ref)
+    return _score(_bleu_metric(tokenizer_for(lang, ref)), hyp, ref)
 
 
 def chrf(hyp: str, ref: str, lang: str | None = None) -> float:

@@ -20,6 +20,8 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     """Rerank rows, each checked (`check_result_row`): a file of another kind, or a value no rerank
     run writes, is one error naming the row and the field, never a crash or a silent verdict."""
     rows = read_rows(path)
+    if not rows:  # a summary of nothing would print "rows: 0" and pass as a finished report
+        raise ValueError(f"{path} holds no rows; is this `dupo-verl rerank` output, and did the run write any?")
     for lineno, row in enumerate(rows, 1):
         for key in ("id", "candidates"):
             if key not in row:

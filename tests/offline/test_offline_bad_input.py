@@ -243,6 +243,19 @@ def test_report_names_the_row_and_field_of_a_bad_value(line: str, field: str, tm
     assert not summary.exists()
 
 
+@pytest.mark.parametrize("content", ["", "\n\n", "   \n"])
+def test_report_of_an_empty_file_is_an_error_not_a_summary_of_nothing(content: str, tmp_path: Path, capsys) -> None:
+    """It printed "rows: 0" and exited 0, as if a finished rerank run had been summarised."""
+    results = tmp_path / "r.jsonl"
+    results.write_text(content, encoding="utf-8")
+    summary = tmp_path / "s.json"
+    assert main(["report", str(results), "--json", str(summary)]) == 2
+    captured = capsys.readouterr()
+    message = one_error_line(captured.err)
+    assert message.startswith("error: report:") and "holds no rows" in message and str(results) in message
+    assert "rows:" not in captured.out and not summary.exists()
+
+
 def test_report_of_valid_rows_writes_strict_json(tmp_path: Path, capsys) -> None:
     rows = [
         {

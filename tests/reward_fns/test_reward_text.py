@@ -48,7 +48,8 @@ def test_flores_sentence_with_itself_scores_one_and_unrelated_scores_low(flores,
     ("lang", "tokenizer"),
     [("zho_Hans", "zh"), ("zho_Hant", "zh"), ("zh", "zh"), ("zh-CN", "zh"), ("jpn_Jpan", "ja-mecab"),
      ("ja", "ja-mecab"), ("kor_Hang", "ko-mecab"), ("ko", "ko-mecab"), ("eng_Latn", "13a"),
-     ("deu_Latn", "13a"), ("fr", "13a"), (None, "13a")],
+     ("deu_Latn", "13a"), ("fr", "13a"), (None, "13a"), ("Chinese", "zh"), ("Japanese", "ja-mecab"),
+     ("yue_Hant", "zh"), ("sr-Cyrl", "13a"), ("und_Hans", "zh"), ("xx_Jpan", "ja-mecab")],
 )
 def test_tokenizer_for_flores_and_iso_codes(lang, tokenizer):
     assert tokenizer_for(lang) == tokenizer
@@ -60,8 +61,30 @@ def test_chinese_bleu_uses_the_zh_tokenizer(flores):
     ref = flores["zho_Hans"][0]
     hyp = ref[:5] + "猫" + ref[6:]
     assert bleu(hyp, ref, "zho_Hans") > 0.85
-    assert bleu(hyp, ref, None) < 0.7
+    assert bleu(hyp, ref, "eng_Latn") < 0.7  # a code naming a Latin script: 13a
     assert bleu(hyp, ref, "zh") == bleu(hyp, ref, "zho_Hans")
+
+
+@pytest.mark.parametrize("lang", [None, "", "Klingon", "xx", "zh-Hans", "Chinese (Simplified)", "Mandarin", "yue_Hant"])
+def test_an_unknown_or_named_language_still_scores_chinese_with_the_zh_tokenizer(flores, lang):
+    """An unknown code or missing language used to fall back to 13a, scoring a one-character slip
+    in a Chinese sentence near zero; the reference's script (or the name) now decides."""
+    ref = flores["zho_Hans"][0]
+    hyp = ref[:5] + "猫" + ref[6:]
+    assert bleu(hyp, ref, lang) == bleu(hyp, ref, "zho_Hans") > 0.85
+
+
+def test_an_unknown_language_with_a_japanese_reference_scores_per_character_without_mecab(flores):
+    ref = flores["jpn_Jpan"][3]
+    hyp = ref[:4] + "猫" + ref[5:]
+    assert tokenizer_for("xx", ref) == tokenizer_for(None, ref) == "char"
+    assert 0.6 < bleu(hyp, ref, "xx") < 1.0
+    assert bleu(ref, ref, None) == 1.0
+
+
+@pytest.mark.parametrize("lang", [None, "xx", "fr", "eng_Latn"])
+def test_an_english_reference_keeps_13a_whatever_the_language_says(flores, lang):
+    assert tokenizer_for(lang, flores["eng_Latn"][0]) == "13a"
 
 
 def test_japanese_and_korean_bleu_with_mecab(flores):
@@ -69,7 +92,7 @@ def test_japanese_and_korean_bleu_with_mecab(flores):
     pytest.importorskip("mecab_ko", reason="ko-mecab needs sacrebleu[ko] (the cjk extra)")
     ref = flores["jpn_Jpan"][3]
     hyp = ref[:4] + "猫" + ref[5:]
-    assert bleu(hyp, ref, "jpn_Jpan") > bleu(hyp, ref, None)
+    assert bleu(hyp, ref, "jpn_Jpan") > bleu(hyp, ref, "eng_Latn")
     assert bleu("나는 어제 학교에 갔다", "나는 어제 학교에 갔다", "kor_Hang") == 1.0
     assert 0.0 < bleu("나는 어제 학교에 갔다", "나는 오늘 학교에 갔다", "ko") < 1.0
 

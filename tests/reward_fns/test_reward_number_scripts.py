@@ -1,0 +1,109 @@
+"""Numbers written in other scripts, with direction marks or SI spaces, and how long decimals
+round: each form equals its ASCII reading in both argument orders, and nothing else.
+
+Decisions (reasons in reward_fns.numbers and reward_fns.math.FLOAT_ROUNDING): Arabic-Indic,
+Persian and full-width digits are digits; direction marks are dropped; ``1 000`` is 1000 only in
+the full groups-of-three form; a decimal of 6 or more places covers its own rounding, a shorter
+one and every other form are exact, so a tiny number never equals zero.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reward_fns.math import answers_equal, extract_answer, math_accuracy
+from reward_fns.numbers import ascii_number_forms, parse_number
+
+SETTINGS = settings(max_examples=150, deadline=None)
+ARABIC_INDIC = "٠١٢٣٤٥٦٧٨٩"
+PERSIAN = "۰۱۲۳۴۵۶۷۸۹"
+FULL_WIDTH = "０１２３４５６７８９"
+DEVANAGARI = "०१२३४५६७८९"
+
+
+def both_ways(a: str, b: str) -> bool:
+    forward, backward = answers_equal(a, b), answers_equal(b, a)
+    assert forward == backward, (a, b)
+    return forward
+
+
+def in_script(number: int, digits: str) -> str:
+    return "".join(digits[int(d)] for d in str(number))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "equal"),
+    [
+        ("٤٢", "42", True), ("۴۲", "42", True), ("４２", "42", True), ("४२", "42", True),
+        ("٤٢", "24", False), ("－５", "-5", True), ("－５", "5", False), ("٣٫٥", "3.5", True),
+        ("1٬000", "1000", True), ("５０％", "0.5", True), ("\u200f42\u200e", "42", True),
+        ("\u2067-7\u2069", "-7", True), ("\\boxed{\u200e٤٢}", "42", True),
+        ("1 000", "1000", True), ("12\u00a0345.5", "12345.5", True), ("1\u202f000\u2009000", "10**6", False),
+        ("1\u202f000\u2009000", "1000000", True), ("1 00", "100", False), ("10 000", "1000", False),
+        ("2 1/2", "2.5", True), ("5²", "52", False),
+        ("0.0000001", "0", False), ("1e-7", "0", False), ("0.0000001", "1e-7", True),
+        ("0.333333", "\\frac{1}{3}", True), ("0.3333333", "1/3", True), ("0.33", "1/3", False),
+        ("33.3333%", "1/3", True), ("1.0000001", "1", False), ("0.1234564", "0.123456", True),
+        ("0.1234564", "0.1234565", False), ("0.666667", "2/3", True), ("0.666666", "2/3", False),
+    ],
+)
+def test_forms(a, b, equal):
+    assert both_ways(a, b) is equal
+
+
+@given(st.integers(0, 10**12), st.sampled_from([ARABIC_INDIC, PERSIAN, FULL_WIDTH, DEVANAGARI]))
+@SETTINGS
+def test_any_script_reads_as_its_ascii_number(number, digits):
+    written = in_script(number, digits)
+    assert parse_number(written) == number
+    assert both_ways(written, str(number))
+    assert not both_ways(written, str(number + 1))
+    assert extract_answer(f"so the total is {written}") == str(number)
+
+
+@given(st.integers(1000, 10**15), st.sampled_from([" ", "\u00a0", "\u2009", "\u202f"]))
+@SETTINGS
+def test_si_grouping_is_the_number_and_a_wrong_group_is_not(number, space):
+    grouped = f"{number:,}".replace(",", space)
+    assert both_ways(grouped, str(number))
+    assert not both_ways(grouped, str(number * 10))
+    broken = grouped[:-1]  # the last group has two digits: no longer a grouped number
+    assert parse_number(broken) is None or parse_number(broken) != number
+
+
+@given(st.integers(7, 30), st.integers(1, 9))
+@SETTINGS
+def test_a_tiny_number_never_equals_zero_in_any_notation(places, digit):
+    decimal = "0." + "0" * (places - 1) + str(digit)
+    scientific = f"{digit}e-{places}"
+    assert both_ways(decimal, scientific)
+    for zero in ("0", "0.0", "0e0", "0/5"):
+        assert not both_ways(decimal, zero)
+        assert not both_ways(scientific, zero)
+    # "0.000000" is written to 6 places: it stands for anything that rounds to it, and nothing more.
+    assert both_ways(decimal, "0.000000") is (Fraction(digit, 10**places) <= Fraction(1, 2 * 10**6))
+
+
+@given(st.integers(1, 10**6), st.integers(2, 10**6))
+@SETTINGS
+def test_a_six_place_decimal_equals_the_fraction_it_rounds_and_short_decimals_are_exact(num, den):
+    rounded = f"{num / den:.6f}"
+    assert both_ways(rounded, f"{num}/{den}")
+    short = f"{num / den:.3f}"
+    assert both_ways(short, f"{num}/{den}") is ((num * 1000) % den == 0)
+
+
+def test_a_math_reward_reads_an_arabic_answer_and_the_dual_reads_a_persian_value():
+    assert math_accuracy("ثم يكون الجواب \\boxed{٤٢}", "42") == 1.0
+    assert math_accuracy("The answer is ۱۸.", "18") == 1.0
+    assert math_accuracy("The answer is ۱۸.", "81") == 0.0
+
+
+def test_other_characters_are_left_as_they_are():
+    text = "5² ½ é ß \\frac{1}{2} abc 123"
+    assert ascii_number_forms(text) == text
+    assert ascii_number_forms("a\u200fb\u202ec") == "abc"
