@@ -9,8 +9,10 @@ LaTeX (`x^2`, `\\frac12`, `\\cdot3`, repeating decimals). Replacing a maskable n
 changes the text at that number only.
 
 Recognised number forms: integers, decimals (`3.5`, `.5`), thousands separators (`1,450,000`,
-`1{,}000`, `24,\\!000`), a unary minus (`-48`, `x = -3`), percentages (`25%`, `25\\%`: the `%` stays
-in the text) and numbers inside `$...$` or `\\frac{3}{4}` arguments.
+`1{,}000`, `24,\\!000`, and the SI space of `$400 000` as GSM8K writes it, so that `000` is never
+hidden alone; a group that runs into a word is not one: `3 100-page books` is two numbers), a unary
+minus (`-48`, `x = -3`), percentages (`25%`, `25\\%`: the `%` stays in the text) and numbers inside
+`$...$` or `\\frac{3}{4}` arguments.
 """
 
 from __future__ import annotations
@@ -44,12 +46,13 @@ class NumberSpan(NamedTuple):
 
 
 _NUMBER = re.compile(
-    r"(?P<grouped>[1-9]\d{0,2}(?:(?:\{,\}|,\\!|,)\d{3}(?![\d]))+(?:\.\d+)?)"
+    r"(?P<grouped>[1-9]\d{0,2}(?:(?:\{,\}|,\\!|,)\d{3}(?![\d]))+(?:\.\d+)?"
+    r"|[1-9]\d{0,2}(?:[ \u00a0\u2009\u202f]\d{3}(?![\w\-]))+(?:\.\d+)?)"
     r"|(?P<plain>\d+(?:\.\d+)?|(?<!\d)\.\d+)"
 )
 _PLAIN = re.compile(r"\d+(?:\.\d+)?")
 _DIGIT = re.compile(r"\d")
-_SEPARATOR = re.compile(r"\{,\}|,\\!|,")
+_SEPARATOR = re.compile(r"\{,\}|,\\!|,|[ \u00a0\u2009\u202f]")
 
 _ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.S)
 _LATEX_NAME = re.compile(

@@ -112,8 +112,8 @@ def test_every_dual_hides_one_allowed_number(produced) -> None:
             for dual in duals:
                 start, end = hidden_span(problem, dual.masked_text, dual.variable)
                 written = problem[start:end]
-                assert re.fullmatch(r"-?(\d[\d,{}\\!]*(\.\d+)?|\.\d+)", written), (name, written)
-                assert Fraction(re.sub(r"\{,\}|,\\!|,", "", written)) == Fraction(dual.value)
+                assert re.fullmatch(r"-?(\d[\d,{}\\! ]*(\.\d+)?|\.\d+)", written), (name, written)
+                assert Fraction(re.sub(r"\{,\}|,\\!|,| ", "", written)) == Fraction(dual.value)
                 broken = violations(problem, start, end)
                 assert not broken, (
                     f"{name} {row['id']}: hiding {written!r} breaks {broken}: ...{problem[max(0, start - 40) : end + 20]!r}"

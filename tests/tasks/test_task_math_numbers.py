@@ -32,6 +32,12 @@ def reason_of(text: str, written: str) -> str | None:
         (r"Convert $\frac{3}{4}$ to a decimal.", [("3", "3"), ("4", "4")]),
         ("Find $x - 3$.", [("3", "3")]),  # binary minus: the sign is not part of the number
         (r"$\pi - 3$", [("3", "3")]),
+        # GSM8K writes "$400 000" four times; "000" alone was hidden (a dual asking for "000")
+        ("go beyond her $400 000 budget.", [("400 000", "400000")]),
+        ("A rope is 1\u202f000 m and 12\u00a0345.5 cm.", [("1\u202f000", "1000"), ("12\u00a0345.5", "12345.5")]),
+        ("He bought 3 100-page books.", [("3", "3"), ("100", "100")]),
+        ("Buy 2 100g bags.", [("2", "2")]),  # 100g: attached to a word, not a group of 2
+        ("Add 7 12 times.", [("7", "7"), ("12", "12")]),
     ],
 )
 def test_number_forms(text: str, expected: list[tuple[str, str]]) -> None:
