@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dupo_verl.tasks.math_numbers import REASONS, maskable_numbers, scan_numbers
 
@@ -136,3 +138,13 @@ def test_the_masked_text_only_changes_at_the_number() -> None:
 
 def test_no_digits_means_no_numbers() -> None:
     assert scan_numbers("What is the value of $x$?") == []
+
+
+@given(st.integers(1000, 10**12), st.sampled_from([" ", "\u00a0", "\u2009", "\u202f"]), st.sampled_from(["$", "", "about "]))
+@settings(max_examples=150, deadline=None)
+def test_an_si_grouped_number_is_one_number_with_its_value(number: int, space: str, prefix: str) -> None:
+    grouped = f"{number:,}".replace(",", space)
+    text = f"She paid {prefix}{grouped} for it and 3 more."
+    found = [(w, v) for w, v, r in numbers(text) if r is None]
+    assert found == [(grouped, str(number)), ("3", "3")]
+    assert all(len(v.lstrip("-")) > 3 or v == "3" for _, v, _ in numbers(text))  # never "000" alone
