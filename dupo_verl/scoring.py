@@ -340,19 +340,12 @@ def task_from_info(dupo_info: Mapping[str, Any]) -> tuple[DualTask, list[DualQue
     raw_duals = to_plain(dupo_info.get("duals"))
     if raw_duals is not None and not isinstance(raw_duals, list):
         raise ValueError(f"extra_info['dupo']['duals'] must be a list of dual questions, got {_shown(raw_duals)}")
-    templates = task.dual_templates
     duals = []
     for i, item in enumerate(raw_duals or []):
         try:
-            dual = DualQuestion.from_dict(item)
+            duals.append(DualQuestion.from_dict(item, task.dual_templates))
         except ValueError as exc:
-            raise ValueError(f"extra_info['dupo']['duals'][{i}]: {exc}") from None
-        if templates is not None and dual.template >= templates:
-            raise ValueError(
-                f"extra_info['dupo']['duals'][{i}]: dual question field 'template' must be below {templates} "
-                f"(task {task.name!r} has {templates} dual wordings), got {dual.template}"
-            )
-        duals.append(dual)
+            raise ValueError(f"extra_info['dupo']['duals'][{i}]: {exc} (task {task.name!r})") from None
     return task, duals
 
 
@@ -459,8 +452,13 @@ async def judge_answer(
         return Judgement(scores=[], errors=errors, timeouts=timeouts, missing=k, failed=True)
     texts, tokens = _reply_texts(reply, k)
     # Off the event loop: a non-numeric reconstruction may take math-verify up to its time bound.
-    scores = await asyncio.to_thread(lambda: [_safe_score(task, dual, text) for text in texts])
-    return Judgement(scores=scores, tokens=tokens, errors=errors, timeouts=timeouts, missing=k - len(scores))
+    results = await asyncio.to_thread(lambda: [_safe_score(task, dual, text) for text in texts])
+    scores = [score for score in results if score is not None]
+    unusable = len(results) - len(scores)
+    return Judgement(
+        scores=scores, tokens=tokens, errors=errors + unusable, timeouts=timeouts, missing=k - len(scores),
+        failed=unusable > 0 and not scores,
+    )
 
 
 def require_dual_mode(task: DualTask, options: DualOptions) -> None:
@@ -525,7 +523,7 @@ async def judge_likelihood(
     """How likely the dual finds the true `dual.value` given `answer` (one prefill, retried like sampling)."""
     try:
         messages = task.dual_messages(dual, answer)
-        reply = task.dual_reply(dual)
+        reply = checked_dual_reply(task, dual)
     except Exception as exc:  # one bad row: a failed question, not a stopped run
         logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
         return Judgement(scores=[], errors=1, missing=1, failed=True)
@@ -545,6 +543,16 @@ async def judge_likelihood(
     return Judgement(scores=[similarity], errors=errors, timeouts=timeouts, logprob=mean, logprob_sum=total)
 
 
+def checked_dual_reply(task: DualTask, dual: DualQuestion) -> DualReply:
+    """`task.dual_reply(dual)`, TypeError naming the task unless it is a `DualReply` of text parts."""
+    reply = task.dual_reply(dual)
+    if not isinstance(reply, DualReply) or not all(isinstance(p, str) for p in (reply.prefix, reply.value, reply.suffix)):
+        raise TypeError(f"task {task.name!r}: dual_reply must return a DualReply of text parts, got {reply!r:.80}")
+    if not reply.value.strip():
+        raise ValueError(f"task {task.name!r}: dual_reply gave a blank value, which has no tokens to score")
+    return reply
+
+
 async def judge_dual(
     task: DualTask,
     dual: DualQuestion,
@@ -562,13 +570,37 @@ async def judge_dual(
     return await judge_answer(task, dual, answer, generate, options, session_id)
 
 
-def _safe_score(task: DualTask, dual: DualQuestion, text: str) -> float:
+_SCORE_SLACK = 1e-9  # float error past 0 or 1 (1.0000000000000002) is clipped; more is the task's bug
+_warned_scores: set[tuple[str, str]] = set()
+
+
+def _safe_score(task: DualTask, dual: DualQuestion, text: str) -> float | None:
+    """`task.score_reconstruction` as a number in [0, 1], or None (counted as a dual error by the
+    caller) when it raised or gave no such number: a NaN, 7 or "yes" folded into 0 or 1 would look
+    like a real verdict. Logged once per task and kind of fault."""
     try:
-        score = float(task.score_reconstruction(dual, text))
+        score = task.score_reconstruction(dual, text)
     except Exception as exc:
-        logger.warning("scoring a dual reconstruction failed: %r", exc)
-        return 0.0
-    return min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0
+        return _unusable_score(task, "raised", repr(exc))
+    if isinstance(score, bool) or not isinstance(score, numbers.Real):
+        return _unusable_score(task, "not a number", f"{type(score).__name__} {score!r:.60}")
+    try:
+        value = float(score)
+    except (OverflowError, ValueError):  # 10**400
+        value = math.inf
+    if not math.isfinite(value) or not -_SCORE_SLACK <= value <= 1 + _SCORE_SLACK:
+        return _unusable_score(task, "gave no number in [0, 1]", f"{score!r:.60}")
+    return min(1.0, max(0.0, value))
+
+
+def _unusable_score(task: DualTask, kind: str, detail: str) -> None:
+    if (task.name, kind) not in _warned_scores:
+        _warned_scores.add((task.name, kind))
+        logger.warning(
+            "score_reconstruction of task %r %s (%s); that dual answer counts as a dual error "
+            "(dupo_dual_errors), not as a verdict. Logged once per task.", task.name, kind, detail,
+        )
+    return None
 
 
 def _rejection(task: DualTask, answer: str, duals: Sequence[DualQuestion]) -> str | None:
@@ -597,7 +629,10 @@ def shape(similarity: float, options: DualOptions) -> float:
 def leaks_safely(task: DualTask, dual: DualQuestion, answer: str) -> bool:
     """`task.leaks`, where a broken leak check counts as a leak (that dual is then never asked)."""
     try:
-        return bool(task.leaks(dual, answer))
+        verdict = task.leaks(dual, answer)
+        if isinstance(verdict, str) or verdict not in (True, False):  # "no" is truthy: not a verdict
+            raise TypeError(f"leaks returned {type(verdict).__name__} {verdict!r:.40}, not True or False")
+        return bool(verdict)
     except Exception as exc:
         logger.warning("leak check of task %s failed; treated as a leak: %r", task.name, exc)
         return True
@@ -612,6 +647,12 @@ def _screen(
     on math-verify's helper pool for seconds, which would stall every rollout on the event loop.
     """
     answer = task.extract_primal_answer(response)
+    if answer is not None and not isinstance(answer, str):
+        if (task.name, "answer") not in _warned_scores:
+            _warned_scores.add((task.name, "answer"))
+            logger.warning("extract_primal_answer of task %r returned %s, not text or None; counted as no answer "
+                           "(logged once per task)", task.name, type(answer).__name__)
+        return None, "dupo_no_answer", []
     if answer is None or not answer.strip():
         return answer, "dupo_no_answer", []
     if len(answer) > (options.max_answer_chars or task.max_answer_chars):

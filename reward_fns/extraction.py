@@ -32,8 +32,10 @@ def extract_answer(text: str) -> str | None:
     """The final answer of a response, or None when it states none.
 
     Order: the last complete ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces fine), GSM8K's
-    ``#### n``, the last "the answer is ...", then the last number in the text. Only the last
-    ``MAX_RESPONSE_CHARS`` characters are read, so any input returns quickly.
+    ``#### n``, the last "the answer is ...", then the last number in the text. A last box longer
+    than ``MAX_ANSWER_CHARS`` is the response's answer too, an unusable one: None, never a number
+    read out of it or an earlier box. Only the last ``MAX_RESPONSE_CHARS`` characters are read, so
+    any input returns quickly.
 
     >>> extract_answer("so $x = \\\\boxed{\\\\frac{3}{4}}$.")
     '\\\\frac{3}{4}'
@@ -43,11 +45,18 @@ def extract_answer(text: str) -> str | None:
     if not isinstance(text, str) or not text:
         return None
     text = text[-MAX_RESPONSE_CHARS:]
-    for finder in (_last_box, _gsm8k, _answer_is, _last_number):
-        answer = finder(text)
-        if answer:
-            return answer
+    try:
+        for finder in (_last_box, _gsm8k, _answer_is, _last_number):
+            answer = finder(text)
+            if answer:
+                return answer
+    except _OverlongBox:
+        return None
     return None
+
+
+class _OverlongBox(Exception):
+    """The last complete box holds more than an answer: the response has no usable one."""
 
 
 def _last_box(text: str) -> str | None:
@@ -63,7 +72,10 @@ def _last_box(text: str) -> str | None:
                 if budget[0] <= 0:
                     return None
                 continue
-        content = _trim(_peel_boxes(content, budget) or "")
+        content = _peel_boxes(content, budget) or ""
+        if len(content.strip()) > MAX_ANSWER_CHARS:
+            raise _OverlongBox
+        content = _trim(content)
         if content:
             return content
     return None

@@ -21,7 +21,7 @@ from fractions import Fraction
 
 from reward_fns.extraction import MAX_ANSWER_CHARS, extract_answer
 from reward_fns.latex import normalize_tex_arguments
-from reward_fns.numbers import PlainNumber, parse_number, parse_plain_number
+from reward_fns.numbers import PlainNumber, is_undefined_number, parse_number, parse_plain_number
 from reward_fns.units import units_differ
 from reward_fns.verify_pool import Verdict, check_time_bound, get_pool
 
@@ -107,6 +107,8 @@ def judge_answers(pred: str | None, gold: str | None, timeout: float = DEFAULT_T
         if not pred or not gold or len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
             return Verdict.UNEQUAL
         pred, gold = normalize_tex_arguments(pred), normalize_tex_arguments(gold)
+        if is_undefined_number(pred) or is_undefined_number(gold):  # NaN != NaN; 1/0 is no value
+            return Verdict.UNEQUAL
         if units_differ(pred, gold):
             return Verdict.UNEQUAL
         a, b = parse_plain_number(pred), parse_plain_number(gold)

@@ -194,6 +194,21 @@ def parse_plain_number(text: str) -> PlainNumber | None:
     return PlainNumber(sign * value * scale, places is not None, percent, places or 0)
 
 
+def is_undefined_number(text: str) -> bool:
+    """True for a number with no value: NaN or a fraction over zero (``1/0``, ``\\frac{3}{0}``).
+    Two of them are never equal (NaN != NaN), so an answer check refuses them before any parser."""
+    if not isinstance(text, str) or len(text) > MAX_NUMBER_CHARS:
+        return False
+    s = _unwrap(ascii_number_forms(text).strip())
+    if s is None:
+        return False
+    _, s = _take_sign(s)
+    if s.lower() in ("nan", "\\text{nan}", "\\mathrm{nan}"):
+        return True
+    part = _fraction(s, slash_ok=True)
+    return part is not None and part[1] == 0
+
+
 def _take_sign(s: str) -> tuple[int, str]:
     if s.startswith(("-", "\u2212")):
         return -1, s[1:].lstrip()

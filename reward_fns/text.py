@@ -49,6 +49,8 @@ _TOKEN = re.compile(rf"[{_CJK_CHARS}]|[^\W{_CJK_CHARS}]+")
 _ARTICLES = frozenset({"a", "an", "the"})
 _PUNCT = frozenset(string.punctuation)
 _LOCAL = threading.local()
+# Bidi controls a right-to-left text carries around words; invisible, they are no characters to score.
+_NO_DIRECTION_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
 
 
 class MissingTokenizerError(ImportError):
@@ -112,7 +114,7 @@ def rouge_l(hyp: str, ref: str) -> float:
     """
     h, r = _tokens(_clip(hyp)), _tokens(_clip(ref))
     if not h or not r:
-        return float(h == r)
+        return _both_empty_score(h, r, hyp, ref)
     lcs = lcs_length(h, r)
     if lcs == 0:
         return 0.0
@@ -128,7 +130,7 @@ def token_f1(hyp: str, ref: str) -> float:
     """
     h, r = _normalized_tokens(hyp), _normalized_tokens(ref)
     if not h or not r:
-        return float(h == r)
+        return _both_empty_score(h, r, hyp, ref)
     common = sum((Counter(h) & Counter(r)).values())
     if common == 0:
         return 0.0
@@ -138,7 +140,16 @@ def token_f1(hyp: str, ref: str) -> float:
 
 def exact_match(hyp: str, ref: str) -> float:
     """1.0 when the texts are equal after normalization (case, punctuation, articles, spaces)."""
-    return float(_normalized_tokens(hyp) == _normalized_tokens(ref))
+    h, r = _normalized_tokens(hyp), _normalized_tokens(ref)
+    return _both_empty_score(h, r, hyp, ref) if not h or not r else float(h == r)
+
+
+def _both_empty_score(h: list[str], r: list[str], hyp: str, ref: str) -> float:
+    """The score when a side has no tokens left after normalization: 0 unless both texts are the
+    same text. Comparing the empty token lists made "the" equal "a" and "!!!" equal "???"."""
+    if h or r:
+        return 0.0
+    return float(" ".join(_clip(hyp).casefold().split()) == " ".join(_clip(ref).casefold().split()))
 
 
 def similarity(name: str, hyp: str, ref: str, lang: str | None = None) -> float:
@@ -225,7 +236,7 @@ def _clip(text: str) -> str:
     """At most MAX_TEXT_CHARS of valid UTF-8 without NULs (MeCab's C API rejects both)."""
     if not isinstance(text, str):
         raise TypeError(f"expected a string, got {type(text).__name__}")
-    text = text[:MAX_TEXT_CHARS].replace("\x00", " ")
+    text = text[:MAX_TEXT_CHARS].replace("\x00", " ").translate(_NO_DIRECTION_MARKS)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates

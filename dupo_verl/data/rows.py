@@ -17,13 +17,14 @@ None-valued parameters (`dupo_verl.scoring.task_from_info` does).
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dupo_verl.data.readers import RawRecord
-from dupo_verl.tasks.base import DualTask
+from dupo_verl.tasks.base import Decomposition, DualQuestion, DualTask
 from dupo_verl.tasks.inputs import InputField, ground_truth, input_fields, row_extra_info
 
 EMPTY_PARAMS = {"_empty": None}
@@ -109,9 +110,13 @@ def _checked(value: Any, spec: InputField, name: str, column: str, index: int) -
     """A text field's value as text. A required field (the problem, the source) must be text: a
     number there is not a problem (1e308 would become "1e+308"). An optional one (a gold answer)
     may be a finite number; NaN or infinity would be written as the gold label "nan" / "inf"."""
-    if spec.kind == "int":
-        return value
     reason, where = f"bad_{name}", f"row {index}: field {column!r} ({name})"
+    if spec.kind == "int":  # an integer, or its digits as text ("7"): {"a": 1}, "seven" and NaN are not
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+            return int(value.strip())
+        raise BadRow(reason, f"{where} must be an integer, got {type(value).__name__} {value!r:.40}")
     if (
         isinstance(value, bool)
         or not isinstance(value, str | int | float)
@@ -139,7 +144,7 @@ def build_row(task: DualTask, raw: RawRecord, options: RowOptions) -> RowOutcome
         example, notes = example_from_record(task, raw.data, raw.index, options.keys)
         decomposition = task.decompose(example, seed=options.seed)
         found = decomposition.duals  # may build its questions lazily (math): slice before reading
-        outcome = RowOutcome(example=example, notes=notes, candidates_skipped=decomposition.skipped)
+        outcome = RowOutcome(example=example, notes=notes, candidates_skipped=_skip_counts(task, decomposition))
         if options.max_duals is not None and len(found) > options.max_duals:
             outcome.candidates_skipped["over_cap"] += len(found) - options.max_duals
             found = found[: options.max_duals]
@@ -165,7 +170,7 @@ def _row(task: DualTask, raw: RawRecord, example: dict, duals: list, options: Ro
     if clash:
         raise TypeError(f"task {task.name!r} row_extra_info may not set {sorted(clash)}")
     record_id = raw.data.get(options.id_key) if raw.data else None
-    messages = [{"role": str(m["role"]), "content": str(m["content"])} for m in task.primal_messages(example)]
+    messages = _chat_messages(task, task.primal_messages(example))
     return {
         "data_source": options.data_source,
         "prompt": messages,
@@ -176,17 +181,53 @@ def _row(task: DualTask, raw: RawRecord, example: dict, duals: list, options: Ro
             "split": "train",
             "id": "" if record_id is None else str(record_id),
             **extra,
-            "dupo": {"task": task.name, "params": task_params(task), "duals": [_dual_dict(d) for d in duals]},
+            "dupo": {"task": task.name, "params": task_params(task), "duals": [_dual_dict(task, i, d) for i, d in enumerate(duals)]},
         },
         "agent_name": options.agent_name,
     }
 
 
-def _dual_dict(dual: Any) -> dict[str, Any]:
+def _skip_counts(task: DualTask, decomposition: Any) -> Counter:
+    """`Decomposition.skipped` checked: reasons are text, counts whole numbers >= 0 (a -3 was summed
+    into the summary as is)."""
+    if not isinstance(decomposition, Decomposition):
+        raise TypeError(f"task {task.name!r}: decompose must return a Decomposition, got {type(decomposition).__name__}")
+    skipped = decomposition.skipped
+    if not isinstance(skipped, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0 for k, v in skipped.items()
+    ):
+        raise TypeError(f"task {task.name!r}: Decomposition.skipped must count reasons (text -> whole number >= 0), got {skipped!r:.80}")
+    return Counter(skipped)
+
+
+_ROLES = ("system", "user", "assistant")
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,30}")
+
+
+def _chat_messages(task: DualTask, messages: Any) -> list[dict[str, str]]:
+    """The primal prompt as verl reads it: a non-empty list of {role, content} text messages.
+    `str()` of each field had written a `None` content as the prompt "None" and an empty list as no prompt."""
+    if not isinstance(messages, list | tuple) or not messages:
+        raise TypeError(f"task {task.name!r}: primal_messages must return a non-empty list of messages, got {messages!r:.60}")
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
+            raise TypeError(
+                f"task {task.name!r}: primal_messages()[{i}] must be {{'role': one of {list(_ROLES)}, 'content': text}}, "
+                f"got {m!r:.80}"
+            )
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def _dual_dict(task: DualTask, position: int, dual: Any) -> dict[str, Any]:
+    """A dual question as a row stores it, checked as training will read it (`DualQuestion.from_dict`):
+    a question the scorer would refuse is this row's `task_error`, not a file that fails every step.
+    A finite number as `value` is written as text (one column type for pyarrow)."""
+    if not isinstance(dual, DualQuestion):
+        raise TypeError(f"task {task.name!r}: decompose gave {type(dual).__name__} as dual question {position}, not a DualQuestion")
+    fields = {"masked_text": dual.masked_text, "variable": dual.variable, "value": dual.value, "template": dual.template}
+    try:
+        checked = DualQuestion.from_dict(fields, task.dual_templates)
+    except ValueError as exc:
+        raise ValueError(f"task {task.name!r} dual question {position}: {exc}") from None
     # Same fields as DualQuestion.to_dict(), without dataclasses.asdict's deep copy (hot path).
-    return {
-        "masked_text": dual.masked_text,
-        "variable": dual.variable,
-        "value": dual.value,
-        "template": dual.template,
-    }
+    return {"masked_text": checked.masked_text, "variable": checked.variable, "value": checked.value, "template": checked.template}

@@ -22,6 +22,11 @@ Messages = list[dict[str, str]]
 REJECTION_REASONS: tuple[str, ...] = ("wrong_language", "near_copy", "partial_copy")
 
 
+def _shown(value: Any) -> str:
+    """A value's type and a short repr, for error messages."""
+    return f"{type(value).__name__} {value!r:.60}"
+
+
 class LikelihoodUnsupported(ValueError):
     """A task whose dual cannot be scored by the likelihood of its hidden value (`dual_mode=likelihood`)."""
 
@@ -44,9 +49,10 @@ class DualQuestion:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, row: Mapping[str, Any]) -> DualQuestion:
+    def from_dict(cls, row: Mapping[str, Any], templates: int | None = None) -> DualQuestion:
         """A stored dual question with every field checked (ValueError naming the field): rows are
-        untrusted data, and a coerced field (`None` -> "None") would pay a dual for answering "None"."""
+        untrusted data, and a coerced field (`None` -> "None") would pay a dual for answering "None".
+        `templates`: the task's number of dual wordings (`DualTask.dual_templates`), bounding `template`."""
         if not isinstance(row, Mapping):
             raise ValueError(f"dual question must be a mapping, got {cls._shown(row)}")
         missing = [k for k in ("masked_text", "variable", "value") if k not in row]
@@ -55,16 +61,22 @@ class DualQuestion:
         for name in ("masked_text", "variable"):
             if not isinstance(row[name], str):
                 raise ValueError(f"dual question field {name!r} must be text, got {cls._shown(row[name])}")
+        template = cls._template_index(row.get("template"))
+        if templates is not None and template >= templates:
+            raise ValueError(
+                f"dual question field 'template' must be below {templates} (the task has {templates} dual "
+                f"wordings), got {template}"
+            )
         return cls(
             masked_text=row["masked_text"],
             variable=row["variable"],
             value=cls._value_text(row["value"]),
-            template=cls._template_index(row.get("template")),
+            template=template,
         )
 
     @staticmethod
     def _shown(value: Any) -> str:
-        return f"{type(value).__name__} {value!r:.60}"
+        return _shown(value)
 
     @classmethod
     def _value_text(cls, value: Any) -> str:
@@ -130,6 +142,25 @@ class DualTask(ABC):
     def __init__(self, **params: Any) -> None:
         # Task parameters (languages, similarity, ...) travel in extra_info["dupo"]["params"].
         self.params = dict(params)
+
+    def check_declaration(self) -> None:
+        """TypeError naming this task and attribute when a declared attribute has the wrong type or
+        range; called when the task is built (`get_task`), so a user task's mistake stops the job at
+        start-up in one line, not every sample with a traceback (a None `max_answer_chars`), or never
+        (a NaN one disabled the length guard)."""
+        label = f"task {self.name or type(self).__qualname__!r}"
+        for attr in ("name", "ability"):
+            if not isinstance(getattr(self, attr, None), str):
+                raise TypeError(f"{label}: attribute {attr!r} must be text, got {_shown(getattr(self, attr, None))}")
+        for attr, nullable in (("max_answer_chars", False), ("dual_templates", True)):
+            value = getattr(self, attr, None)
+            if value is None and nullable:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                allowed = "a whole number >= 1" + (" or None" if nullable else "")
+                raise TypeError(f"{label}: attribute {attr!r} must be {allowed}, got {_shown(value)}")
+        if not isinstance(getattr(self, "params", None), dict):
+            raise TypeError(f"{label}: call DualTask.__init__ (self.params must be a dict of the task's parameters)")
 
     @abstractmethod
     def decompose(self, example: Mapping[str, Any], seed: int = 0) -> Decomposition:

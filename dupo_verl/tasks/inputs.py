@@ -9,6 +9,8 @@ extra keys, so a user task needs nothing beyond the `DualTask` methods.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,10 +35,17 @@ def input_fields(task: Any) -> dict[str, InputField] | None:
 def ground_truth(task: Any, example: Mapping[str, Any]) -> str:
     """The gold label written to `reward_model.ground_truth` ("" when there is none)."""
     hook = getattr(task, "ground_truth", None)
-    if callable(hook):
-        return str(hook(example) or "")
-    value = example.get("answer")
-    return "" if value is None else str(value)
+    value = hook(example) if callable(hook) else example.get("answer")
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        return str(value)  # 0 is a gold answer (`or ""` lost it)
+    raise TypeError(
+        f"task {getattr(task, 'name', '?')!r}: the gold label must be text, a finite number or None, "
+        f"got {type(value).__name__} {value!r:.60}"
+    )
 
 
 def row_extra_info(task: Any, example: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,4 +58,9 @@ def data_source(task: Any, stem: str) -> str:
     """The rows' `data_source` (verl logs validation metrics per data source): the task's
     `data_source(stem)` hook, else "dupo/<task>/<input file stem>"."""
     hook = getattr(task, "data_source", None)
-    return str(hook(stem)) if callable(hook) else f"dupo/{task.name}/{stem}"
+    if not callable(hook):
+        return f"dupo/{task.name}/{stem}"
+    value = hook(stem)
+    if not isinstance(value, str) or not value.strip():
+        raise TypeError(f"task {task.name!r}: data_source() must return non-blank text, got {type(value).__name__} {value!r:.60}")
+    return value

@@ -21,6 +21,10 @@ def register_task(name: str) -> Callable[[type[DualTask]], type[DualTask]]:
     """Class decorator: make a `DualTask` subclass available as `get_task(name)`."""
 
     def wrap(cls: type[DualTask]) -> type[DualTask]:
+        if not (isinstance(cls, type) and issubclass(cls, DualTask)):
+            raise TypeError(f"register_task({name!r}): {cls!r:.80} is not a DualTask subclass")
+        if not isinstance(name, str) or not name.strip() or ":" in name:
+            raise TypeError(f"register_task: a task name is non-blank text without ':', got {name!r:.80}")
         if name in _TASKS and _TASKS[name] is not cls:
             raise ValueError(f"task {name!r} is already registered by {_TASKS[name].__qualname__}")
         cls.name = name
@@ -42,8 +46,19 @@ def allow_task_modules(modules: Iterable[str]) -> None:
     for module in modules:
         module = module.strip()
         if module:
-            importlib.import_module(module)
+            _import_module(module)
             _ALLOWED_MODULES.add(module)
+
+
+def _import_module(module: str) -> Any:
+    """`importlib.import_module`, with any failure of the user's module (a SyntaxError, an error its
+    import-time code raises) as one ImportError naming it: the CLI prints that in one line."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise
+    except Exception as exc:
+        raise ImportError(f"importing task module {module!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def allow_hint(module_name: str) -> str:
@@ -65,7 +80,9 @@ def get_task(name: str, **params: Any) -> DualTask:
     Task names often come from data (`extra_info["dupo"]["task"]`), so a name never imports a
     module by itself: that would run any installed module's import-time code while reading a file.
     """
-    return task_class(name)(**params)
+    task = task_class(name)(**params)
+    task.check_declaration()
+    return task
 
 
 def task_class(name: str) -> type[DualTask]:
@@ -86,9 +103,13 @@ def _import_task(path: str) -> type[DualTask]:
             f"task {path!r} is not registered and module {module_name!r} is not allowed to be imported; "
             f"registered: {', '.join(sorted(_TASKS))}. To use it, allow the module explicitly ({allow_hint(module_name)})"
         )
-    cls = getattr(importlib.import_module(module_name), attr, None)
+    cls = getattr(_import_module(module_name), attr, None)
     if not (isinstance(cls, type) and issubclass(cls, DualTask)):
         raise KeyError(f"{path!r} does not name a DualTask subclass")
+    if _TASKS.get(cls.name) is not cls:
+        # Not registered under its own name (it may inherit a registered parent's): rows must record
+        # the path, or training would rebuild the parent task from them.
+        cls.name = path
     return cls
 
 

@@ -19,6 +19,7 @@ from dupo_verl.scoring import (
     DualOptions,
     DuPOReward,
     GenerateFn,
+    checked_dual_reply,
     require_dual_mode,
     score_response,
     task_from_info,
@@ -28,8 +29,9 @@ from reward_fns.scoring import gold_answers
 
 logger = logging.getLogger(__name__)
 
-# What a malformed `extra_info['dupo']` can raise (a number past the float range: OverflowError).
-_ROW_ERRORS = (KeyError, TypeError, ValueError, OverflowError)
+# What a malformed `extra_info['dupo']` can raise (a number past the float range: OverflowError; a
+# task module that is missing or fails to import: ImportError).
+_ROW_ERRORS = (KeyError, TypeError, ValueError, OverflowError, ImportError)
 
 
 def resolve_options(yaml_kwargs: Mapping[str, Any] | None, trainer_config: Any) -> DualOptions:
@@ -94,11 +96,12 @@ def check_rows_dual_mode(rows: Iterable[Mapping[str, Any]], options: DualOptions
                 require_dual_mode(task, options)
                 checked.add(id(task))
             for dual in duals:
-                task.dual_reply(dual)
-        except LikelihoodUnsupported as exc:
+                checked_dual_reply(task, dual)
+        except Exception as exc:  # any fault of these task hooks would fail this row at every step
             where = f"{source} row {position} (index={info.get('index', '?')}, data_source={row.get('data_source')!r})"
+            reason = str(exc) if isinstance(exc, LikelihoodUnsupported) else f"{type(exc).__name__}: {exc}"
             raise LikelihoodUnsupported(
-                f"dupo.dual_mode=likelihood cannot score {where} of task {task.name!r}: {exc}"
+                f"dupo.dual_mode=likelihood cannot score {where} of task {task.name!r}: {reason}"
             ) from None
         count += 1
     return count

@@ -107,3 +107,16 @@ def test_other_characters_are_left_as_they_are():
     text = "5² ½ é ß \\frac{1}{2} abc 123"
     assert ascii_number_forms(text) == text
     assert ascii_number_forms("a\u200fb\u202ec") == "abc"
+
+
+@pytest.mark.parametrize(
+    ("a", "b"), [("1/0", "1/0"), ("nan", "nan"), ("NaN", "NaN"), ("\\frac{3}{0}", "\\frac{3}{0}"), ("\\boxed{1/0}", "1/0"),
+                 ("-nan", "nan"), ("5/0", "5"), ("nan", "0")],
+)
+def test_a_number_with_no_value_equals_nothing_not_even_itself(a, b):
+    """1/0 == 1/0 and nan == nan were EQUAL (math-verify compared the text)."""
+    assert not both_ways(a, b)
+
+
+def test_infinity_and_zero_fractions_keep_their_values():
+    assert both_ways("\\infty", "\\infty") and both_ways("0/5", "0") and both_ways("10/2", "5")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reward_fns import compute_score
@@ -55,12 +58,59 @@ def test_a_row_without_a_usable_gold_label_is_counted_not_hidden(gold, caplog, m
     assert compute_score("openai/gsm8k", "\\boxed{7}", 7)["gold_missing"] == 0.0
 
 
-@pytest.mark.parametrize("gold", [None, "", "  ", 7, ["a"]])
+@pytest.mark.parametrize("gold", [None, "", "  ", 7, [7], [" ", None], []])
 def test_a_translation_or_span_row_without_a_reference_is_counted(gold):
     out = compute_score("flores", "Le chat.", gold, {"tgt_lang": "fra_Latn"})
     assert out == {"score": 0.0, "bleu": 0.0, "chrf": 0.0, "gold_missing": 1.0}
     span = compute_score("x", "Paris", gold, {"dupo": {"task": "span"}})
     assert span == {"score": 0.0, "acc": 0.0, "gold_missing": 1.0}
+
+
+@pytest.mark.parametrize("wrap", [list, tuple, np.array])
+def test_several_references_score_as_the_best_of_them(wrap):
+    """A list column comes back from parquet as a numpy array; it was counted as no reference."""
+    refs = wrap(["Le chien dort.", "Le chat dort."])
+    out = compute_score("flores", "Le chat dort.", refs, {"tgt_lang": "fra_Latn"})
+    assert out["chrf"] == out["score"] == 1.0 and out["bleu"] == 1.0 and out["gold_missing"] == 0.0
+    span = compute_score("x", "Paris", wrap(["London", "Paris"]), {"dupo": {"task": "span"}})
+    assert span["score"] == 1.0 and span["gold_missing"] == 0.0
+
+
+@pytest.mark.parametrize("gold", [10**5000, float("inf"), [10**5000]], ids=["huge", "inf", "huge_list"])
+def test_a_gold_label_python_cannot_print_is_counted_as_missing(gold):
+    out = compute_score("openai/gsm8k", "\\boxed{5}", gold)
+    assert out["score"] == 0.0 and out["gold_missing"] == 1.0
+
+
+@pytest.mark.parametrize("gold", [Decimal("5"), Fraction(5), np.int64(5), np.float32(5.0)])
+def test_a_number_gold_label_of_any_numeric_type_is_read(gold):
+    assert compute_score("openai/gsm8k", "\\boxed{5}", gold) | {"pred": ""} == {
+        "score": 1.0, "acc": 1.0, "pred": "", "verify_timeouts": 0.0, "gold_missing": 0.0}
+
+
+def test_a_user_task_is_validated_by_its_own_gold_score(caplog):
+    """compute_score raised for every task it did not know, though the task documents gold_score."""
+    from dupo_verl.tasks import register_task
+    from dupo_verl.tasks.two_sum import TwoSumTask
+
+    @register_task("scoring_user_exact")
+    class Exact(TwoSumTask):
+        def gold_score(self, response, ground_truth):
+            return {"good": 1.0, "half": 0.5, "nan": float("nan")}.get(response.strip(), 0.0)
+
+    info = {"dupo": {"task": "scoring_user_exact", "params": {}}}
+    assert compute_score("mine", "good", "ref", info) == {"score": 1.0, "acc": 1.0, "gold_missing": 0.0}
+    assert compute_score("mine", "half", ["ref", "other"], info)["score"] == 0.5
+    assert compute_score("mine", "nan", "ref", info)["score"] == 0.0 and "not a number in [0, 1]" in caplog.text
+    assert compute_score("mine", "good", None, info) == {"score": 0.0, "acc": 0.0, "gold_missing": 1.0}
+
+    @register_task("scoring_user_no_gold")
+    class NoGold(TwoSumTask):
+        def gold_score(self, response, ground_truth):
+            return None
+
+    with pytest.raises(ValueError, match="task 'scoring_user_no_gold' has no gold_score"):
+        compute_score("mine", "good", "ref", {"dupo": {"task": "scoring_user_no_gold", "params": {}}})
 
 
 def test_two_sum_is_judged_like_math():

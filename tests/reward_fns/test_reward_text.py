@@ -145,3 +145,18 @@ def test_non_string_input_is_a_clear_type_error():
         bleu(None, "x")
     with pytest.raises(TypeError, match="language code"):
         chrf("x", "x", lang=3)
+
+
+@pytest.mark.parametrize("name", ["token_f1", "exact_match", "rouge_l"])
+def test_texts_with_no_tokens_left_match_only_when_they_are_the_same_text(name):
+    """Both sides normalised to no tokens used to score 1.0: "the" equalled "a", "!!!" equalled "???"."""
+    assert similarity(name, "the", "a") == 0.0
+    assert similarity(name, "!!!", "???") == 0.0
+    assert similarity(name, "The", "the") == 1.0
+    assert similarity(name, "!!!", "!!!") == 1.0
+
+
+@pytest.mark.parametrize("name", SIMILARITIES)
+def test_direction_marks_are_not_scored(name):
+    """A right-to-left override around a word lowered chrF to 0.75; the math path already ignored it."""
+    assert similarity(name, "\u202ehello world\u202c", "hello world") == similarity(name, "hello world", "hello world")
