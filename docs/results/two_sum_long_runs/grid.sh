@@ -65,3 +65,12 @@ $D --output runs/grid15_48 --methods warm_start,oracle,dupo_frozen_ensemble,dupo
 $D --output runs/grid15_72 --methods warm_start,oracle,dupo_frozen_ensemble,dupo_likelihood,dupo_ensemble --seeds 3 --collect --continue-from runs/grid15_48
 # not run yet: dupo_anchored past 24 steps, the shuffled control past 24 steps
 stages warm_start,dupo_ensemble,dupo_likelihood,dupo_anchored 3
+# eighteenth session (runs/ kept, same worktree of b97b159): the live ensemble's 72-step stage
+# (seeds 1-2, --resume reused seed 0), the anchored judge's 48-step stage, their tables; then,
+# after a clean-clone CI run, the anchored judge's 72-step stage
+$D --output runs/grid15_72 --methods warm_start,dupo_ensemble --seeds 3 --continue-from runs/grid15_48
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble,dupo_likelihood,dupo_frozen_ensemble --seeds 3 --collect --continue-from runs/grid15_48
+$D --output runs/grid15_48 --methods warm_start,dupo_anchored --seeds 3 --continue-from runs/grid15_24
+$D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble,dupo_likelihood,dupo_frozen_ensemble,dupo_anchored --seeds 3 --collect --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,dupo_anchored --seeds 3 --continue-from runs/grid15_48
+# not run: the shuffled control past 24 steps (collapsed at 24 on every seed)
