@@ -107,13 +107,13 @@ def judge_answers(pred: str | None, gold: str | None, timeout: float = DEFAULT_T
         if not pred or not gold or len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
             return Verdict.UNEQUAL
         pred, gold = normalize_tex_arguments(pred), normalize_tex_arguments(gold)
-        if is_undefined_number(pred) or is_undefined_number(gold):  # NaN != NaN; 1/0 is no value
-            return Verdict.UNEQUAL
         if units_differ(pred, gold):
             return Verdict.UNEQUAL
         a, b = parse_plain_number(pred), parse_plain_number(gold)
-        if a is not None and b is not None:
+        if a is not None and b is not None:  # the common case: no further parsing
             return Verdict.EQUAL if _plain_equal(a, b) else Verdict.UNEQUAL
+        if is_undefined_number(pred) or is_undefined_number(gold):  # NaN != NaN; 1/0 is no value
+            return Verdict.UNEQUAL
         # One side is a plain number: math-verify gets it as we read it ("1 quadrillion" -> 10**15).
         outcome = get_pool().verify(_as_latex(b, gold), _as_latex(a, pred), seconds)
     except Exception:  # a reward must not crash a training step; the log says why, the tally counts it

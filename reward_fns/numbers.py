@@ -90,7 +90,8 @@ _TEX_FRACTION = re.compile(
 )
 
 
-_DIRECTION_MARKS = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# Bidi controls and zero-width joiners: invisible, never part of a number or a word to score.
+DIRECTION_MARKS = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _NUMBER_SIGNS = {"\u066b": ".", "\u066c": ",", "\uff0d": "-", "\ufe63": "-", "\uff0b": "+"}
 
 
@@ -99,7 +100,7 @@ class _AsciiNumberTable(dict):
 
     def __missing__(self, code: int) -> str | int | None:
         c = chr(code)
-        if c in _DIRECTION_MARKS:
+        if c in DIRECTION_MARKS:
             mapped: str | int | None = None  # a direction mark or joiner: dropped
         elif c in _NUMBER_SIGNS:
             mapped = _NUMBER_SIGNS[c]

@@ -18,6 +18,8 @@ import threading
 import unicodedata
 from collections import Counter
 
+from reward_fns.numbers import DIRECTION_MARKS
+
 __all__ = [
     "SIMILARITIES",
     "MissingTokenizerError",
@@ -49,8 +51,7 @@ _TOKEN = re.compile(rf"[{_CJK_CHARS}]|[^\W{_CJK_CHARS}]+")
 _ARTICLES = frozenset({"a", "an", "the"})
 _PUNCT = frozenset(string.punctuation)
 _LOCAL = threading.local()
-# Bidi controls a right-to-left text carries around words; invisible, they are no characters to score.
-_NO_DIRECTION_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+_NO_DIRECTION_MARKS = dict.fromkeys(map(ord, DIRECTION_MARKS))  # invisible: no characters to score
 
 
 class MissingTokenizerError(ImportError):
