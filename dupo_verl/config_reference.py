@@ -103,6 +103,17 @@ METRIC_DOCS: dict[str, MetricDoc] = {
         "answers); the dual accuracy is taken over the answers scored.",
         "0; it follows `dupo_dual_errors`, or a server that returns fewer than `dual_samples` answers.",
     ),
+    "dupo_task_timeouts": MetricDoc(
+        "Calls of the task's own code for this rollout (answer extraction and guards, a dual prompt, the "
+        "scoring of dual answers, the gold check) that ran past `task_timeout_s`: no verdict; an answer "
+        "never checked gets `no_answer_reward`, a question never scored counts as a dual error and scores 0.",
+        "0; anything else is task code that hangs (a user task's hook; the worker log names the hook).",
+    ),
+    "dupo_task_seconds": MetricDoc(
+        "Wall seconds this rollout spent in the task's own code (including math-verify's checks), "
+        "summed over its calls.",
+        "Small next to the step's `timing_s/gen`; a large value is a slow task hook.",
+    ),
     "dupo_judge_disagreement": MetricDoc(
         "`judge=anchored`: 1 when the live self-dual and the frozen dual give verdicts on different "
         "sides of 0.5 for this answer; 0 with one judge.",

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 from dupo_verl.likelihood import check_logprobs
 from dupo_verl.plain import to_plain
 from dupo_verl.shared_calls import shared_call
+from dupo_verl.task_calls import TaskCodeTimeout, run_task_code, task_code_tally
 from dupo_verl.tasks import DualQuestion, DualReply, DualTask, Messages, get_task
 from reward_fns.math import verify_tally
 from reward_fns.shaping import exp_shaping
@@ -52,6 +53,8 @@ METRIC_KEYS: tuple[str, ...] = (
     "dupo_dual_logprob",
     "dupo_dual_logprob_sum",
     "dupo_judge_disagreement",
+    "dupo_task_timeouts",
+    "dupo_task_seconds",
 )
 
 # How the accuracies of one rollout's dual questions become one: their mean, or an ensemble's
@@ -213,6 +216,14 @@ class DualOptions:
         "How a dual question is asked: sample (dual_samples answers, checked) or likelihood "
         "(similarity = exp(mean log-prob) in [0, 1] of the true hidden value, one prefill; rollouts that gave "
         "the same answer at the same time share that prefill).",
+    )
+    task_timeout_s: float = _option(
+        600.0,
+        _Rule("real", MIN_DUAL_TIMEOUT_S, MAX_DUAL_TIMEOUT_S),
+        "Seconds of wall time one call of the task's own code may take (answer extraction and guards, "
+        "building a dual prompt, scoring the dual answers, the gold check) before it gives no verdict and "
+        "is counted in dupo_task_timeouts; a number in [0.001, 86400]. The default leaves room for "
+        "math-verify's checks on a loaded machine.",
     )
     judge: str = _option(
         "self",
@@ -422,7 +433,8 @@ async def judge_answer(
     """Ask the dual `options.dual_samples` times to rebuild `dual.value` given `answer` (never raises)."""
     k = options.dual_samples
     try:
-        messages = task.dual_messages(dual, answer)
+        messages = await run_task_code(
+            task.name, "dual_messages", lambda: task.dual_messages(dual, answer), options.task_timeout_s)
     except Exception as exc:  # one bad row: a failed question, not a stopped run (a retry would fail again)
         logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
         return Judgement(scores=[], errors=1, missing=k, failed=True)
@@ -452,7 +464,12 @@ async def judge_answer(
         return Judgement(scores=[], errors=errors, timeouts=timeouts, missing=k, failed=True)
     texts, tokens = _reply_texts(reply, k)
     # Off the event loop: a non-numeric reconstruction may take math-verify up to its time bound.
-    results = await asyncio.to_thread(lambda: [_safe_score(task, dual, text) for text in texts])
+    try:
+        results = await run_task_code(
+            task.name, "score_reconstruction", lambda: [_safe_score(task, dual, text) for text in texts],
+            options.task_timeout_s)
+    except TaskCodeTimeout:  # no verdict for any of these answers; counted in dupo_task_timeouts
+        return Judgement(scores=[], tokens=tokens, errors=errors + 1, timeouts=timeouts, missing=k, failed=True)
     scores = [score for score in results if score is not None]
     unusable = len(results) - len(scores)
     return Judgement(
@@ -522,8 +539,9 @@ async def judge_likelihood(
 ) -> Judgement:
     """How likely the dual finds the true `dual.value` given `answer` (one prefill, retried like sampling)."""
     try:
-        messages = task.dual_messages(dual, answer)
-        reply = checked_dual_reply(task, dual)
+        messages, reply = await run_task_code(
+            task.name, "dual_messages", lambda: (task.dual_messages(dual, answer), checked_dual_reply(task, dual)),
+            options.task_timeout_s)
     except Exception as exc:  # one bad row: a failed question, not a stopped run
         logger.warning("building the dual prompt failed (session %s): %r", session_id, exc)
         return Judgement(scores=[], errors=1, missing=1, failed=True)
@@ -663,12 +681,14 @@ def _screen(
     return answer, None, [d for d in chosen if not leaks_safely(task, d, answer)]
 
 
-async def _gold_score(task: DualTask, response: str, ground_truth: str | None) -> float | None:
+async def _gold_score(task: DualTask, response: str, ground_truth: str | None, timeout_s: float) -> float | None:
     """`task.gold_score` in a worker thread, as a number in [0, 1], or None (no label, or no usable score)."""
     if not ground_truth:
         return None
     try:
-        gold = await asyncio.to_thread(task.gold_score, response, ground_truth)
+        gold = await run_task_code(task.name, "gold_score", lambda: task.gold_score(response, ground_truth), timeout_s)
+    except TaskCodeTimeout:  # counted in dupo_task_timeouts
+        return None
     except Exception as exc:  # diagnostics (and the hybrid reward) must not cost the sample its dual reward
         logger.warning("gold_score of task %s failed; scored as unlabelled: %r", task.name, exc)
         return None
@@ -699,7 +719,12 @@ async def score_response(
     chosen = list(duals[: options.dual_questions_per_rollout])
 
     async def dual_accuracy() -> float | None:
-        answer, rejected, usable = await asyncio.to_thread(_screen, task, response, chosen, options)
+        try:
+            answer, rejected, usable = await run_task_code(
+                task.name, "extract_primal_answer", lambda: _screen(task, response, chosen, options),
+                options.task_timeout_s)
+        except TaskCodeTimeout:  # no verdict on this answer: the no-answer reward, counted in dupo_task_timeouts
+            return None
         if rejected is not None:
             metrics[rejected] = 1.0
             return None
@@ -724,9 +749,12 @@ async def score_response(
 
     # Answer checks without a verdict in time (math-verify overran its bound) score 0 in the task
     # (`MathTask.score_reconstruction`) and are counted here; the tally follows the work into threads.
-    with verify_tally() as checks:
-        dual_acc, gold = await asyncio.gather(dual_accuracy(), _gold_score(task, response, ground_truth))
+    with verify_tally() as checks, task_code_tally() as task_code:
+        dual_acc, gold = await asyncio.gather(
+            dual_accuracy(), _gold_score(task, response, ground_truth, options.task_timeout_s))
     metrics["dupo_verify_timeouts"] = float(checks.timeouts)
+    metrics["dupo_task_timeouts"] = float(task_code.timeouts)
+    metrics["dupo_task_seconds"] = task_code.seconds
     return _final_reward(metrics, dual_acc, gold, options)
 
 
@@ -753,6 +781,8 @@ _ANCHOR_SUMMED = (
     "dupo_dual_errors",
     "dupo_dual_timeouts",
     "dupo_dual_missing",
+    "dupo_task_timeouts",
+    "dupo_task_seconds",
 )
 
 

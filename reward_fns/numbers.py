@@ -20,6 +20,10 @@ Decisions (issue 16, against math-verify and the benchmarks' graders):
   with their minus, decimal and group signs (``－``, ``٫``, ``٬``); direction marks around a number
   (a right-to-left sentence puts them there) are not part of it. Only these characters are mapped,
   not NFKC as a whole, which would make ``5²`` into ``52``.
+* Single-character fractions are fractions: ``½`` is 1/2 and ``3½`` the mixed number 7/2 (so is
+  ``3 1⁄2`` with a fraction slash); a Roman numeral character, or a run of them, is its value
+  (``Ⅻ`` and ``ⅩⅡ`` are 12). Superscript digits are not read: ``25 m²`` is 25 square metres, and
+  turning ``²`` into a number would make it the last number of that answer.
 * A space, no-break space or thin space groups digits only in the full SI form ``1 000`` or
   ``12 345 678.5`` (groups of exactly three), so ``2 1/2`` stays a mixed number.
 """
@@ -95,6 +99,16 @@ DIRECTION_MARKS = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\ufeff\u202a\u202b\
 _NUMBER_SIGNS = {"\u066b": ".", "\u066c": ",", "\uff0d": "-", "\ufe63": "-", "\uff0b": "+"}
 
 
+# Single-character fractions (¼ ½ ¾ ⅐ … ⅞ ↉) and the slashes that build others (1⁄2, 1∕2).
+_VULGAR_FRACTIONS = "\u00bc\u00bd\u00be" + "".join(map(chr, range(0x2150, 0x215F))) + "\u2189"
+_ZERO_THIRDS = "\u2189"
+_FRACTION_SLASHES = "\u2044\u2215"
+_VULGAR_AFTER_DIGIT = re.compile(rf"(?<=[0-9\u0660-\u0669\u06f0-\u06f9\uff10-\uff19])(?=[{_VULGAR_FRACTIONS}])")
+# Roman numeral characters (Ⅰ … ↈ, without ↉); a run of them is one number (bounded by MAX_NUMBER_CHARS
+# wherever a number is parsed).
+_ROMAN_RUN = re.compile("[\u2160-\u2188]+")
+
+
 class _AsciiNumberTable(dict):
     """``str.translate`` table filled on first sight of each character (no table of all Unicode)."""
 
@@ -108,6 +122,11 @@ class _AsciiNumberTable(dict):
             mapped = str(unicodedata.decimal(c))
         elif 0xFF01 <= code <= 0xFF5E:  # full-width ASCII: ．，％＄ and letters
             mapped = chr(code - 0xFEE0)
+        elif c in _VULGAR_FRACTIONS:
+            value = Fraction(unicodedata.numeric(c)).limit_denominator(12)
+            mapped = f"{0 if c == _ZERO_THIRDS else value.numerator}/{3 if c == _ZERO_THIRDS else value.denominator}"
+        elif c in _FRACTION_SLASHES:
+            mapped = "/"
         else:
             mapped = code
         self[code] = mapped
@@ -119,8 +138,23 @@ _ASCII_NUMBER_TABLE = _AsciiNumberTable()
 
 def ascii_number_forms(text: str) -> str:
     """``text`` with every script's decimal digits as ASCII digits, the Arabic and full-width number
-    signs as ASCII, and direction marks removed (see the module notes); other characters unchanged."""
-    return text if text.isascii() else text.translate(_ASCII_NUMBER_TABLE)
+    signs as ASCII, direction marks removed, vulgar fractions as ``n/d`` (``3½`` is ``3 1/2``) and
+    Roman numeral characters as their value (``Ⅻ`` is 12; see the module notes); other characters
+    unchanged."""
+    if text.isascii():
+        return text
+    if _ROMAN_RUN.search(text):
+        text = _ROMAN_RUN.sub(_roman_value, text)
+    if _VULGAR_AFTER_DIGIT.search(text):  # a whole number before a fraction is a mixed number
+        text = _VULGAR_AFTER_DIGIT.sub(" ", text)
+    return text.translate(_ASCII_NUMBER_TABLE)
+
+
+def _roman_value(match: re.Match) -> str:
+    """The value of a run of Roman numeral characters, subtractive as written (``ⅩⅠⅤ`` is 14)."""
+    values = [int(unicodedata.numeric(c)) for c in match.group(0)]
+    total = sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
+    return str(total) if total > 0 else match.group(0)
 
 
 @dataclass(frozen=True)

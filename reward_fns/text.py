@@ -8,6 +8,11 @@ reference's script decides: Han without kana is Chinese (``zh``), kana is
 Japanese (``char``: per character, which needs no MeCab), anything else ``13a``; ``13a`` on an
 unsegmented Chinese reference would make one "word" of the whole sentence and BLEU near zero. Inputs longer
 than ``MAX_TEXT_CHARS`` are cut to that length so that a runaway generation cannot stall a step.
+
+BLEU and chrF score the text as sacrebleu does, with no Unicode normalisation, so their numbers are
+the published metrics' (a ligature ``ﬁ`` is not ``fi`` there). The token metrics (token F1, exact
+match, ROUGE-L) normalise SQuAD-style, which here includes NFKC and case folding, so ``ﬁ`` is ``fi``
+there. Invisible direction marks are dropped, and lone surrogates spelled out, for all of them.
 """
 
 from __future__ import annotations
@@ -240,8 +245,8 @@ def _clip(text: str) -> str:
     text = text[:MAX_TEXT_CHARS].replace("\x00", " ").translate(_NO_DIRECTION_MARKS)
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates
-        text = text.encode("utf-8", "replace").decode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: spelled out, so two different ones stay different
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dupo_verl.scoring import DualOptions, GenerateFn, judge_dual, leaks_safely
+from dupo_verl.task_calls import TaskCodeTimeout, run_task_code
 from dupo_verl.tasks import DualQuestion, DualTask
 
 
@@ -40,7 +41,12 @@ async def dual_table(
 
     async def cell(a: int, q: int) -> Cell:
         answer, dual = answers[a], duals[q]
-        if await asyncio.to_thread(leaks_safely, task, dual, answer):
+        try:
+            leaked = await run_task_code(
+                task.name, "leaks", lambda: leaks_safely(task, dual, answer), options.task_timeout_s)
+        except TaskCodeTimeout:  # no verdict on the leak, so none on the cell
+            return Cell(accuracy=None, failed=True, attempts_failed=1)
+        if leaked:
             return Cell(accuracy=None, leaked=True)
         judgement = await judge_dual(task, dual, answer, generate, options, f"{session_prefix}/a{a}/q{q}")
         if judgement.failed:  # every attempt failed, or the dual prompt could not be built

@@ -104,8 +104,8 @@ def test_a_math_reward_reads_an_arabic_answer_and_the_dual_reads_a_persian_value
 
 
 def test_other_characters_are_left_as_they_are():
-    text = "5² ½ é ß \\frac{1}{2} abc 123"
-    assert ascii_number_forms(text) == text
+    text = "5² ⅽ é ß \\frac{1}{2} abc 123"
+    assert ascii_number_forms(text) == text.replace("ⅽ", "100")
     assert ascii_number_forms("a\u200fb\u202ec") == "abc"
 
 
@@ -120,3 +120,53 @@ def test_a_number_with_no_value_equals_nothing_not_even_itself(a, b):
 
 def test_infinity_and_zero_fractions_keep_their_values():
     assert both_ways("\\infty", "\\infty") and both_ways("0/5", "0") and both_ways("10/2", "5")
+
+
+VULGAR = "¼½¾⅐⅑⅒⅓⅔⅕⅖⅗⅘⅙⅚⅛⅜⅝⅞"
+ROMAN = [(1000, "Ⅿ"), (900, "ⅭⅯ"), (500, "Ⅾ"), (400, "ⅭⅮ"), (100, "Ⅽ"), (90, "ⅩⅭ"), (50, "Ⅼ"), (40, "ⅩⅬ"),
+         (10, "Ⅹ"), (9, "ⅠⅩ"), (5, "Ⅴ"), (4, "ⅠⅤ"), (1, "Ⅰ")]
+
+
+def roman(number: int) -> str:
+    out = ""
+    for value, letters in ROMAN:
+        while number >= value:
+            out, number = out + letters, number - value
+    return out
+
+
+@pytest.mark.parametrize("char", list(VULGAR))
+def test_a_fraction_character_is_its_fraction_and_a_mixed_number_after_a_whole(char):
+    import unicodedata
+
+    value = Fraction(unicodedata.numeric(char)).limit_denominator(12)
+    assert parse_number(char) == value and parse_number("-" + char) == -value
+    assert both_ways(char, f"{value.numerator}/{value.denominator}")
+    assert both_ways(f"7{char}", str(float(7 + value)) if value.denominator in (2, 4, 5, 8) else f"7 {value}")
+    assert both_ways(f"\\boxed{{7{char}}}", f"7 {value.numerator}/{value.denominator}")
+    assert not both_ways(char, str(value.numerator))  # never its numerator alone
+    assert extract_answer(f"so each gets 7{char} cups.") is not None
+    assert math_accuracy(f"so each gets 7{char}.", str(7 + value)) == 1.0
+
+
+@SETTINGS
+@given(st.integers(1, 3999))
+def test_roman_numeral_characters_read_as_their_value(number):
+    written = roman(number)
+    assert parse_number(written) == number and both_ways(written, str(number))
+    assert not both_ways(written, str(number + 1))
+    lower = written.translate(str.maketrans("ⅠⅤⅩⅬⅭⅮⅯ", "ⅰⅴⅹⅼⅽⅾⅿ"))
+    assert parse_number(lower) == number
+
+
+def test_single_character_roman_numerals_and_fraction_slashes():
+    assert [parse_number(c) for c in "ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩⅪⅫ"] == list(range(1, 13))
+    assert parse_number("1⁄2") == Fraction(1, 2) and parse_number("3∕4") == Fraction(3, 4)
+    assert parse_number("↉") == 0
+
+
+def test_superscripts_are_not_read_so_a_squared_unit_keeps_its_number():
+    assert extract_answer("The floor is 25 m².") == "25"
+    assert math_accuracy("The floor is 25 m².", "25") == 1.0
+    assert not both_ways("5²", "52") and not both_ways("5²", "2")
+    assert ascii_number_forms("x² + 3") == "x² + 3"

@@ -160,3 +160,15 @@ def test_texts_with_no_tokens_left_match_only_when_they_are_the_same_text(name):
 def test_direction_marks_are_not_scored(name):
     """A right-to-left override around a word lowered chrF to 0.75; the math path already ignored it."""
     assert similarity(name, "\u202ehello world\u202c", "hello world") == similarity(name, "hello world", "hello world")
+
+
+@pytest.mark.parametrize("metric", SIMILARITIES)
+def test_two_different_lone_surrogates_are_different_text(metric):
+    assert similarity(metric, "\ud800", "\ud800") == 1.0
+    assert similarity(metric, "\ud800", "\udfff") < 1.0
+    assert similarity(metric, "\ud800", "?") < 1.0  # not read as the replacement character
+
+
+def test_ligatures_are_text_for_bleu_and_chrf_and_normalised_for_the_token_metrics():
+    assert similarity("chrf", "ﬁnal", "final") < 1.0  # sacrebleu's own reading
+    assert similarity("token_f1", "ﬁnal", "final") == 1.0  # SQuAD-style, with NFKC
