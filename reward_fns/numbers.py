@@ -104,9 +104,8 @@ _VULGAR_FRACTIONS = "\u00bc\u00bd\u00be" + "".join(map(chr, range(0x2150, 0x215F
 _ZERO_THIRDS = "\u2189"
 _FRACTION_SLASHES = "\u2044\u2215"
 _VULGAR_AFTER_DIGIT = re.compile(rf"(?<=[0-9\u0660-\u0669\u06f0-\u06f9\uff10-\uff19])(?=[{_VULGAR_FRACTIONS}])")
-# Roman numeral characters (Ⅰ … ↈ, without ↉); a run of them is one number (bounded by MAX_NUMBER_CHARS
-# wherever a number is parsed).
-_ROMAN_RUN = re.compile("[\u2160-\u2188]+")
+# Roman numeral characters (Ⅰ … ↈ, without the letters Ↄ ↄ and ↉); a run of them is one number.
+_ROMAN_RUN = re.compile("[\u2160-\u2182\u2185-\u2188]+")
 
 
 class _AsciiNumberTable(dict):

@@ -170,3 +170,16 @@ def test_superscripts_are_not_read_so_a_squared_unit_keeps_its_number():
     assert math_accuracy("The floor is 25 m².", "25") == 1.0
     assert not both_ways("5²", "52") and not both_ways("5²", "2")
     assert ascii_number_forms("x² + 3") == "x² + 3"
+
+
+NUMBER_FORMS_BLOCK = "".join(map(chr, range(0x2150, 0x2190)))
+
+
+@SETTINGS
+@given(st.text(alphabet=st.sampled_from(NUMBER_FORMS_BLOCK + "0123456789 -/.٣"), max_size=30))
+def test_any_text_of_number_forms_reads_without_raising(text):
+    """Every character of Unicode's Number Forms block (letters such as Ↄ among them), in any order."""
+    ascii_number_forms(text)
+    parse_number(text)
+    extract_answer(f"the answer is {text}")
+    assert isinstance(answers_equal(text, "12"), bool)
