@@ -120,8 +120,12 @@ async def run_task_code(task_name: str, hook: str, call: Callable[[], T], timeou
     try:
         pool, running = _submit(call)
         start = time.monotonic()
+        outcome = asyncio.wrap_future(running)
+        # a call left behind (timed out, or its caller cancelled) may still fail later: retrieved here,
+        # so asyncio does not log "exception was never retrieved" for it
+        outcome.add_done_callback(lambda f: f.cancelled() or f.exception())
         try:
-            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(running)), timeout_s)
+            return await asyncio.wait_for(asyncio.shield(outcome), timeout_s)
         except asyncio.TimeoutError:
             with _LOCK:
                 abandoned = not running.done()
