@@ -74,3 +74,9 @@ $D --output runs/grid15_48 --methods warm_start,dupo_anchored --seeds 3 --contin
 $D --output runs/grid15_48 --methods warm_start,oracle,dupo_ensemble,dupo_likelihood,dupo_frozen_ensemble,dupo_anchored --seeds 3 --collect --continue-from runs/grid15_24
 $D --output runs/grid15_72 --methods warm_start,dupo_anchored --seeds 3 --continue-from runs/grid15_48
 # not run: the shuffled control past 24 steps (collapsed at 24 on every seed)
+# nineteenth session (runs/ kept, same worktree of b97b159): the anchored judge's seed 2 at 48-72
+# steps (--resume trained only it; seeds 0-1 reused), the shuffled control through 48 and 72 steps
+$D --output runs/grid15_72 --methods warm_start,dupo_anchored --seeds 3 --continue-from runs/grid15_48
+$D --output runs/grid15_72 --methods warm_start,oracle,dupo_ensemble,dupo_likelihood,dupo_frozen_ensemble,dupo_anchored --seeds 3 --collect --continue-from runs/grid15_48
+$D --output runs/grid15_48 --methods warm_start,shuffled --seeds 3 --continue-from runs/grid15_24
+$D --output runs/grid15_72 --methods warm_start,shuffled --seeds 3 --continue-from runs/grid15_48
