@@ -86,7 +86,8 @@ METRIC_DOCS: dict[str, MetricDoc] = {
     ),
     "dupo_dual_errors": MetricDoc(
         "Failed dual attempts, counted per attempt (server errors, timeouts, malformed replies, a dual "
-        "prompt over the context limit); a question whose attempts all fail scores 0.",
+        "prompt over the context limit, a task hook that raised); a question whose attempts all fail "
+        "scores 0, and a sample whose answer extraction raised gets `no_answer_reward`.",
         "0; anything else needs the agent-loop worker log (see Troubleshooting).",
     ),
     "dupo_dual_timeouts": MetricDoc(

@@ -468,7 +468,9 @@ async def judge_answer(
         results = await run_task_code(
             task.name, "score_reconstruction", lambda: [_safe_score(task, dual, text) for text in texts],
             options.task_timeout_s)
-    except TaskCodeTimeout:  # no verdict for any of these answers; counted in dupo_task_timeouts
+    except Exception as exc:  # timed out (counted in dupo_task_timeouts) or raised past `_safe_score`
+        if not isinstance(exc, TaskCodeTimeout):
+            _unusable_score(task, "raised", repr(exc))
         return Judgement(scores=[], tokens=tokens, errors=errors + 1, timeouts=timeouts, missing=k, failed=True)
     scores = [score for score in results if score is not None]
     unusable = len(results) - len(scores)
@@ -725,6 +727,13 @@ async def score_response(
                 options.task_timeout_s)
         except TaskCodeTimeout:  # no verdict on this answer: the no-answer reward, counted in dupo_task_timeouts
             return None
+        except Exception as exc:  # the task's extraction or guards raised: a failed sample, counted
+            if (task.name, "screen") not in _warned_scores:
+                _warned_scores.add((task.name, "screen"))
+                logger.warning("answer extraction or guards of task %r raised %r; that sample counts as a dual "
+                               "error with the no-answer reward (logged once per task)", task.name, exc)
+            metrics["dupo_dual_errors"] = 1.0
+            return None
         if rejected is not None:
             metrics[rejected] = 1.0
             return None
@@ -802,6 +811,8 @@ def anchored_reward(live: Mapping[str, float], frozen: DuPOReward, options: Dual
     (0.2, 1.0, 2.0)
     """
     metrics = {key: float(frozen.metrics.get(key, 0.0)) for key in METRIC_KEYS}
+    for key in _ANCHOR_SUMMED:
+        metrics[key] = float(live.get(key, 0.0)) + float(frozen.metrics.get(key, 0.0))
     live_has = float(live.get("dupo_dual_questions", 0.0)) > 0
     frozen_has = float(frozen.metrics.get("dupo_dual_questions", 0.0)) > 0
     if not (live_has or frozen_has):
@@ -809,8 +820,6 @@ def anchored_reward(live: Mapping[str, float], frozen: DuPOReward, options: Dual
     accs = ([float(live["dupo_dual_acc"])] if live_has else []) + (
         [float(frozen.metrics["dupo_dual_acc"])] if frozen_has else []
     )
-    for key in _ANCHOR_SUMMED:
-        metrics[key] = float(live.get(key, 0.0)) + float(frozen.metrics.get(key, 0.0))
     logprobs = [m for m, has in ((live, live_has), (frozen.metrics, frozen_has)) if has and options.dual_mode == "likelihood"]
     for key in ("dupo_dual_logprob", "dupo_dual_logprob_sum"):
         if logprobs:

@@ -23,8 +23,8 @@ _LAST_NUMBER = re.compile(
     r"(?:[eE][+-]?[0-9]{1,6}(?![0-9A-Za-z]))?"
     r"(?:\s*/\s*[0-9]+)?%?"
 )
-_SIMPLE_FRACTION = re.compile(r"([0-9]+)\s*/\s*([0-9]+)")
-_MIXED_WHOLE = re.compile(r"(?<![0-9.,/])(-?[0-9]+) $")
+_SIMPLE_FRACTION = re.compile(r"([0-9]{1,30})\s*/\s*([0-9]{1,30})%?")
+_MIXED_WHOLE = re.compile(r"(?<![0-9.,/])(-?[0-9]+)[ \u00a0\u2009\u202f]$")
 _THINK_END = "</think>"
 
 
@@ -136,7 +136,7 @@ def _last_number(text: str) -> str | None:
     if not hits:
         return None
     number = hits[-1].group(0)
-    fraction = _SIMPLE_FRACTION.fullmatch(number)
+    fraction = _SIMPLE_FRACTION.fullmatch(number)  # at most 30 digits a side: int() of 5000 digits raises
     if fraction and 0 < int(fraction.group(1)) < int(fraction.group(2)):
         whole = _MIXED_WHOLE.search(tail, max(0, hits[-1].start() - 30), hits[-1].start())
         if whole:

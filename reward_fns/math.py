@@ -21,7 +21,13 @@ from fractions import Fraction
 
 from reward_fns.extraction import MAX_ANSWER_CHARS, extract_answer
 from reward_fns.latex import normalize_tex_arguments
-from reward_fns.numbers import PlainNumber, is_undefined_number, parse_number, parse_plain_number
+from reward_fns.numbers import (
+    PlainNumber,
+    ascii_number_forms,
+    is_undefined_number,
+    parse_number,
+    parse_plain_number,
+)
 from reward_fns.units import units_differ
 from reward_fns.verify_pool import Verdict, check_time_bound, get_pool
 
@@ -106,6 +112,9 @@ def judge_answers(pred: str | None, gold: str | None, timeout: float = DEFAULT_T
         pred, gold = pred.strip(), gold.strip()
         if not pred or not gold or len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
             return Verdict.UNEQUAL
+        # one reading of every script's digits, fraction and Roman numeral characters for the unit
+        # check and math-verify too, not only for plain numbers ("½ + ½" is 1, "1½ cm" is not "1.5 m")
+        pred, gold = ascii_number_forms(pred), ascii_number_forms(gold)
         pred, gold = normalize_tex_arguments(pred), normalize_tex_arguments(gold)
         if units_differ(pred, gold):
             return Verdict.UNEQUAL

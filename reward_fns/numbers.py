@@ -20,9 +20,10 @@ Decisions (issue 16, against math-verify and the benchmarks' graders):
   with their minus, decimal and group signs (``－``, ``٫``, ``٬``); direction marks around a number
   (a right-to-left sentence puts them there) are not part of it. Only these characters are mapped,
   not NFKC as a whole, which would make ``5²`` into ``52``.
-* Single-character fractions are fractions: ``½`` is 1/2 and ``3½`` the mixed number 7/2 (so is
-  ``3 1⁄2`` with a fraction slash); a Roman numeral character, or a run of them, is its value
-  (``Ⅻ`` and ``ⅩⅡ`` are 12). Superscript digits are not read: ``25 m²`` is 25 square metres, and
+* Single-character fractions are fractions: ``½`` is 1/2 and ``3½`` the mixed number 7/2 in any
+  script's digits (so is ``3 1⁄2`` with a fraction slash); ``½3`` is no number. A Roman numeral
+  character is its value (``Ⅻ`` is 12), and so is a run whose letters spell a well-formed numeral
+  (``ⅩⅡ`` and ``ⅩⅠⅠ`` are 12; ``ⅠⅠⅠⅠ``, ``ⅪⅫ``, ``ⅠⅩⅩ`` or ``1Ⅻ`` are no number). The minus sign ``−`` (U+2212) is a minus. Superscript digits are not read: ``25 m²`` is 25 square metres, and
   turning ``²`` into a number would make it the last number of that answer.
 * A space, no-break space or thin space groups digits only in the full SI form ``1 000`` or
   ``12 345 678.5`` (groups of exactly three), so ``2 1/2`` stays a mixed number.
@@ -96,16 +97,18 @@ _TEX_FRACTION = re.compile(
 
 # Bidi controls and zero-width joiners: invisible, never part of a number or a word to score.
 DIRECTION_MARKS = "\u200b\u200c\u200d\u200e\u200f\u061c\u2060\ufeff\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_NUMBER_SIGNS = {"\u066b": ".", "\u066c": ",", "\uff0d": "-", "\ufe63": "-", "\uff0b": "+"}
+_NUMBER_SIGNS = {"\u066b": ".", "\u066c": ",", "\uff0d": "-", "\ufe63": "-", "\uff0b": "+", "\u2212": "-"}
 
 
 # Single-character fractions (¼ ½ ¾ ⅐ … ⅞ ↉) and the slashes that build others (1⁄2, 1∕2).
 _VULGAR_FRACTIONS = "\u00bc\u00bd\u00be" + "".join(map(chr, range(0x2150, 0x215F))) + "\u2189"
 _ZERO_THIRDS = "\u2189"
 _FRACTION_SLASHES = "\u2044\u2215"
-_VULGAR_AFTER_DIGIT = re.compile(rf"(?<=[0-9\u0660-\u0669\u06f0-\u06f9\uff10-\uff19])(?=[{_VULGAR_FRACTIONS}])")
-# Roman numeral characters (Ⅰ … ↈ, without the letters Ↄ ↄ and ↉); a run of them is one number.
-_ROMAN_RUN = re.compile("[\u2160-\u2182\u2185-\u2188]+")
+# A fraction character with the digits beside it (after the digits are ASCII).
+_VULGAR = re.compile(rf"(?P<before>[0-9])?(?P<char>[{_VULGAR_FRACTIONS}])")
+# Roman numeral characters (Ⅰ … ↈ, without the letters Ↄ ↄ and ↉), not run into digits or a point.
+_ROMAN_RUN = re.compile("(?<![0-9.])[\u2160-\u2182\u2185-\u2188]+(?![0-9.])")
+_ROMAN_LETTER_VALUES = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
 
 
 class _AsciiNumberTable(dict):
@@ -121,9 +124,6 @@ class _AsciiNumberTable(dict):
             mapped = str(unicodedata.decimal(c))
         elif 0xFF01 <= code <= 0xFF5E:  # full-width ASCII: ．，％＄ and letters
             mapped = chr(code - 0xFEE0)
-        elif c in _VULGAR_FRACTIONS:
-            value = Fraction(unicodedata.numeric(c)).limit_denominator(12)
-            mapped = f"{0 if c == _ZERO_THIRDS else value.numerator}/{3 if c == _ZERO_THIRDS else value.denominator}"
         elif c in _FRACTION_SLASHES:
             mapped = "/"
         else:
@@ -136,24 +136,57 @@ _ASCII_NUMBER_TABLE = _AsciiNumberTable()
 
 
 def ascii_number_forms(text: str) -> str:
-    """``text`` with every script's decimal digits as ASCII digits, the Arabic and full-width number
-    signs as ASCII, direction marks removed, vulgar fractions as ``n/d`` (``3½`` is ``3 1/2``) and
-    Roman numeral characters as their value (``Ⅻ`` is 12; see the module notes); other characters
-    unchanged."""
+    """``text`` with every script's decimal digits as ASCII digits, the Arabic, full-width and Unicode
+    minus signs as ASCII, direction marks removed, fraction characters as ``n/d`` (``3½`` is
+    ``3 1/2``) and Roman numeral characters as their value (``Ⅻ`` is 12; see the module notes); other
+    characters unchanged."""
     if text.isascii():
         return text
+    text = text.translate(_ASCII_NUMBER_TABLE)
     if _ROMAN_RUN.search(text):
         text = _ROMAN_RUN.sub(_roman_value, text)
-    if _VULGAR_AFTER_DIGIT.search(text):  # a whole number before a fraction is a mixed number
-        text = _VULGAR_AFTER_DIGIT.sub(" ", text)
-    return text.translate(_ASCII_NUMBER_TABLE)
+    if _VULGAR.search(text):
+        text = _VULGAR.sub(_vulgar_value, text)
+    return text
+
+
+def _vulgar_value(match: re.Match) -> str:
+    """``n/d`` for a fraction character, apart from digits and fractions around it (``3½`` is the mixed
+    number ``3 1/2``; ``½3`` and ``½½`` are no number)."""
+    char = match.group("char")
+    if char == _ZERO_THIRDS:
+        written = "0/3"
+    else:
+        value = Fraction(unicodedata.numeric(char)).limit_denominator(12)
+        written = f"{value.numerator}/{value.denominator}"
+    before = match.group("before")
+    following = match.string[match.end() : match.end() + 1]
+    apart = following.isdigit() or following in _VULGAR_FRACTIONS and following != ""
+    return (f"{before} " if before else "") + written + (" " if apart else "")
 
 
 def _roman_value(match: re.Match) -> str:
-    """The value of a run of Roman numeral characters, subtractive as written (``ⅩⅠⅤ`` is 14)."""
-    values = [int(unicodedata.numeric(c)) for c in match.group(0)]
+    """The value of a Roman numeral written in numeral characters: one character (``Ⅻ`` is 12) or a
+    run whose letters spell a well-formed numeral (``ⅩⅣ`` is XIV, 14); anything else is left as it is."""
+    run = match.group(0)
+    if len(run) == 1:
+        return str(int(unicodedata.numeric(run)))
+    letters = unicodedata.normalize("NFKC", run).upper()  # "ⅩⅣ" is "XIV"; "ↀ" has no letters
+    if not set(letters) <= _ROMAN_LETTER_VALUES.keys():
+        return run
+    values = [_ROMAN_LETTER_VALUES[c] for c in letters]
     total = sum(-v if i + 1 < len(values) and v < values[i + 1] else v for i, v in enumerate(values))
-    return str(total) if total > 0 else match.group(0)
+    return str(total) if total > 0 and _roman(total) == letters else run
+
+
+def _roman(value: int) -> str:
+    """The standard Roman spelling of ``value`` (thousands as repeated M)."""
+    out = "M" * (value // 1000)
+    value %= 1000
+    for digit, (one, five, ten) in zip((value // 100, value // 10 % 10, value % 10), ("CDM", "XLC", "IVX"), strict=True):
+        out += {0: "", 1: one, 2: one * 2, 3: one * 3, 4: one + five, 5: five, 6: five + one, 7: five + one * 2,
+                8: five + one * 3, 9: one + ten}[digit]
+    return out
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,10 @@ def answer_unit(answer: str) -> str | None:
     """
     if not isinstance(answer, str):
         return None
-    m = _UNIT_TAIL.search(answer.strip()[-_TAIL_CHARS:])
+    tail = answer.strip()[-_TAIL_CHARS:]
+    if not tail.isascii():  # "m²" is "m^2"
+        tail = tail.replace("\u00b2", "^2").replace("\u00b3", "^3")
+    m = _UNIT_TAIL.search(tail)
     if m is None:
         return None
     if m.group("degree"):

@@ -183,3 +183,52 @@ def test_any_text_of_number_forms_reads_without_raising(text):
     parse_number(text)
     extract_answer(f"the answer is {text}")
     assert isinstance(answers_equal(text, "12"), bool)
+
+
+@pytest.mark.parametrize(("a", "b"), [("1½ cm", "1.5 m"), ("2½ hours", "2.5 minutes"), ("Ⅻ cm", "12 m"),
+                                      ("¾ kg", "0.75 g"), ("٥ cm", "5 m"), ("５ cm", "5 m"), ("10 m²", "10 m³"),
+                                      ("10 m²", "10 m")])
+def test_the_unit_check_reads_every_number_form(a, b):
+    assert not both_ways(a, b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("1½ cm", "1.5 cm"), ("Ⅻ kg", "12 kg")])
+def test_the_same_unit_in_any_number_form_is_equal(a, b):
+    assert both_ways(a, b)
+
+
+@pytest.mark.parametrize("written", ["३½", "৩½", "𝟑½", "3\u200e½", "3\u2009½", "٣½"])
+def test_a_mixed_number_with_a_fraction_character_in_any_script(written):
+    assert parse_number(written) == Fraction(7, 2)
+
+
+@pytest.mark.parametrize("written", ["½3", "⅓2", "½½", "1Ⅻ", "Ⅻ5", "2.Ⅴ", "Ⅰ.Ⅴ", "ⅡⅢ", "ⅪⅫ", "ⅠⅡⅢ", "ⅠⅤⅩ", "ⅠⅩⅩ",
+                                     "ⅠⅠⅠⅠ", "ↀↀ"])
+def test_run_together_or_malformed_forms_are_no_number(written):
+    assert parse_number(written) is None
+
+
+@pytest.mark.parametrize(("written", "value"), [("ⅩⅣ", 14), ("ⅯⅯⅩⅩⅣ", 2024), ("ⅯⅯⅯⅯⅯⅯ", 6000), ("ⅿⅽⅿⅹⅽⅰⅹ", 1999),
+                                                ("ↀ", 1000), ("ⅩⅠⅠ", 12)])
+def test_roman_runs_whose_letters_spell_a_numeral(written, value):
+    assert parse_number(written) == value
+
+
+@pytest.mark.parametrize(("response", "gold", "paid"), [
+    ("It is −3.", "3", 0.0), ("It is −3.", "-3", 1.0), ("It is −½.", "1/2", 0.0), ("We get −3½.", "-3.5", 1.0),
+    ("The rate rose by 2½%.", "2.5%", 1.0), ("She walked 3\u2009½ miles.", "3.5", 1.0),
+    ("He ate 2\u200f½ pies", "2.5", 1.0), ("total ½½ cups", "1", 0.0),
+])
+def test_extraction_keeps_signs_and_whole_parts_of_every_form(response, gold, paid):
+    assert math_accuracy(response, gold) == paid
+
+
+@pytest.mark.parametrize("text", ["x ½" + "9" * 5000, "x 1/" + "9" * 5000, "x " + "9" * 5000 + "/2"])
+def test_extraction_of_very_long_digit_runs_does_not_raise(text):
+    answer = extract_answer(text)  # int() of a 5000-digit string raises in Python: never reached
+    assert answer is None or isinstance(answer, str)
+    assert math_accuracy(text, "1") == 0.0
+
+
+def test_math_verify_reads_the_same_forms_as_the_plain_numbers():
+    assert both_ways("½ + ½", "1") and both_ways("Ⅻ + 1", "13") and both_ways("\\frac{½}{2}", "1/4")

@@ -180,3 +180,103 @@ def test_a_hanging_leak_check_fails_its_cell_in_the_offline_table():
 def test_a_bad_task_timeout_is_one_line_naming_it(bad):
     with pytest.raises(ValueError, match="task_timeout_s"):
         DualOptions(task_timeout_s=bad)
+
+
+def test_many_samples_at_once_with_a_hanging_hook_stop_at_the_cap_and_none_waits_long(monkeypatch):
+    """500 rollouts scored together: the cap is checked again after the slot, so no more than the cap
+    of threads is ever left behind, and the queue does not stretch a sample to many bounds."""
+    monkeypatch.setattr(task_calls, "MAX_ABANDONED_CALLS", 32)
+    task = HangingTask("score_reconstruction")
+    task.name = "scoring_test_hanging_many"
+    options = DualOptions(task_timeout_s=0.2)
+
+    async def main():
+        return await asyncio.gather(*(score_response(task, duals(1), "5", ScriptedGenerate(scores_reply(0.75)),
+                                                     options, f"s{i}") for i in range(500)))
+
+    try:
+        results = asyncio.run(main())
+        # the cap, plus the calls already in flight when it was reached
+        assert task_calls._ABANDONED[task.name] <= 32 + task_calls.MAX_CONCURRENT_CALLS
+        assert task.entered <= 32 + task_calls.MAX_CONCURRENT_CALLS
+    finally:
+        task.release.set()
+    assert all(r.metrics["dupo_task_timeouts"] == 1.0 and r.reward == 0.0 for r in results)
+
+
+def test_calls_whose_caller_gave_up_do_not_block_a_healthy_task():
+    task = HangingTask("score_reconstruction")
+    task.name = "scoring_test_hanging_cancelled"
+
+    async def main():
+        for i in range(20):
+            try:
+                await asyncio.wait_for(score_response(task, duals(1), "5", ScriptedGenerate(scores_reply(0.75)),
+                                                      DualOptions(task_timeout_s=5.0), f"c{i}"), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        return await score_response(EchoTask(), duals(2), "5", ScriptedGenerate(scores_reply(0.75)),
+                                    DualOptions(task_timeout_s=5.0), "n", "5")
+
+    try:
+        result = asyncio.run(main())
+    finally:
+        task.release.set()
+    assert result.reward == pytest.approx(0.75)
+    assert result.metrics["dupo_task_timeouts"] == 0.0 and result.metrics["dupo_has_gold"] == 1.0
+
+
+@pytest.mark.parametrize("raised", [StopIteration, KeyboardInterrupt, SystemExit, GeneratorExit, asyncio.CancelledError])
+@pytest.mark.parametrize("hook", ["extract_primal_answer", "score_reconstruction", "gold_score", "dual_messages"])
+def test_any_exception_a_hook_raises_is_that_calls_failure_at_once_not_a_timeout(hook, raised):
+    class Raising(EchoTask):
+        name = "scoring_test_raising"
+
+    def broken(*args, **kwargs):
+        raise raised()
+
+    task = Raising()
+    setattr(task, hook, broken)
+    result = asyncio.run(score_response(task, duals(1), "5", ScriptedGenerate(scores_reply(0.75)),
+                                        DualOptions(task_timeout_s=60.0), "s", "5"))
+    assert result.metrics["dupo_task_timeouts"] == 0.0
+    assert result.metrics["dupo_task_seconds"] < 60.0  # failed at once, not at the bound
+    if hook == "gold_score":
+        assert result.metrics["dupo_has_gold"] == 0.0 and result.reward == pytest.approx(0.75)
+    elif hook == "extract_primal_answer":
+        assert result.reward == 0.0 and result.metrics["dupo_dual_questions"] == 0.0
+        assert result.metrics["dupo_dual_errors"] == 1.0
+    else:
+        assert result.reward == 0.0 and result.metrics["dupo_dual_errors"] >= 1.0
+
+
+def test_a_hook_stuck_forever_does_not_keep_the_process_from_exiting(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "stuck.py"
+    script.write_text(
+        "import asyncio, sys, time\n"
+        f"sys.path[:0] = [{str(Path(__file__).parent)!r}]\n"
+        "from scoring_fixtures import EchoTask, ScriptedGenerate, duals, scores_reply\n"
+        "from dupo_verl.scoring import DualOptions, score_response\n"
+        "class Forever(EchoTask):\n"
+        "    def score_reconstruction(self, dual, text):\n"
+        "        while True:\n"
+        "            time.sleep(0.5)\n"
+        "r = asyncio.run(score_response(Forever(), duals(1), '5', ScriptedGenerate(scores_reply(1.0)),\n"
+        "                               DualOptions(task_timeout_s=0.2), 's'))\n"
+        "print(r.metrics['dupo_task_timeouts'])\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "1.0"
+
+
+def test_anchored_reward_keeps_both_judges_task_code_when_no_question_was_asked():
+    task = HangingTask("extract_primal_answer")
+    live = _score(task, ground_truth=None)
+    frozen_task = HangingTask("extract_primal_answer")
+    frozen = _score(frozen_task, ground_truth=None)
+    combined = anchored_reward(live.metrics, frozen, BOUND)
+    assert combined.metrics["dupo_task_timeouts"] == 2.0
