@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from contextlib import nullcontext
 from unittest import mock
 
 from dupo_verl import scoring
@@ -25,11 +26,6 @@ from dupo_verl.tasks import get_task
 
 async def _unbounded(task_name, hook, call, timeout_s):
     return await asyncio.to_thread(call)
-
-
-async def _instant_dual(messages, *, n, temperature, top_p, max_tokens, session_id):
-    """The dual answers the number hidden in its prompt's sum (the true value: every check runs)."""
-    return [Completion(session_id.rsplit("|", 1)[-1], 1) for _ in range(n)]
 
 
 def _batch(problems: int, n: int):
@@ -45,10 +41,10 @@ def _batch(problems: int, n: int):
 
 async def _score_all(task, rows, options: DualOptions) -> list[float]:
     async def one(i, duals, answer):
-        async def dual(messages, **kw):
+        async def dual(messages, *, n, **sampling):
+            """An instant dual that answers the true hidden value (every check then runs)."""
             hidden = next(d.value for d in duals if d.masked_text in messages[-1]["content"])
-            kw["session_id"] = f"{kw['session_id']}|{hidden}"
-            return await _instant_dual(messages, **kw)
+            return [Completion(hidden, 1) for _ in range(n)]
 
         return (await score_response(task, duals, answer, dual, options, f"s{i}")).reward
 
@@ -68,7 +64,7 @@ def main() -> None:
     asyncio.run(_score_all(task, rows, options))  # warm-up
     for _ in range(args.rounds):
         for name in ("bounded", "unbounded"):
-            patch = mock.patch.object(scoring, "run_task_code", _unbounded) if name == "unbounded" else mock.MagicMock()
+            patch = mock.patch.object(scoring, "run_task_code", _unbounded) if name == "unbounded" else nullcontext()
             with patch:
                 start = time.perf_counter()
                 verdicts[name] = asyncio.run(_score_all(task, rows, options))

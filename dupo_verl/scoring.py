@@ -613,13 +613,16 @@ def _safe_score(task: DualTask, dual: DualQuestion, text: str) -> float | None:
     return min(1.0, max(0.0, value))
 
 
-def _unusable_score(task: DualTask, kind: str, detail: str) -> None:
+def _warn_task_once(task: DualTask, kind: str, message: str, *args: Any) -> None:
+    """Log a fault of a task's code once per task and kind (it would recur on every sample)."""
     if (task.name, kind) not in _warned_scores:
         _warned_scores.add((task.name, kind))
-        logger.warning(
-            "score_reconstruction of task %r %s (%s); that dual answer counts as a dual error "
-            "(dupo_dual_errors), not as a verdict. Logged once per task.", task.name, kind, detail,
-        )
+        logger.warning(message + " Logged once per task.", *args)
+
+
+def _unusable_score(task: DualTask, kind: str, detail: str) -> None:
+    _warn_task_once(task, kind, "score_reconstruction of task %r %s (%s); that dual answer counts as a dual "
+                    "error (dupo_dual_errors), not as a verdict.", task.name, kind, detail)
     return None
 
 
@@ -668,10 +671,8 @@ def _screen(
     """
     answer = task.extract_primal_answer(response)
     if answer is not None and not isinstance(answer, str):
-        if (task.name, "answer") not in _warned_scores:
-            _warned_scores.add((task.name, "answer"))
-            logger.warning("extract_primal_answer of task %r returned %s, not text or None; counted as no answer "
-                           "(logged once per task)", task.name, type(answer).__name__)
+        _warn_task_once(task, "answer", "extract_primal_answer of task %r returned %s, not text or None; counted "
+                        "as no answer.", task.name, type(answer).__name__)
         return None, "dupo_no_answer", []
     if answer is None or not answer.strip():
         return answer, "dupo_no_answer", []
@@ -723,15 +724,13 @@ async def score_response(
     async def dual_accuracy() -> float | None:
         try:
             answer, rejected, usable = await run_task_code(
-                task.name, "extract_primal_answer", lambda: _screen(task, response, chosen, options),
+                task.name, "answer checks", lambda: _screen(task, response, chosen, options),
                 options.task_timeout_s)
         except TaskCodeTimeout:  # no verdict on this answer: the no-answer reward, counted in dupo_task_timeouts
             return None
         except Exception as exc:  # the task's extraction or guards raised: a failed sample, counted
-            if (task.name, "screen") not in _warned_scores:
-                _warned_scores.add((task.name, "screen"))
-                logger.warning("answer extraction or guards of task %r raised %r; that sample counts as a dual "
-                               "error with the no-answer reward (logged once per task)", task.name, exc)
+            _warn_task_once(task, "screen", "answer extraction or guards of task %r raised %r; that sample counts "
+                            "as a dual error with the no-answer reward.", task.name, exc)
             metrics["dupo_dual_errors"] = 1.0
             return None
         if rejected is not None:

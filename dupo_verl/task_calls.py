@@ -39,7 +39,7 @@ MAX_ABANDONED_CALLS = 32
 _SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 _ABANDONED: dict[str, int] = {}
-_WARNED: set[str | tuple[str, str]] = set()
+_WARNED: set[tuple[str, str]] = set()
 
 
 class TaskCodeTimeout(Exception):
@@ -90,9 +90,9 @@ class TaskCodeFailure(RuntimeError):
 def _contained(call: Callable[[], T]) -> T:
     try:
         return call()
-    except Exception as exc:
-        if isinstance(exc, StopIteration):
-            raise TaskCodeFailure(f"task code raised {exc!r}") from exc
+    except StopIteration as exc:
+        raise TaskCodeFailure(f"task code raised {exc!r}") from exc
+    except Exception:
         raise
     except BaseException as exc:  # only the hook itself can raise these in a worker thread
         raise TaskCodeFailure(f"task code raised {type(exc).__name__}: {exc!r:.200}") from None
@@ -209,8 +209,8 @@ async def run_task_code(task_name: str, hook: str, call: Callable[[], T], timeou
 
 
 def _warn_once(task_name: str, hook: str, timeout_s: float) -> None:
-    if task_name not in _WARNED:
-        _WARNED.add(task_name)
+    if (task_name, "timeout") not in _WARNED:
+        _WARNED.add((task_name, "timeout"))
         logger.warning(
             "%s of task %r ran past task_timeout_s=%g s; that call gives no verdict and is counted in "
             "dupo_task_timeouts (its thread finishes in the background). Logged once per task.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from reward_fns.numbers import ascii_number_forms
+from reward_fns.numbers import NUMBER_SPACES, ascii_number_forms
 
 MAX_RESPONSE_CHARS = 200_000  # only the tail is read: the final answer sits at the end
 MAX_ANSWER_CHARS = 1_000  # an "answer" longer than this is not an answer
@@ -24,7 +24,7 @@ _LAST_NUMBER = re.compile(
     r"(?:\s*/\s*[0-9]+)?%?"
 )
 _SIMPLE_FRACTION = re.compile(r"([0-9]{1,30})\s*/\s*([0-9]{1,30})%?")
-_MIXED_WHOLE = re.compile(r"(?<![0-9.,/])(-?[0-9]+)[ \u00a0\u2009\u202f]$")
+_MIXED_WHOLE = re.compile(rf"(?<![0-9.,/])(-?[0-9]+)[{NUMBER_SPACES}]$")
 _THINK_END = "</think>"
 
 

@@ -23,8 +23,9 @@ Decisions (issue 16, against math-verify and the benchmarks' graders):
 * Single-character fractions are fractions: ``½`` is 1/2 and ``3½`` the mixed number 7/2 in any
   script's digits (so is ``3 1⁄2`` with a fraction slash); ``½3`` is no number. A Roman numeral
   character is its value (``Ⅻ`` is 12), and so is a run whose letters spell a well-formed numeral
-  (``ⅩⅡ`` and ``ⅩⅠⅠ`` are 12; ``ⅠⅠⅠⅠ``, ``ⅪⅫ``, ``ⅠⅩⅩ`` or ``1Ⅻ`` are no number). The minus sign ``−`` (U+2212) is a minus. Superscript digits are not read: ``25 m²`` is 25 square metres, and
-  turning ``²`` into a number would make it the last number of that answer.
+  (``ⅩⅡ`` and ``ⅩⅠⅠ`` are 12; ``ⅠⅠⅠⅠ``, ``ⅪⅫ``, ``ⅠⅩⅩ`` or ``1Ⅻ`` are no number). The minus
+  sign ``−`` (U+2212) is a minus. Superscript digits are not read: ``25 m²`` is 25 square metres,
+  and turning ``²`` into a number would make it the last number of that answer.
 * A space, no-break space or thin space groups digits only in the full SI form ``1 000`` or
   ``12 345 678.5`` (groups of exactly three), so ``2 1/2`` stays a mixed number.
 """
@@ -77,7 +78,9 @@ _TRAILING_UNIT = re.compile(
     r"|\s*[.;,]"  # sentence punctuation
     r")$"
 )
-_SPACE_GROUPED = re.compile(r"[0-9]{1,3}(?:[ \u00a0\u2009\u202f][0-9]{3})+(?:\.[0-9]+)?")
+# The spaces that separate digit groups (1 000) or a whole number from its fraction (3 ½).
+NUMBER_SPACES = " \u00a0\u2009\u202f"
+_SPACE_GROUPED = re.compile(rf"[0-9]{{1,3}}(?:[{NUMBER_SPACES}][0-9]{{3}})+(?:\.[0-9]+)?")
 _GROUP_SEP = re.compile(r"(?<=[0-9])(?:\{,\}|\\,|\\!|\\ |\\;)(?=[0-9]{3}(?![0-9]))")
 _DECIMAL = re.compile(r"(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)(?:\.(?P<frac>[0-9]*))?")
 # "1e3", "1.5E-3", "2.5 \\times 10^{3}", "3\\cdot 10^5" (exponent digits bounded before int()).
@@ -102,7 +105,6 @@ _NUMBER_SIGNS = {"\u066b": ".", "\u066c": ",", "\uff0d": "-", "\ufe63": "-", "\u
 
 # Single-character fractions (¼ ½ ¾ ⅐ … ⅞ ↉) and the slashes that build others (1⁄2, 1∕2).
 _VULGAR_FRACTIONS = "\u00bc\u00bd\u00be" + "".join(map(chr, range(0x2150, 0x215F))) + "\u2189"
-_ZERO_THIRDS = "\u2189"
 _FRACTION_SLASHES = "\u2044\u2215"
 # A fraction character with the digits beside it (after the digits are ASCII).
 _VULGAR = re.compile(rf"(?P<before>[0-9])?(?P<char>[{_VULGAR_FRACTIONS}])")
@@ -142,27 +144,17 @@ def ascii_number_forms(text: str) -> str:
     characters unchanged."""
     if text.isascii():
         return text
-    text = text.translate(_ASCII_NUMBER_TABLE)
-    if _ROMAN_RUN.search(text):
-        text = _ROMAN_RUN.sub(_roman_value, text)
-    if _VULGAR.search(text):
-        text = _VULGAR.sub(_vulgar_value, text)
-    return text
+    return _VULGAR.sub(_vulgar_value, _ROMAN_RUN.sub(_roman_value, text.translate(_ASCII_NUMBER_TABLE)))
 
 
 def _vulgar_value(match: re.Match) -> str:
     """``n/d`` for a fraction character, apart from digits and fractions around it (``3½`` is the mixed
     number ``3 1/2``; ``½3`` and ``½½`` are no number)."""
-    char = match.group("char")
-    if char == _ZERO_THIRDS:
-        written = "0/3"
-    else:
-        value = Fraction(unicodedata.numeric(char)).limit_denominator(12)
-        written = f"{value.numerator}/{value.denominator}"
+    value = Fraction(unicodedata.numeric(match.group("char"))).limit_denominator(12)
     before = match.group("before")
     following = match.string[match.end() : match.end() + 1]
-    apart = following.isdigit() or following in _VULGAR_FRACTIONS and following != ""
-    return (f"{before} " if before else "") + written + (" " if apart else "")
+    apart = following != "" and (following.isdigit() or following in _VULGAR_FRACTIONS)
+    return (f"{before} " if before else "") + f"{value.numerator}/{value.denominator}" + (" " if apart else "")
 
 
 def _roman_value(match: re.Match) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dupo_verl.scoring import DualOptions, GenerateFn, judge_dual, leaks_safely
-from dupo_verl.task_calls import TaskCodeTimeout, run_task_code
+from dupo_verl.task_calls import run_task_code
 from dupo_verl.tasks import DualQuestion, DualTask
 
 
@@ -44,7 +44,7 @@ async def dual_table(
         try:
             leaked = await run_task_code(
                 task.name, "leaks", lambda: leaks_safely(task, dual, answer), options.task_timeout_s)
-        except TaskCodeTimeout:  # no verdict on the leak, so none on the cell
+        except Exception:  # timed out, or raised past `leaks_safely` (SystemExit): no verdict on the cell
             return Cell(accuracy=None, failed=True, attempts_failed=1)
         if leaked:
             return Cell(accuracy=None, leaked=True)

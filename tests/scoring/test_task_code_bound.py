@@ -280,3 +280,17 @@ def test_anchored_reward_keeps_both_judges_task_code_when_no_question_was_asked(
     frozen = _score(frozen_task, ground_truth=None)
     combined = anchored_reward(live.metrics, frozen, BOUND)
     assert combined.metrics["dupo_task_timeouts"] == 2.0
+
+
+@pytest.mark.parametrize("raised", [SystemExit, StopIteration])
+def test_a_leak_check_that_raises_past_its_guard_fails_its_cell_in_the_offline_table(raised):
+    class Raising(EchoTask):
+        name = "scoring_test_raising_leaks"
+
+        def leaks(self, dual, primal_answer):
+            raise raised()
+
+    table = asyncio.run(dual_table(Raising(), duals(1), ["5"], ScriptedGenerate(scores_reply(1.0)), BOUND, "p"))
+    # StopIteration is an Exception: `leaks_safely` counts it as a leak; SystemExit gets past it
+    cell = table[0][0]
+    assert cell.accuracy is None and (cell.leaked if raised is StopIteration else cell.failed)
