@@ -57,7 +57,8 @@ METRIC_DOCS: dict[str, MetricDoc] = {
         "Well below `dupo_dual_samples` x `dual_max_tokens`; at that cap dual answers are being cut off.",
     ),
     "dupo_no_answer": MetricDoc(
-        "1 when no final answer could be extracted from the primal response (reward `no_answer_reward`).",
+        "1 when no final answer could be extracted from the primal response, or the answer holds chat "
+        "control text such as `<|im_end|>` that would rewrite the dual prompt's turns (reward `no_answer_reward`).",
         "Falls toward 0 in the first steps; high means truncated responses or an unfollowed answer format.",
     ),
     "dupo_too_long": MetricDoc(
@@ -137,12 +138,14 @@ METRIC_DOCS: dict[str, MetricDoc] = {
     ),
     "dupo_dual_logprob": MetricDoc(
         "`dual_mode=likelihood`: mean per-token log-probability of the true hidden part after the dual "
-        "prompt, averaged over the dual questions (the similarity is its exp); 0 in sample mode.",
+        "prompt, averaged over the dual questions scored (the similarity is its exp); 0 in sample mode "
+        "and on a rollout with no scored question, and the step's mean leaves those rollouts out.",
         "At most 0 and rising toward 0 as the answers let the dual rebuild the hidden part.",
     ),
     "dupo_dual_logprob_sum": MetricDoc(
         "`dual_mode=likelihood`: summed log-probability of the hidden part, averaged over the dual "
-        "questions; 0 in sample mode.",
+        "questions scored; 0 in sample mode and on a rollout with no scored question (left out of the "
+        "step's mean).",
         "At most 0; longer hidden parts make it more negative, so compare it only within one task.",
     ),
 }

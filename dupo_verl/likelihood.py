@@ -17,10 +17,12 @@ value itself and not where the model would stop.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dupo_verl.control_text import tokenizer_control_texts
 from dupo_verl.tasks import DualReply, Messages
 
 
@@ -39,14 +41,30 @@ class ValueTokens:
 def reply_token_ids(tokenizer: Any, prompt_ids: Sequence[int], reply: DualReply) -> ValueTokens:
     """`prompt_ids` + the reply's prefix tokens + the value's tokens (see the module docstring).
 
-    An empty value (nothing to score) is an error, not a perfect score.
+    The value is scored without surrounding whitespace (a model writes `\\boxed{5}`, not `\\boxed{ 5}`).
+    A prefix that ends in whitespace (`"Answer: "`) gives that whitespace to the value when the
+    tokenizer writes them as one token (`" determine"`, as the model would), not as a lone space
+    token the model never writes. An empty value (nothing to score) is an error, not a perfect score,
+    and so is one holding the tokenizer's control text (it would be scored as control tokens).
     """
-    if not reply.value:
+    value = reply.value.strip()
+    if not value:
         raise ValueError("the hidden value is empty: there is nothing to score in likelihood mode")
-    prefix_ids = tokenizer.encode(reply.prefix, add_special_tokens=False) if reply.prefix else []
-    value_ids = tokenizer.encode(reply.value, add_special_tokens=False)
+    marker = next((t for t in sorted(tokenizer_control_texts(tokenizer)) if t in value), None)
+    if marker is not None:
+        raise ValueError(f"the hidden value holds the tokenizer's control text {marker!r}; it cannot be scored as text")
+    prefix = reply.prefix.rstrip()
+    gap = reply.prefix[len(prefix) :]
+    value_ids = tokenizer.encode(value, add_special_tokens=False)
     if not value_ids:
         raise ValueError(f"the hidden value {reply.value!r} tokenizes to no tokens")
+    if gap:
+        joined = tokenizer.encode(gap + value, add_special_tokens=False)
+        if len(joined) <= len(value_ids) and tokenizer.decode(joined) == gap + value:
+            value_ids = joined
+        else:  # the tokenizer writes the gap on its own: it stays the prefix's
+            prefix = reply.prefix
+    prefix_ids = tokenizer.encode(prefix, add_special_tokens=False) if prefix else []
     ids = [int(t) for t in prompt_ids] + [int(t) for t in prefix_ids] + [int(t) for t in value_ids]
     return ValueTokens(ids=ids, start=len(ids) - len(value_ids))
 
@@ -71,9 +89,20 @@ def check_logprobs(logprobs: Sequence[float], expected: int, source: str) -> lis
     (the caller counts it as a failed dual call): -inf would make the mean log-prob metric
     non-finite, and a positive one is no log-probability. Tiny positive rounding is clipped to 0.
     """
+    if isinstance(logprobs, str | bytes | bytearray):  # iterable, but no list of numbers
+        raise ValueError(f"{source} returned log-probs as {type(logprobs).__name__}, not a list of numbers")
     try:
-        values = [float(v) for v in logprobs]
-    except (TypeError, ValueError) as exc:
+        entries = list(logprobs)
+    except TypeError as exc:
+        raise ValueError(f"{source} returned non-numeric log-probs: {exc}") from None
+    # False is 0.0 to float() and "-0.1" parses: neither is a log-prob a server sends (False would
+    # score a perfect 1.0)
+    odd = [v for v in entries if isinstance(v, bool) or not isinstance(v, numbers.Real)]
+    if odd:
+        raise ValueError(f"{source} returned non-numeric log-probs: {odd[0]!r:.40} ({type(odd[0]).__name__})")
+    try:
+        values = [float(v) for v in entries]
+    except (OverflowError, ValueError) as exc:
         raise ValueError(f"{source} returned non-numeric log-probs: {exc}") from None
     if len(values) != expected:
         raise ValueError(f"{source} returned {len(values)} value log-probs, expected {expected}")

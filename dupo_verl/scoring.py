@@ -14,11 +14,12 @@ import logging
 import math
 import numbers
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
+from dupo_verl.control_text import control_text_in
 from dupo_verl.likelihood import check_logprobs
 from dupo_verl.plain import to_plain
 from dupo_verl.shared_calls import shared_call
@@ -181,8 +182,9 @@ class DualOptions:
     )
     shaping_lambda: float | None = _option(
         None,
-        _Rule("real", 0.0, nullable=True),
-        "null: reward = aggregated dual accuracy; a finite lambda >= 0: reward = exp(-lambda * (1 - accuracy)).",
+        _Rule("real", 0.0, nullable=True, low_open=True),
+        "null: reward = aggregated dual accuracy; a finite lambda > 0: reward = exp(-lambda * (1 - accuracy)) "
+        "(0 would pay 1.0 for every answer).",
     )
     hybrid_weight: float = _option(
         0.0,
@@ -662,7 +664,7 @@ def leaks_safely(task: DualTask, dual: DualQuestion, answer: str) -> bool:
 
 
 def _screen(
-    task: DualTask, response: str, chosen: Sequence[DualQuestion], options: DualOptions
+    task: DualTask, response: str, chosen: Sequence[DualQuestion], options: DualOptions, controls: Iterable[str] = ()
 ) -> tuple[str | None, str | None, list[DualQuestion]]:
     """(answer, metric key of the reason it is not asked or None, duals that do not leak).
 
@@ -678,6 +680,11 @@ def _screen(
         return answer, "dupo_no_answer", []
     if len(answer) > (options.max_answer_chars or task.max_answer_chars):
         return answer, "dupo_too_long", []
+    marker = control_text_in(answer, controls)
+    if marker is not None:  # it would rewrite the dual prompt's turns (dupo_verl.control_text)
+        _warn_task_once(task, "control text", "an answer of task %r holds the chat control text %r; such answers "
+                        "count as no answer (dupo_no_answer).", task.name, marker)
+        return answer, "dupo_no_answer", []
     rejected = _rejection(task, answer, chosen)
     if rejected is not None:
         return answer, rejected, []
@@ -720,11 +727,12 @@ async def score_response(
     require_dual_mode(task, options)
     metrics = dict.fromkeys(METRIC_KEYS, 0.0)
     chosen = list(duals[: options.dual_questions_per_rollout])
+    controls = getattr(generate, "control_texts", ())  # the dual model's own, beside the common ones
 
     async def dual_accuracy() -> float | None:
         try:
             answer, rejected, usable = await run_task_code(
-                task.name, "answer checks", lambda: _screen(task, response, chosen, options),
+                task.name, "answer checks", lambda: _screen(task, response, chosen, options, controls),
                 options.task_timeout_s)
         except TaskCodeTimeout:  # no verdict on this answer: the no-answer reward, counted in dupo_task_timeouts
             return None
@@ -789,9 +797,17 @@ _ANCHOR_SUMMED = (
     "dupo_dual_errors",
     "dupo_dual_timeouts",
     "dupo_dual_missing",
+    "dupo_verify_timeouts",
     "dupo_task_timeouts",
     "dupo_task_seconds",
 )
+
+
+def _scored_answers(metrics: Mapping[str, float]) -> float:
+    """Dual answers a judge scored (at most one per question in likelihood mode)."""
+    if float(metrics.get("dupo_dual_questions", 0.0)) <= 0:
+        return 0.0
+    return float(metrics.get("dupo_dual_samples", 0.0))
 
 
 def anchored_reward(live: Mapping[str, float], frozen: DuPOReward, options: DualOptions) -> DuPOReward:
@@ -800,20 +816,23 @@ def anchored_reward(live: Mapping[str, float], frozen: DuPOReward, options: Dual
 
     Both judges see the same answer and questions, so a rejected answer (no answer, too long, all
     leaked) is rejected by both and keeps the frozen result. When only one judge reached a verdict
-    (the other's calls all failed) it decides alone. `dupo_judge_disagreement` is 1.0 when the two
+    (the other scored no dual answer: its calls all failed) it decides alone, and they do not disagree. `dupo_judge_disagreement` is 1.0 when the two
     verdicts fall on different sides of 0.5: label-free, the early warning that the live judge drifts.
 
     >>> opts = DualOptions(dual_aggregate="min")
-    >>> frozen = DuPOReward(0.9, {**dict.fromkeys(METRIC_KEYS, 0.0), "dupo_dual_acc": 0.9, "dupo_dual_questions": 1.0})
-    >>> r = anchored_reward({"dupo_dual_acc": 0.2, "dupo_dual_questions": 1.0}, frozen, opts)
+    >>> one = {"dupo_dual_questions": 1.0, "dupo_dual_samples": 1.0}
+    >>> frozen = DuPOReward(0.9, {**dict.fromkeys(METRIC_KEYS, 0.0), **one, "dupo_dual_acc": 0.9})
+    >>> r = anchored_reward({**one, "dupo_dual_acc": 0.2}, frozen, opts)
     >>> (r.reward, r.metrics["dupo_judge_disagreement"], r.metrics["dupo_dual_questions"])
     (0.2, 1.0, 2.0)
     """
     metrics = {key: float(frozen.metrics.get(key, 0.0)) for key in METRIC_KEYS}
     for key in _ANCHOR_SUMMED:
         metrics[key] = float(live.get(key, 0.0)) + float(frozen.metrics.get(key, 0.0))
-    live_has = float(live.get("dupo_dual_questions", 0.0)) > 0
-    frozen_has = float(frozen.metrics.get("dupo_dual_questions", 0.0)) > 0
+    # a judge reached a verdict when it scored at least one dual answer: one whose calls all failed
+    # (a server down, timeouts) has questions but no scored answer, and is no verdict of 0
+    live_has = _scored_answers(live) > 0
+    frozen_has = _scored_answers(frozen.metrics) > 0
     if not (live_has or frozen_has):
         return DuPOReward(reward=frozen.reward, metrics=metrics)
     accs = ([float(live["dupo_dual_acc"])] if live_has else []) + (

@@ -374,12 +374,20 @@ async def serve_chat_completions(
             return web.json_response({"error": f"model {body.get('model')!r} not served"}, status=404)
         return web.json_response(await completions_prompt_logprobs(lm, body, model_name))
 
+    runner, address = await serve_routes({"/v1/chat/completions": chat, "/v1/completions": completions})
+    return runner, address, requests
+
+
+async def serve_routes(handlers: dict[str, Callable[..., Any]]) -> tuple[Any, str]:
+    """An aiohttp server on 127.0.0.1 with these POST handlers; returns (runner, "host:port")."""
+    from aiohttp import web
+
     app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_post("/v1/completions", completions)
+    for path, handler in handlers.items():
+        app.router.add_post(path, handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # aiohttp exposes the bound port only here
-    return runner, f"127.0.0.1:{port}", requests
+    return runner, f"127.0.0.1:{port}"

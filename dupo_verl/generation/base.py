@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dupo_verl.control_text import tokenizer_control_texts
 from dupo_verl.scoring import Completion
 from dupo_verl.tasks import DualReply
 
@@ -110,6 +111,11 @@ class GenerationBackend(ABC):
     # Hints for the micro-batcher: how many requests per call, how many calls at once.
     max_batch_size: int = 256
     max_concurrent_batches: int = 1
+
+    @property
+    def control_texts(self) -> frozenset[str]:
+        """Special-token strings of the model's tokenizer, refused in answers (`dupo_verl.control_text`)."""
+        return tokenizer_control_texts(getattr(self, "tokenizer", None))
 
     @abstractmethod
     async def agenerate(self, requests: Sequence[GenerationRequest]) -> BatchResult:

@@ -59,6 +59,11 @@ class MicroBatcher:
         # identical likelihood or greedy dual questions in flight at once are asked once (dupo_verl.shared_calls)
         self.shared_scope = ("batcher", id(self))
 
+    @property
+    def control_texts(self) -> frozenset[str]:
+        """The backend model's control strings, refused in answers (`dupo_verl.control_text`)."""
+        return self.backend.control_texts
+
     async def __call__(
         self,
         messages: Messages,

@@ -15,6 +15,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dupo_verl.control_text import tokenizer_control_texts
 from dupo_verl.generation.base import (
     BatchResult,
     GenerationBackend,
@@ -154,6 +155,10 @@ class OpenAIBackend(GenerationBackend):
                     f"HTTP {resp.status} from {self.base_url}/chat/completions: {body[:500]}"
                 )
         return parse_chat_response(body, n)
+
+    @property
+    def control_texts(self) -> frozenset[str]:
+        return tokenizer_control_texts(self._tokenizer)  # known once likelihood duals loaded it
 
     async def ascore_values(self, requests: Sequence[ValueRequest]) -> list[list[float] | BaseException]:
         """Likelihood duals: one `/completions` prefill per request (`prompt_logprobs=0`), retried like chat."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from dupo_verl.control_text import tokenizer_control_texts
 from dupo_verl.generation.base import BatchResult, GenerationRequest, SyncBackend, ValueRequest, ValueResult
 from dupo_verl.likelihood import chat_prompt_ids, from_token_logprob_dicts, reply_token_ids
 from dupo_verl.scoring import Completion
@@ -76,6 +77,10 @@ class VLLMBackend(SyncBackend):
             [Completion(text=o.text, num_tokens=len(o.token_ids)) for o in output.outputs]
             for output in outputs
         ]
+
+    @property
+    def control_texts(self) -> frozenset[str]:
+        return tokenizer_control_texts(self.llm.get_tokenizer())
 
     def score_values(self, requests: Sequence[ValueRequest]) -> ValueResult:
         """Likelihood duals: one `generate` over token-id prompts with `prompt_logprobs=0`, `max_tokens=1`."""

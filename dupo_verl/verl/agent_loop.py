@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import fields
+from difflib import get_close_matches
 from typing import Any
 from uuid import uuid4
 
@@ -24,7 +25,7 @@ from dupo_verl.tasks import Messages
 from dupo_verl.verl.anchor import LIVE_JUDGE_FIELD, live_verdict, require_anchor
 from dupo_verl.verl.generate import ServerGenerate
 from dupo_verl.verl.rows import gold_label, resolve_options, row_task, score_row
-from dupo_verl.verl.startup import check_files_once
+from dupo_verl.verl.startup import check_files_once, require_room_for_duals
 
 logger = logging.getLogger(__name__)
 logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
@@ -32,6 +33,12 @@ logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 # DuPO options live under the entry's own `dupo:` key; every other constructor kwarg is verl's
 # (today's and any a later verl adds) and goes to verl untouched.
 _OPTION_NAMES = frozenset(f.name for f in fields(DualOptions))
+
+
+def _looks_like_dupo_key(key: str) -> bool:
+    """A key meant for DuPO (`dupo_options`, `DuPO`, `dual_mod`), not one of verl's constructor kwargs."""
+    name = key.lower()
+    return (name.startswith("dupo") and key != "dupo") or bool(get_close_matches(name, _OPTION_NAMES, n=1, cutoff=0.85))
 
 
 @register("dupo_agent")
@@ -49,10 +56,18 @@ class DuPOAgentLoop(SingleTurnAgentLoop):
                 f"DuPO option(s) {misplaced} are top-level keys of the dupo_agent entry in the agent-loop "
                 "YAML; put them under its `dupo:` mapping (see the file `dupo-verl agent-loop-config` prints)"
             )
+        misspelt = sorted(key for key in kwargs if _looks_like_dupo_key(key))
+        if misspelt:  # e.g. `dupo_options:`: verl ignores unknown keys, so the options would be lost
+            raise ValueError(
+                f"unknown key(s) {misspelt} in the dupo_agent entry of the agent-loop YAML; DuPO options go "
+                "under its `dupo:` mapping (see the file `dupo-verl agent-loop-config` prints)"
+            )
         super().__init__(*args, **kwargs)
         self.options: DualOptions = resolve_options(dupo, self.config)
         agent = self.rollout_config.get("agent") or {}
         check_files_once(self.config.get("data"), self.options, agent.get("default_agent_loop"), all_rows=False)
+        require_room_for_duals(self.options, self._context_limit(), "the rollout (max_model_len, else "
+                               "prompt_length + response_length)")
         if self.options.judge == "anchored":
             require_anchor(self.config)
 

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from dupo_verl.scoring import DualOptions
+from dupo_verl.verl.startup import first_row_not_rolled_out_by
 
 # The live judge's metrics in a sample's `extra_fields` (and so in the reward loop's batch).
 LIVE_JUDGE_FIELD = "dupo_live_judge"
@@ -39,6 +40,18 @@ def require_anchor(config: Any) -> None:
             "dupo.judge=anchored needs the frozen judge: set reward.reward_manager.name=dupo, "
             "reward.reward_model.enable=True and reward.reward_model.model_path=<the starting policy> "
             f"(got reward_manager.name={manager!r}, reward_model.enable={enabled})"
+        )
+
+
+def require_live_judge(config: Any) -> None:
+    """Fail at start-up (the `dupo` reward manager's) when a row the anchored judge scores is not
+    rolled out by `dupo_agent`: it would carry no live verdict, found only at its first score."""
+    agent = (((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent")) or {}
+    where = first_row_not_rolled_out_by("dupo_agent", config.get("data"), agent.get("default_agent_loop"))
+    if where is not None:
+        raise ValueError(
+            f"dupo.judge=anchored: {where} is not rolled out by dupo_agent, so it would have no live verdict; "
+            "set actor_rollout_ref.rollout.agent.default_agent_loop=dupo_agent (and no other agent_name in the data)"
         )
 
 

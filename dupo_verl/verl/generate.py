@@ -15,6 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from dupo_verl.control_text import tokenizer_control_texts
 from dupo_verl.generation.openai_http import completion_value_logprobs, token_count
 from dupo_verl.likelihood import ValueTokens, from_verl_prompt_logprobs, reply_token_ids
 from dupo_verl.scoring import Completion
@@ -58,6 +59,7 @@ class ServerGenerate:
         deterministic_seed: int | None = None,
     ) -> None:
         self.server_manager = server_manager
+        self.control_texts = tokenizer_control_texts(tokenizer)  # refused in answers (dupo_verl.control_text)
         self.tokenizer = tokenizer
         self.build_prompt_ids = build_prompt_ids
         self.context_limit = context_limit
@@ -156,6 +158,7 @@ class RouterGenerate:
         self.session = session  # an aiohttp.ClientSession owned by the caller
         self.model = model
         self.tokenizer = tokenizer  # the dual model's; needed for likelihood duals only
+        self.control_texts = tokenizer_control_texts(tokenizer)  # refused in answers (dupo_verl.control_text)
         self.chat_template_kwargs = chat_template_kwargs
         # identical likelihood or greedy dual questions in flight at once to this model, tokenized
         # alike, are asked once (dupo_verl.shared_calls)

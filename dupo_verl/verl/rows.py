@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from dupo_verl.plain import to_plain
 from dupo_verl.scoring import (
@@ -48,6 +49,22 @@ def resolve_options(yaml_kwargs: Mapping[str, Any] | None, trainer_config: Any) 
         except TypeError:
             raise ValueError(f"{where} must be a mapping of DuPO options, got {value!r:.100}") from None
     return DualOptions.from_mapping(merged)
+
+
+def agent_yaml_dupo(config: Any) -> Any:
+    """The `dupo:` mapping of the `dupo_agent` entry in the job's agent-loop YAML, or None.
+
+    The `dupo` reward manager and the trainers read it too, so every part of a job judges with the
+    options `dupo_agent` uses (a `judge: anchored` there reaches the frozen judge).
+    """
+    path = ((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent", {}).get("agent_loop_config_path")
+    if not path or not Path(str(path)).is_file():
+        return None
+    entries = OmegaConf.load(str(path))
+    for entry in entries if isinstance(entries, ListConfig) else []:
+        if isinstance(entry, DictConfig) and entry.get("name") == "dupo_agent":
+            return entry.get("dupo")
+    return None
 
 
 def row_task(extra_info: Any, data_source: Any = None) -> tuple[DualTask, list[DualQuestion]]:

@@ -1,4 +1,4 @@
-"""The likelihood start-up check for every trainer, not only the `dupo_*` V1 ones.
+"""Start-up checks of a job's settings and data, for every trainer, not only the `dupo_*` V1 ones.
 
 verl's V0 trainer and its plain V1 trainers give a plugin no hook between building the datasets
 and the first step. The agent loop and the `dupo` reward manager are built before the first row is
@@ -65,3 +65,36 @@ def check_files_once(data_config: Any, options: DualOptions, default_agent: str 
     _CHECKED.add(key)
     logger.info("dupo.dual_mode=likelihood: %d rows of %d file(s) can be scored", checked, len(files))
     return checked
+
+
+def require_room_for_duals(options: DualOptions, context_limit: int | None, where: str) -> None:
+    """One line at start-up when `dual_max_tokens` leaves no room for a dual prompt in the dual model's
+    context: otherwise every dual call fails as too long and every reward is a counted 0."""
+    if options.dual_mode != "sample" or not context_limit:
+        return
+    if options.dual_max_tokens >= context_limit:
+        raise ValueError(
+            f"dupo.dual_max_tokens={options.dual_max_tokens} leaves no room for a dual prompt in the context of "
+            f"{context_limit} tokens of {where}; lower dupo.dual_max_tokens (a dual prompt plus its answer "
+            "must fit)"
+        )
+
+
+def first_row_not_rolled_out_by(agent: str, data_config: Any, default_agent: str | None) -> str | None:
+    """Where the first row of the job's parquet files that `agent` does not roll out sits (its
+    `agent_name`, else the default agent loop), or None when every row is (or the files are not local:
+    their rows may name their agent)."""
+    import pyarrow.parquet as pq
+
+    for split, path in data_files(data_config):
+        if "agent_name" not in pq.read_schema(path).names:
+            if default_agent != agent:
+                return f"the {split} file {path} (no agent_name column; default_agent_loop={default_agent!r})"
+            continue
+        index = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=4096, columns=["agent_name"]):
+            for name in batch.column(0).to_pylist():
+                if (name or default_agent) != agent:
+                    return f"row {index} of the {split} file {path} (agent_name={name!r})"
+                index += 1
+    return None

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import transfer_queue as tq
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import open_dict
 from verl.trainer.ppo.v1 import (
     PPOTrainerColocateAsync,
     PPOTrainerSeparateAsync,
@@ -27,13 +26,16 @@ from verl.trainer.ppo.v1 import (
 )
 
 from dupo_verl.scoring import METRIC_KEYS
-from dupo_verl.verl.rows import check_rows_dual_mode, resolve_options
+from dupo_verl.verl.rows import agent_yaml_dupo, check_rows_dual_mode, resolve_options
 from dupo_verl.verl.startup import dupo_rows
 
 logger = logging.getLogger(__name__)
 
 # Averaged only over rows that have a gold label (meaningless elsewhere).
 _GOLD_ONLY = ("dupo_gold_acc", "dupo_agrees_with_gold")
+# Averaged only over rows whose judge scored a dual answer: a rollout with no answer, or whose dual
+# calls all failed, has no log-prob (its 0.0 would pull the mean towards "healthy").
+_SCORED_ONLY = ("dupo_dual_logprob", "dupo_dual_logprob_sum")
 
 
 def summarize_reward_extra_info(infos: Iterable[Mapping[str, Any]]) -> dict[str, float]:
@@ -44,9 +46,10 @@ def summarize_reward_extra_info(infos: Iterable[Mapping[str, Any]]) -> dict[str,
     """
     rows = [info for info in infos if isinstance(info, Mapping)]
     gold_rows = [info for info in rows if float(info.get("dupo_has_gold", 0.0)) > 0]
+    scored_rows = [info for info in rows if float(info.get("dupo_dual_samples", 0.0)) > 0]
     out: dict[str, float] = {}
     for key in METRIC_KEYS:
-        pool = gold_rows if key in _GOLD_ONLY else rows
+        pool = gold_rows if key in _GOLD_ONLY else scored_rows if key in _SCORED_ONLY else rows
         values = [float(info[key]) for info in pool if key in info and info[key] is not None]
         if values:
             out[f"dupo/{key.removeprefix('dupo_')}/mean"] = sum(values) / len(values)
@@ -61,18 +64,6 @@ def reward_extra_infos(extra_fields: Iterable[Any]) -> list[Mapping[str, Any]]:
         info = fields.get("reward_extra_info") if isinstance(fields, Mapping) else None
         infos.append(info if isinstance(info, Mapping) else {})
     return infos
-
-
-def agent_yaml_dupo(config: Any) -> Any:
-    """The `dupo:` mapping of the `dupo_agent` entry in the job's agent-loop YAML, or None."""
-    path = ((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent", {}).get("agent_loop_config_path")
-    if not path or not Path(str(path)).is_file():
-        return None
-    entries = OmegaConf.load(str(path))
-    for entry in entries if isinstance(entries, ListConfig) else []:
-        if isinstance(entry, DictConfig) and entry.get("name") == "dupo_agent":
-            return entry.get("dupo")
-    return None
 
 
 def check_datasets_dual_mode(config: Any, datasets: Mapping[str, Any]) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from tiny_server import serve_routes
 
 from dupo_verl.generation.openai_http import _Transient, parse_chat_response
 
@@ -52,16 +53,10 @@ async def test_the_frozen_judge_router_reads_token_counts_as_the_http_backend_do
     async def chat(request: web.Request) -> web.Response:
         return web.Response(text=body(usage), content_type="application/json")
 
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, address = await serve_routes({"/v1/chat/completions": chat})
     try:
         async with aiohttp.ClientSession() as session:
-            router = RouterGenerate(f"127.0.0.1:{port}", session)
+            router = RouterGenerate(address, session)
             got = await router([{"role": "user", "content": "q"}], n=2, temperature=0.6, top_p=1.0,
                                max_tokens=8, session_id="s")
     finally:

@@ -30,6 +30,7 @@ BAD = [
     ("shaping_lambda", NAN),
     ("shaping_lambda", INF),
     ("shaping_lambda", -1.0),
+    ("shaping_lambda", 0.0),  # exp(0) pays 1.0 for every answer: GRPO would get no signal
     ("shaping_lambda", "2"),
     ("dual_top_p", 7),
     ("dual_top_p", 0),
@@ -253,7 +254,7 @@ _VALID = st.builds(
     dual_questions_per_rollout=st.integers(1, 3),
     dual_samples=st.integers(1, 4),
     dual_aggregate=st.sampled_from(["mean", "min"]),
-    shaping_lambda=st.one_of(st.none(), st.integers(0, 50), st.floats(0, 1e6)),
+    shaping_lambda=st.one_of(st.none(), st.integers(1, 50), st.floats(0, 1e6, exclude_min=True)),
     hybrid_weight=st.one_of(st.integers(0, 1), st.floats(0, 1)),
     no_answer_reward=st.one_of(st.integers(0, 1), st.floats(0, 1)),
 )

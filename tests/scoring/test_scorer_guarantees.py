@@ -334,7 +334,7 @@ async def test_bad_gold_scores_never_reach_the_reward(gold, has_gold, gold_acc):
 
 
 @settings(max_examples=200, deadline=None)
-@given(similarity=st.floats(0, 1), lam=st.one_of(st.none(), st.floats(0, 1e6)))
+@given(similarity=st.floats(0, 1), lam=st.one_of(st.none(), st.floats(0, 1e6, exclude_min=True)))
 def test_shape_is_reward_fns_exp_shaping(similarity, lam):
     options = DualOptions(shaping_lambda=lam)
     shaped = shape(similarity, options)

@@ -267,6 +267,7 @@ async def test_packaged_yaml_lists_every_option_at_its_default(tiny_model_path, 
     config = verl_config(
         tiny_model_path,
         f"actor_rollout_ref.rollout.agent.agent_loop_config_path={agent_loop_yaml}",
+        "actor_rollout_ref.rollout.max_model_len=1024",  # room for the default dual budget (256)
         dual_max_tokens=None,
     )
     loop, _ = await run_dupo_loop(

@@ -445,7 +445,8 @@ async def test_anchored_reward_manager_reads_the_live_verdict_from_a_batch_colum
         batch = scored_batch(tiny_lm.tokenizer, plus_row(0, 3, 4), "so \\boxed{7}")
         with pytest.raises(ValueError, match="no live verdict"):
             await manager.run_single(batch)
-        live = {**dict.fromkeys(METRIC_KEYS, 0.0), "dupo_dual_acc": 0.0, "dupo_dual_questions": 1.0}
+        live = {**dict.fromkeys(METRIC_KEYS, 0.0), "dupo_dual_acc": 0.0, "dupo_dual_questions": 1.0,
+                "dupo_dual_samples": 1.0}
         column = np.empty(1, dtype=object)
         column[0] = live_verdict(live, DualOptions(judge="anchored", dual_aggregate="mean"))
         batch.non_tensor_batch[LIVE_JUDGE_FIELD] = column
