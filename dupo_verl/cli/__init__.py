@@ -40,7 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C is the user's choice, not a crash: one line, no traceback
+        print(f"dupo-verl {args.command}: interrupted; finished rows and files are kept (rerank, filter "
+              "and demo continue with --resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +73,11 @@ def build_rows(
         file=sys.stderr,
         mininterval=0.5,
     )
+    first_fields: list[str] | None = None
     for raw in bar:
         summary.rows_read += 1
+        if first_fields is None and raw.data is not None:
+            first_fields = sorted(map(str, raw.data))
         outcome = build_row(config.task, raw, config.rows)
         if outcome.candidates_skipped:
             summary.candidates_skipped.update(outcome.candidates_skipped)
@@ -99,7 +102,19 @@ def build_rows(
         summary.dual_questions += outcome.duals
         summary.rows_with_duals += outcome.duals > 0
     summary.seconds = time.perf_counter() - started
+    _check_named_columns(config.rows.keys, summary, first_fields)
     return rows, summary
+
+
+def _check_named_columns(keys: Mapping[str, str], summary: PrepareSummary, first_fields: list[str] | None) -> None:
+    """A column named for an optional field (`--answer-key answr`) that no kept row has is a typo far
+    more often than data without a single answer: stop before writing unlabelled rows."""
+    for name, column in keys.items():
+        if summary.rows_kept and summary.notes[f"missing_{name}"] == summary.rows_kept:
+            raise ValueError(
+                f"the column {column!r} named for the {name} field is missing or null in every kept row "
+                f"({summary.rows_kept}); misspelt? fields of the first row: {first_fields}"
+            )
 
 
 def split_rows(rows: list[dict[str, Any]], val_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -145,6 +160,11 @@ def prepare(
     summary.rows_train, summary.rows_val = len(train), len(val)
     out = Path(output)
     summary.outputs = {"train": str(out) if train else None, "val": str(val_path(out)) if val else None}
+    if summary_path(val_path(out)).is_file():  # before anything is written or removed
+        raise ValueError(
+            f"{val_path(out)} has a summary of its own, so it is another prepare run's output, not this run's "
+            "validation file; it is neither replaced nor removed: choose another --output"
+        )
     for rows_of_part, path in ((train, out), (val, val_path(out))):
         if rows_of_part:
             write_rows(rows_of_part, path)

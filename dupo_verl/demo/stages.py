@@ -122,6 +122,22 @@ def check_staged(config: StagedConfig) -> None:
     check_number("--lr", grpo.lr, 0.0, 1.0, low_open=True)
     check_int("--test-freq", grpo.test_freq, 1, MAX_STEPS)
     check_number("--run-timeout", config.run_timeout_s, 0.0, MAX_RUN_TIMEOUT_S, low_open=True)
+    check_launch(config.python, config.extra_overrides)
+
+
+def check_launch(python: str, overrides: Sequence[str]) -> None:
+    """`--python` and `--override`, before the warm start: a bad one would fail only at main_ppo, minutes in."""
+    if shutil.which(str(python)) is None:
+        raise ValueError(f"--python {python!r} is not an executable interpreter")
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    for override in overrides:
+        try:
+            OverridesParser.create().parse_overrides([override])
+        except HydraException as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"--override {override!r} is not a Hydra override (KEY=VALUE): {message}") from None
 
 
 class StagedConfig(Protocol):
@@ -136,6 +152,7 @@ class StagedConfig(Protocol):
     grpo: ppo.GRPOSettings
     python: str
     run_timeout_s: float
+    extra_overrides: tuple[str, ...]
     wait_busy_s: float
     resume: bool
     collect: bool

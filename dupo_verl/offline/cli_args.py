@@ -171,6 +171,33 @@ def check_backend_args(args: argparse.Namespace) -> None:
             continue
         if isinstance(value, float) and not math.isfinite(value) or not low <= value <= high:
             raise ValueError(f"{flag} must be in [{low:g}, {high:g}], got {value!r}")
+    if backend in ("vllm", "hf"):
+        _check_dtype(getattr(args, "dtype", "auto"))
+    if backend == "hf":
+        _check_device(getattr(args, "device", "cpu"))
+
+
+# Weight dtypes both local backends take by name (transformers' `dtype=`, vLLM's `--dtype`).
+DTYPES = ("auto", "float32", "float16", "bfloat16", "half", "float")
+
+
+def _check_dtype(dtype: Any) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+
+
+def _check_device(device: Any) -> None:
+    """A torch device this machine has: `cuda` on a CPU-only torch would fail after the model loaded."""
+    import torch
+
+    try:
+        parsed = torch.device(str(device))
+    except (RuntimeError, ValueError):
+        raise ValueError(f"--device must be a torch device such as cpu, cuda or cuda:1, got {device!r}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: this torch has no CUDA device (use --device cpu)")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
 
 
 def job_options(

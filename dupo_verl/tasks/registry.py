@@ -52,12 +52,12 @@ def allow_task_modules(modules: Iterable[str]) -> None:
 
 def _import_module(module: str) -> Any:
     """`importlib.import_module`, with any failure of the user's module (a SyntaxError, an error its
-    import-time code raises) as one ImportError naming it: the CLI prints that in one line."""
+    import-time code raises, a `sys.exit()`) as one ImportError naming it: the CLI prints that in one line."""
     try:
         return importlib.import_module(module)
     except ImportError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() or argparse at import would end the whole job
         raise ImportError(f"importing task module {module!r} failed: {type(exc).__name__}: {exc}") from exc
 
 

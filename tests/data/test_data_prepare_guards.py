@@ -129,11 +129,12 @@ def test_a_csv_problem_of_digits_is_text(tmp_path: Path) -> None:
 
 def test_notes_count_kept_rows_only(tmp_path: Path, capsys) -> None:
     rows = [{"problem": problem(i)} for i in range(3)] + [{"problem": "no numbers here"}] * 2
+    rows.append({"problem": problem(3), "answer": "7"})  # (no kept row with an answer is a typo: an error)
     src = write_lines(tmp_path / "m.jsonl", [json.dumps(r) for r in rows])
     out = tmp_path / "m.parquet"
     assert prepare_math(src, out, "--answer-key", "answer") == 0
     summary = summary_of(out)
-    assert summary["rows_kept"] == 3 and summary["rows_skipped"] == {"no_dual_question": 2}
+    assert summary["rows_kept"] == 4 and summary["rows_skipped"] == {"no_dual_question": 2}
     assert summary["notes"] == {"missing_answer": 3}
     assert "notes on kept rows: missing_answer 3" in capsys.readouterr().out
 
