@@ -33,7 +33,9 @@ from dupo_verl.tasks.registry import allow_task_modules
 from dupo_verl.tasks.translation import DEFAULT_PARTIAL_COPY_THRESHOLD
 
 MAX_TIMEOUT = 600.0  # seconds; a longer bound only hides a stuck comparison
-MAX_PROBLEMS = 10**7  # two-sum rows: far above any use, far below exhausting memory
+# two-sum rows, all held in memory before writing (about 1.5 KB each: 10**6 is about 2 GB, 10**7 would
+# need about 15 GB); far above any CPU-sized use
+MAX_PROBLEMS = 10**6
 MAX_OPERAND = 10**9
 MAX_SEED = 2**63 - 1  # as `rerank --seed`: any seed a 64-bit field can hold
 

@@ -72,6 +72,8 @@ def open_source(
     file whose lines become the records' "reference" field. `split` picks a `datasets` split."""
     p = Path(path)
     if not p.exists():
+        if p.is_symlink():  # a dangling link or a loop, not a missing name
+            raise InputError(f"input {p} is a symbolic link that leads to no file (dangling or a loop)")
         raise InputError(f"input not found: {p}")
     fmt = fmt or detect_format(p)
     if reference is not None and fmt != "txt":
@@ -291,6 +293,10 @@ def _read_saved_dataset(path: Path, split: str | None, stem: str) -> Source:
         loaded = datasets.load_from_disk(str(path))
     except FileNotFoundError as exc:
         raise InputError(f"{path} is not a dataset saved with `datasets.save_to_disk` ({exc})") from exc
+    except Exception as exc:  # a damaged save: datasets raises KeyError('_data_files'), JSON errors, ...
+        raise InputError(
+            f"{path} is a damaged `datasets.save_to_disk` folder: {type(exc).__name__}: {exc}"
+        ) from exc
     if isinstance(loaded, datasets.DatasetDict):
         names = sorted(loaded)
         chosen = split or ("train" if "train" in loaded else (names[0] if len(names) == 1 else None))

@@ -177,3 +177,23 @@ def test_a_bad_launch_flag_is_one_line_before_any_work(tmp_path, capsys, never_t
     assert main(["demo", demo, "--output", str(out), "--methods", "dupo", flag, value]) == 2
     _one_error_line(capsys, words)
     assert not out.exists()
+
+
+def test_two_sum_problem_count_is_capped_below_exhausting_memory(tmp_path, capsys):
+    """10**7 rows (the old cap) reached 5.6 GB before finishing: all rows are held before writing."""
+    out = tmp_path / "t.parquet"
+    with pytest.raises(SystemExit):
+        main(["prepare", "two-sum", "--num-problems", str(10**6 + 1), "--output", str(out)])
+    assert "--num-problems" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_symlink_loop_and_a_damaged_saved_dataset_are_named_as_such(tmp_path, capsys):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    damaged = tmp_path / "saved"
+    damaged.mkdir()
+    (damaged / "state.json").write_text("{bad", encoding="utf-8")
+    (damaged / "dataset_info.json").write_text("{}", encoding="utf-8")
+    for path, words in ((tmp_path / "a", "symbolic link that leads to no file"), (damaged, "damaged")):
+        assert main(["prepare", "math", "--input", str(path), "--output", str(tmp_path / "o.parquet")]) != 0
+        _one_error_line(capsys, str(path), words)
