@@ -20,7 +20,16 @@ from dupo_verl.offline.cli_args import (
     positive_int,
     primal_sampling,
 )
-from dupo_verl.offline.filter import FilterSettings, filter_report, filter_row, jobs_from_rows, write_filtered
+from dupo_verl.offline.filter import (
+    OUTPUT_DIGEST,
+    FilterSettings,
+    file_sha256,
+    filter_report,
+    filter_row,
+    jobs_from_rows,
+    refuse_foreign_outputs,
+    write_filtered,
+)
 from dupo_verl.offline.io import ROW_FORMATS, read_rows
 from dupo_verl.offline.pipeline import settings_path
 from dupo_verl.tasks.registry import allow_task_modules
@@ -33,8 +42,10 @@ def register(subparsers: Any) -> None:
         description="For each prepared problem: sample --candidates solutions, take the distinct final answers, "
         "answer every dual question --dual-samples times per distinct answer, and keep a question iff exactly "
         "one distinct answer recovers the hidden value (at least one: answerable; at most one: unique). "
-        "Problems left with no question are dropped. Writes the kept rows in the input's schema, a "
-        "resumable work file and a JSON report.",
+        "Problems left with no question are dropped. A problem with a question whose dual calls all failed "
+        "(no verdict) is counted failed, left out, and redone by --resume. Writes the kept rows in the input's "
+        "schema and format, a resumable work file and a JSON report; existing files are replaced only with "
+        "--overwrite (or, with --resume, this job's own output and report).",
     )
     parser.add_argument("--input", required=True, type=Path, help=f"prepared rows ({', '.join(ROW_FORMATS)})")
     parser.add_argument("--output", required=True, type=Path, help="filtered rows, same format as the input")
@@ -59,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from dupo_verl.generation.options import build_backend
     from dupo_verl.offline.pipeline import run_rows
 
-    if args.input.suffix.lower() not in (".parquet", ".jsonl"):
-        raise ValueError(f"--input must be a prepared .parquet or .jsonl file, got {args.input}")
+    if args.input.suffix.lower() not in ROW_FORMATS:
+        raise ValueError(f"--input must be a prepared {', '.join(ROW_FORMATS)} file, got {args.input}")
     if args.output.suffix.lower() != args.input.suffix.lower():
         raise ValueError(f"--output must have the input's format ({args.input.suffix}), got {args.output}")
     work = args.work or args.output.with_name(args.output.name + ".work.jsonl")
@@ -80,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         dual=dual_options(args),
         recover_threshold=args.recover_threshold,
     )
-    options = job_options(args, work, "filter", job_settings(args, **settings.as_dict()))
+    options = job_options(args, work, "filter", job_settings(args, **settings.as_dict()))  # option errors first
+    refuse_foreign_outputs(args.output, report_path, work, resume=args.resume, overwrite=args.overwrite)
     jobs = jobs_from_rows(read_rows(args.input, args.limit))
     result = run_rows(
         jobs,
@@ -97,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         output=str(args.output),
         work=str(work),
         rows_written=kept,
+        **{OUTPUT_DIGEST: file_sha256(args.output) if kept else None},
         resumed_rows=result.resumed_rows,
         retried_rows=result.retried_rows,
     )
@@ -129,3 +142,8 @@ def _print_report(report: dict[str, Any], path: Path) -> None:
         where, error = f"row {failed['index']} (id {failed['id']}): ", str(failed["error"])
         # an invalid row's error names its row already; say it once
         print(f"  not filtered: {error if error.startswith(where) else where + error}", file=sys.stderr)
+    if report["failed_rows"]:
+        print(
+            f"  {len(report['failed_rows'])} rows not filtered: rerun with the same options and --resume to redo them",
+            file=sys.stderr,
+        )

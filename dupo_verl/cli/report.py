@@ -15,6 +15,7 @@ from dupo_verl.offline.report import (
     format_summary,
     load_results,
     plot_summary,
+    print_quietly,
     summarize,
 )
 
@@ -42,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--plot {args.plot}: use one of {', '.join(PLOT_FORMATS)}")
     rows = load_results(args.results)
     summary = summarize(rows)
-    print(format_summary(summary))
+    print_quietly(format_summary(summary))
     if args.json:
         public = {k: v for k, v in summary.items() if not k.startswith("_")}
         atomic_write_text(args.json, json.dumps(public, indent=2, allow_nan=False) + "\n")
     if args.plot:
-        print(f"plot: {plot_summary(summary, args.plot)}")
+        print_quietly(f"plot: {plot_summary(summary, args.plot)}")
     failed = all_failed_message(rows)
     if failed:
         print(f"error: report: {failed}", file=sys.stderr)

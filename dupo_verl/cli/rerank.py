@@ -22,8 +22,16 @@ from dupo_verl.offline.cli_args import (
     primal_sampling,
 )
 from dupo_verl.offline.io import ROW_FORMATS, read_rows
-from dupo_verl.offline.report import all_failed_message, format_summary, summarize
-from dupo_verl.offline.rerank import RerankInput, RerankSettings, build_jobs, read_candidates, rerank_row
+from dupo_verl.offline.pipeline import settings_path
+from dupo_verl.offline.report import all_failed_message, format_summary, print_quietly, summarize
+from dupo_verl.offline.rerank import (
+    RerankInput,
+    RerankSettings,
+    build_jobs,
+    needs_redo,
+    read_candidates,
+    rerank_row,
+)
 from dupo_verl.tasks.registry import allow_task_modules, task_class
 
 
@@ -39,7 +47,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--input", required=True, type=Path, help=f"raw problems or prepared rows ({', '.join(ROW_FORMATS)})"
     )
-    parser.add_argument("--output", required=True, type=Path, help="results, one JSON row per problem")
+    parser.add_argument(
+        "--output", required=True, type=Path, help="results (.jsonl), one JSON row per problem"
+    )
     parser.add_argument("--n", type=positive_int, default=16, help="candidates per problem (default 16)")
     parser.add_argument(
         "--candidates",
@@ -72,13 +82,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=report_errors("rerank", run))
 
 
+OUTPUT_FORMAT = ".jsonl"
+
+
 def run(args: argparse.Namespace) -> int:
     from dupo_verl.generation.options import build_backend
     from dupo_verl.offline.pipeline import run_rows
 
     check_outputs(
-        {"--output": args.output, "--summary-json": args.summary_json}, [args.input, args.candidates]
+        {
+            "--output": args.output,
+            "--summary-json": args.summary_json,
+            "the settings record": settings_path(args.output),
+        },
+        [args.input, args.candidates],
     )
+    if args.output.suffix.lower() != OUTPUT_FORMAT:  # the rows are appended as JSON lines, whatever the name
+        raise ValueError(f"--output {args.output}: rerank writes JSON lines; give a {OUTPUT_FORMAT} path")
     allow_task_modules(args.task_modules)
     task_class(args.task)  # a mistyped --task stops here, naming the known tasks
     fields = parse_pairs(args.field, "--field")
@@ -121,11 +141,12 @@ def run(args: argparse.Namespace) -> int:
         make_backend=partial(build_backend, args),
         options=options,
         digest=lambda job: job.digest,
+        redo_row=needs_redo,
     )
     summary = summarize(result.rows)
     if result.resumed_rows or result.retried_rows:
-        print(f"resumed {result.resumed_rows} rows; redid {result.retried_rows} failed or invalid rows")
-    print(format_summary(summary))
+        print_quietly(f"resumed {result.resumed_rows} rows; redid {result.retried_rows} failed or invalid rows")
+    print_quietly(format_summary(summary))
     if args.summary_json:
         public = {k: v for k, v in summary.items() if not k.startswith("_")}
         if result.stats is not None:

@@ -173,12 +173,21 @@ def check_backend_args(args: argparse.Namespace) -> None:
             raise ValueError(f"{flag} must be in [{low:g}, {high:g}], got {value!r}")
     if backend in ("vllm", "hf"):
         _check_dtype(getattr(args, "dtype", "auto"))
+        _check_local_model(args.model)
     if backend == "hf":
         _check_device(getattr(args, "device", "cpu"))
 
 
 # Weight dtypes both local backends take by name (transformers' `dtype=`, vLLM's `--dtype`).
 DTYPES = ("auto", "float32", "float16", "bfloat16", "half", "float")
+
+
+def _check_local_model(model: str) -> None:
+    """A `--model` spelt as a local path (absolute, ./, ../, ~, or deeper than a hub's org/name) must
+    exist: the hub client would report it as a malformed repo id."""
+    looks_local = model.startswith(("/", "./", "../", "~", ".\\")) or model.count("/") > 1
+    if looks_local and not Path(model).expanduser().exists():
+        raise ValueError(f"--model {model}: no such local folder (a hub model is named org/name)")
 
 
 def _check_dtype(dtype: Any) -> None:

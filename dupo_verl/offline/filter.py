@@ -5,6 +5,12 @@ dual answer every question once per distinct answer (K samples, through training
 and keep a question iff at least one and at most one distinct answer lets the dual recover the
 hidden value. A problem left with no question is dropped. No gold label is read.
 
+A question whose dual calls failed (timeouts, backend errors after retries) has no verdict, which is
+not the verdict "unanswerable": a row with any such question is recorded `failed`, whatever its other
+questions got, so it is counted as failed (never as dropped), left out of the filtered data, and
+redone by `--resume`. Keeping it with only its judged questions would silently cut a question that
+an outage, not the rule, decided.
+
 Progress is a row-by-row work file (resumable); the filtered data set and the report are written
 from it at the end.
 """
@@ -12,6 +18,7 @@ from it at the end.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -19,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dupo_verl.files import atomic_write, atomic_write_text
+from dupo_verl.files import OutputError, atomic_write, atomic_write_text, same_file
 from dupo_verl.offline.answers import answer_matcher, extract_answers, group_answers
 from dupo_verl.offline.dual_eval import Cell, dual_table
 from dupo_verl.offline.io import read_rows, row_digest, row_id
@@ -29,6 +36,7 @@ from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
 from reward_fns.math import verify_tally
 
 KEPT, UNANSWERABLE, NOT_UNIQUE, FAILED = "kept", "unanswerable", "not_unique", "failed"
+OUTPUT_DIGEST = "output_sha256"  # report field: the output this job wrote, so --resume may rewrite it
 
 
 @dataclass(frozen=True)
@@ -142,9 +150,8 @@ async def _filter_row_uncounted(job: FilterJob, generate: GenerateFn, settings: 
     )
     return {
         **record,
-        "status": "ok",
+        **_verdict(questions),
         "questions": questions,
-        "kept": [q for q, info in enumerate(questions) if info["rule"] == KEPT],
         "answers": [g.answer for g in groups],
         "votes": [g.votes for g in groups],
         "no_answer": sum(a is None for a in answers),
@@ -153,10 +160,26 @@ async def _filter_row_uncounted(job: FilterJob, generate: GenerateFn, settings: 
     }
 
 
+def _verdict(questions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Status and kept questions of a judged row: `failed` (nothing kept) if any question got no verdict."""
+    failed = sum(info["rule"] == FAILED for info in questions)
+    if failed:
+        error = (
+            f"{failed} of {len(questions)} dual questions got no verdict (their dual calls failed after "
+            "retries: timeouts or backend errors)"
+        )
+        return {"status": FAILED, "error": error, "kept": []}
+    return {"status": "ok", "kept": [q for q, info in enumerate(questions) if info["rule"] == KEPT]}
+
+
 def filter_report(
     records: Sequence[Mapping[str, Any]], settings: FilterSettings | None = None
 ) -> dict[str, Any]:
-    """Questions kept and dropped by rule, problems dropped, generation counts."""
+    """Questions kept and dropped by rule, problems dropped, generation counts.
+
+    Every question of a failed row counts as failed, whatever its own cells said: the row is left
+    out and redone by `--resume`, so "kept" matches the questions written.
+    """
     rules: Counter = Counter()
     generations: Counter = Counter()
     status: Counter = Counter()
@@ -165,7 +188,7 @@ def filter_report(
         status[record["status"]] += 1
         generations.update(record.get("generations", {}))
         for question in record.get("questions", []):
-            rules[question["rule"]] += 1
+            rules[question["rule"] if record["status"] == "ok" else FAILED] += 1
         if record["status"] == "ok":
             candidates += sum(record.get("votes", [])) + record.get("no_answer", 0)
             no_answer += record.get("no_answer", 0)
@@ -211,7 +234,8 @@ def write_filtered(
     """Write the kept rows, same schema, with `extra_info.dupo.duals` cut to the kept questions.
 
     With no row kept nothing is written (an existing output stays as it was): an empty data set
-    would only fail later, far from its cause. Returns the rows written.
+    would only fail later, far from its cause. Whether an existing output may be replaced at all is
+    decided before the run (`refuse_foreign_outputs`). Returns the rows written.
     """
     kept = {r["index"]: r["kept"] for r in records if r["status"] == "ok" and r["kept"]}
     order = sorted(kept)
@@ -235,13 +259,76 @@ def write_filtered(
         atomic_write(output_path, lambda tmp: pq.write_table(table, tmp))
     else:
         rows = read_rows(input_path, limit)
-        lines = []
-        for i in order:
-            row = dict(rows[i])
-            row["extra_info"] = _cut(row["extra_info"], kept[i])
-            lines.append(json.dumps(row, ensure_ascii=False))
-        atomic_write_text(output_path, "".join(line + "\n" for line in lines))
+        chosen = [{**rows[i], "extra_info": _cut(rows[i]["extra_info"], kept[i])} for i in order]
+        atomic_write_text(output_path, _row_text(chosen, input_path.suffix.lower()))
     return len(order)
+
+
+def _row_text(rows: Sequence[Mapping[str, Any]], suffix: str) -> str:
+    """Rows as the input had them: one JSON object a line (.jsonl) or one JSON list (.json)."""
+    if suffix == ".json":
+        return json.dumps(list(rows), ensure_ascii=False) + "\n"
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def file_sha256(path: Path) -> str:
+    """The digest the report records of the output it wrote (see `refuse_foreign_outputs`)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def refuse_foreign_outputs(output: Path, report: Path, work: Path, *, resume: bool, overwrite: bool) -> None:
+    """Refuse (one `OutputError` naming the file), before any work, to replace a file this job did not write.
+
+    Without --resume an existing file is replaced only with --overwrite. A resumed run rewrites its
+    final files from the work file, so it may replace them when they are its own: a report naming
+    this work file, and an output whose SHA-256 that report recorded. Anything else is someone
+    else's file (or an earlier version's, which recorded no digest) and stays.
+    """
+    if overwrite:
+        return
+    if not resume:
+        if work.is_file() and work.stat().st_size > 0:  # an empty one holds no row (the writer agrees)
+            raise OutputError(f"the work file {work} exists; pass --resume to continue it or --overwrite to replace it")
+        for name, path in (("--output", output), ("--report", report)):
+            if _present(path):
+                raise OutputError(
+                    f"{name} {path} exists; pass --overwrite to replace it (or --resume if this job wrote it)"
+                )
+        return
+    recorded = _own_report(report, work)
+    if _present(output) and (
+        recorded is None or not output.is_file() or recorded.get(OUTPUT_DIGEST) != file_sha256(output)
+    ):
+        raise OutputError(
+            f"--output {output} exists and is not this job's output (the report {report} records no "
+            "such file); --resume replaces only its own files: move it away or choose another --output"
+        )
+
+
+def _present(path: Path) -> bool:
+    """Anything at `path`, a dangling symlink included (replacing it would lose the link)."""
+    return path.exists() or path.is_symlink()
+
+
+def _own_report(report: Path, work: Path) -> Mapping[str, Any] | None:
+    """The existing report if this job (this work file) wrote it; None if there is none."""
+    if not _present(report):
+        return None
+    try:
+        data = json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        data = None
+    named = data.get("work") if isinstance(data, dict) else None
+    if not isinstance(named, str) or not same_file(named, work):
+        raise OutputError(
+            f"--report {report} exists and is not this job's report (it names no work file {work}); "
+            "--resume replaces only its own files: move it away or choose another --report"
+        )
+    return data
 
 
 def _cut(extra_info: Mapping[str, Any], kept: Sequence[int]) -> dict[str, Any]:

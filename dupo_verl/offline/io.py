@@ -16,7 +16,15 @@ TOO_DEEP = "nested too deeply to read (a row's lists and objects may nest a few 
 
 def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
     """All rows of a jsonl / json (list of objects) / parquet file, at most `limit`."""
+    return read_placed_rows(path, limit)[0]
+
+
+def read_placed_rows(path: str | Path, limit: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+    """`read_rows`, plus where each row is (`file:line` for jsonl, `file: row N` otherwise), so an
+    error about a row can name its line."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"input {path} is a directory, not a file")
     if not path.is_file():
         raise FileNotFoundError(f"input file not found: {path}")
     suffix = path.suffix.lower()
@@ -73,7 +81,7 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[dict[str, Any]
             plain.append(to_plain(row))
         except RecursionError:  # parsed, but too deep for the code that walks it later
             raise ValueError(f"{place}: {TOO_DEEP}") from None
-    return plain
+    return plain, where
 
 
 def _text(data: bytes, first: bool) -> str:

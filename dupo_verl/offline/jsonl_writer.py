@@ -3,12 +3,18 @@
 Every row is one line, written, flushed and fsynced before the next. A run killed mid-write leaves
 at most one partial last line; resuming cuts it off and keeps every complete row, so the finished
 file is byte-identical to an uninterrupted run's (given deterministic rows).
+
+`overwrite` never destroys the old file up front: the new rows go to a hidden file beside it, which
+replaces the old one when the first new row is written (or at `commit()`); a run that stops before
+that (the model failed to load) leaves the old file as it was.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +32,8 @@ class ResumableJsonlWriter:
         self.resume = resume
         self.overwrite = overwrite
         self._fh: IO[str] | None = None
+        self._pending: Path | None = None  # the new file that will replace `path` (overwrite)
+        self._on_commit: list[Callable[[], None]] = []
         self.dropped_partial_line = False
 
     def open(self) -> list[dict[str, Any]]:
@@ -40,9 +48,34 @@ class ResumableJsonlWriter:
                     f"{self.path} exists; pass --resume to continue it or --overwrite to replace it"
                 )
             else:
-                self.path.unlink()
+                self._fh = self._open_replacement()
+                return existing
         self._fh = self.path.open("a", encoding="utf-8")
         return existing
+
+    def _open_replacement(self) -> IO[str]:
+        """A fresh hidden file beside `path` (O_EXCL: never someone else's; umask permissions)."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        self._pending = tmp
+        return os.fdopen(fd, "a", encoding="utf-8")
+
+    def when_committed(self, action: Callable[[], None]) -> None:
+        """Run `action` once the output is this run's: now, or (overwrite) when the old file is replaced."""
+        if self._pending is None:
+            action()
+        else:
+            self._on_commit.append(action)
+
+    def commit(self) -> None:
+        """Replace the old output by this run's file (overwrite; nothing to do otherwise)."""
+        if self._pending is None:
+            return
+        os.replace(self._pending, self.path)  # the open handle follows the file to its new name
+        self._pending = None
+        actions, self._on_commit = self._on_commit, []
+        for action in actions:
+            action()
 
     def _recover(self) -> list[dict[str, Any]]:
         data = self.path.read_bytes()
@@ -52,11 +85,15 @@ class ResumableJsonlWriter:
             with self.path.open("r+b") as fh:
                 fh.truncate(end)
         rows = []
-        for lineno, line in enumerate(data[:end].decode("utf-8").split("\n"), 1):  # "\n" alone ends a row
-            if not line.strip():
+        for lineno, raw in enumerate(data[:end].split(b"\n"), 1):  # "\n" alone ends a row
+            if not raw.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                rows.append(json.loads(raw.decode("utf-8")))
+            except UnicodeDecodeError as exc:
+                raise ValueError(
+                    f"{self.path}:{lineno}: not UTF-8 (byte at column {exc.start + 1}); fix or delete that line"
+                ) from None
             except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply to be a row
                 raise ValueError(
                     f"{self.path}:{lineno}: corrupt row ({exc}); fix or delete that line"
@@ -81,11 +118,17 @@ class ResumableJsonlWriter:
         self._fh.write(dumps_row(row) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
+        self.commit()  # the first new row replaces an overwritten output
 
     def close(self) -> None:
+        """Close the file; an overwrite that wrote nothing is dropped and the old output kept."""
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+        if self._pending is not None:
+            self._pending.unlink(missing_ok=True)
+            self._pending = None
+            self._on_commit = []
 
     def __enter__(self) -> ResumableJsonlWriter:
         return self

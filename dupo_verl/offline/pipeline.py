@@ -9,7 +9,10 @@ The settings that decide the rows are recorded beside the output (`<output>.sett
 file never mixes rows of two configurations. On resume, rows recorded as `failed` or `invalid` are
 redone rather than kept forever: the file is cut before the first such row and the rows after it
 are written again from memory (only the retried rows are recomputed), so the file stays one row per
-input row, in input order. Each row records a short hash of the input row it came from
+input row, in input order (a command may redo more, e.g. rerank's rows without any dual verdict).
+`--overwrite` replaces the old output and its settings record only when the first new row is written,
+so a run that fails before that (a missing model, a dead server at start) leaves the old results
+whole. Each row records a short hash of the input row it came from
 (`input_hash`), so `--resume` also refuses an input whose rows changed under the same ids.
 """
 
@@ -63,11 +66,11 @@ def settings_path(output: Path) -> Path:
 
 
 def _check_settings(options: JobOptions, resuming: bool) -> None:
-    """Refuse to resume an output made with other settings; record this run's settings."""
+    """Refuse to resume an output made with other settings."""
     if options.settings is None:
         return
     path = settings_path(options.output)
-    current = json.loads(json.dumps(dict(options.settings), sort_keys=True, default=str))
+    current = _current_settings(options.settings)
     if resuming:
         if not path.is_file():
             raise ValueError(
@@ -88,9 +91,32 @@ def _check_settings(options: JobOptions, resuming: bool) -> None:
                 f"--resume: {options.output} was made with other settings ({'; '.join(changed)}); "
                 "rerun with the same options, or start over with --overwrite"
             )
-    atomic_write_text(
-        path, json.dumps({"command": options.description, "settings": current}, indent=2) + "\n"
-    )
+
+
+def _current_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(settings), sort_keys=True, default=str))
+
+
+def _record_settings(options: JobOptions) -> None:
+    """Write this run's settings beside the output (`<output>.settings.json`)."""
+    if options.settings is None:
+        return
+    record = {"command": options.description, "settings": _current_settings(options.settings)}
+    atomic_write_text(settings_path(options.output), json.dumps(record, indent=2) + "\n")
+
+
+def _default_redo(row: Mapping[str, Any]) -> bool:
+    return row.get("status") in RETRY_STATUSES
+
+
+def _check_not_longer(done: Sequence[Mapping[str, Any]], jobs: int, output: Path) -> None:
+    """An output longer than this run's input was made from more rows: often the same input
+    without --limit (or a larger one), else another input."""
+    if len(done) > jobs:
+        raise ValueError(
+            f"--resume: {output} holds {len(done)} rows but this run reads only {jobs} input rows; "
+            "resume with the --limit (or none) of the run that wrote it, or check --input"
+        )
 
 
 def run_rows(
@@ -100,21 +126,23 @@ def run_rows(
     make_backend: Callable[[], GenerationBackend],
     options: JobOptions,
     digest: Callable[[J], str] | None = None,
+    redo_row: Callable[[Mapping[str, Any]], bool] = _default_redo,
 ) -> JobResult:
     """Run `worker` on every job not yet in `options.output`; return all rows (old and new).
 
     `digest(job)`, when given, is stored in each new row as `input_hash` and checked on resume.
+    `redo_row(row)` says which rows already written `--resume` does again (default: failed, invalid).
     """
     writer = ResumableJsonlWriter(options.output, resume=options.resume, overwrite=options.overwrite)
     done = writer.open()
     try:
         _check_settings(options, resuming=bool(done))
+        writer.when_committed(lambda: _record_settings(options))
         digests = [digest(j) for j in jobs] if digest is not None else None
+        _check_not_longer(done, len(jobs), options.output)
         check_resume_prefix(done, [key(j) for j in jobs], options.output, digests)
-        first_retry = next(
-            (i for i, row in enumerate(done) if row.get("status") in RETRY_STATUSES), len(done)
-        )
-        redo = {i for i in range(first_retry, len(done)) if done[i].get("status") in RETRY_STATUSES}
+        first_retry = next((i for i, row in enumerate(done) if redo_row(row)), len(done))
+        redo = {i for i in range(first_retry, len(done)) if redo_row(done[i])}
         kept_after = {i: done[i] for i in range(first_retry, len(done)) if i not in redo}
         if first_retry < len(done):
             writer.keep_first(first_retry)  # rewritten from here on, in input order
@@ -122,6 +150,7 @@ def run_rows(
         resumed = len(done) - len(redo)
         todo = list(range(first_retry, len(jobs)))
         if not todo:
+            writer.commit()  # an --overwrite run of an empty input still replaces the old output
             return JobResult(rows=rows, resumed_rows=resumed, stats=None)
         backend = make_backend() if any(i not in kept_after for i in todo) else None
 
@@ -164,6 +193,7 @@ def run_rows(
             return batcher.stats if batcher is not None else None
 
         stats = asyncio.run(main())
+        writer.commit()
         return JobResult(rows=rows, resumed_rows=resumed, stats=stats, retried_rows=len(redo))
     finally:
         writer.close()

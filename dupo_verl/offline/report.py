@@ -8,27 +8,35 @@ out-scores a wrong one (AUROC, 0.5 = no signal).
 from __future__ import annotations
 
 import bisect
+import contextlib
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dupo_verl.offline.io import read_rows
-from dupo_verl.offline.rerank import METHODS
+from dupo_verl.offline.io import read_placed_rows
+from dupo_verl.offline.rerank import METHODS, duals_all_failed
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
     """Rerank rows, each checked (`check_result_row`): a file of another kind, or a value no rerank
     run writes, is one error naming the row and the field, never a crash or a silent verdict."""
-    rows = read_rows(path)
+    rows, places = read_placed_rows(path)
     if not rows:  # a summary of nothing would print "rows: 0" and pass as a finished report
         raise ValueError(f"{path} holds no rows; is this `dupo-verl rerank` output, and did the run write any?")
-    for lineno, row in enumerate(rows, 1):
+    seen: dict[str, str] = {}
+    for lineno, (row, place) in enumerate(zip(rows, places, strict=True), 1):
         for key in ("id", "candidates"):
             if key not in row:
                 raise ValueError(f"{path}: row {lineno} has no {key!r}; is this `dupo-verl rerank` output?")
         problem = check_result_row(row)
         if problem is not None:
             raise ValueError(f"{path}: row {lineno} (id {row['id']!r:.40}): {problem}")
+        ident = str(row["id"])
+        if ident in seen:  # e.g. two outputs concatenated: each problem would count twice
+            raise ValueError(f"id {ident!r:.40} appears twice ({seen[ident]} and {place}); one row per problem")
+        seen[ident] = place
     return rows
 
 
@@ -83,15 +91,26 @@ COUNTED = ("primal_samples", "dual_requests", "dual_samples", "verify_timeouts")
 FAILED_STATUSES = ("failed", "invalid")
 
 
+def is_failed(row: Mapping[str, Any]) -> bool:
+    """Failed or invalid, or an older `ok` row without any dual verdict (its choice was the vote)."""
+    return row.get("status") in FAILED_STATUSES or duals_all_failed(row)
+
+
 def all_failed_message(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """The error line for a run in which every row failed (None otherwise): its summary holds no
     result, so the command must not end as if it did."""
-    failed = [r for r in rows if r.get("status") in FAILED_STATUSES]
+    failed = [r for r in rows if is_failed(r)]
     if not rows or len(failed) < len(rows):
         return None
     first = failed[0]
-    error = " ".join(str(first.get("error") or first.get("status")).split())[:300]
+    error = " ".join(str(first.get("error") or _failure(first)).split())[:300]
     return f"every row failed ({len(failed)} of {len(rows)}); nothing was graded. First (id {first.get('id')}): {error}"
+
+
+def _failure(row: Mapping[str, Any]) -> str:
+    if duals_all_failed(row):
+        return f"no dual question was answered ({row['failed_dual_questions']} dual request(s) failed)"
+    return str(row.get("status"))
 
 
 def auroc(right: Sequence[float], wrong: Sequence[float]) -> float | None:
@@ -119,15 +138,27 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Selection accuracies over the rows that succeeded and carry verdicts, and dual accuracy of
     right/wrong candidates. A failed or invalid row is counted as failed, never graded: a request
     that timed out says nothing about whether the answer was right (older outputs gave such rows
-    all-false verdicts; they are ignored here too)."""
-    succeeded = [r for r in rows if r.get("status") not in FAILED_STATUSES]
+    all-false verdicts; they are ignored here too). A row whose dual requests all failed is failed
+    (its choice was the vote count); partial dual failures and unusable gold values are counted."""
+    succeeded = [r for r in rows if not is_failed(r)]
     graded = [r for r in succeeded if isinstance(r.get("correct"), Mapping)]
+    invalid = sum(1 for r in rows if r.get("status") == "invalid")
     summary: dict[str, Any] = {
         "rows": len(rows),
         "rows_with_gold": len(graded),
-        "rows_failed": len(rows) - len(succeeded),
+        "rows_failed": len(rows) - len(succeeded) - invalid,
+        "rows_invalid": invalid,
+        "rows_without_dual_verdict": sum(
+            1 for r in rows if duals_all_failed(r) or (r.get("status") == "failed" and r.get("failed_dual_questions"))
+        ),
         "rows_without_duals": sum(1 for r in rows if r.get("status") == "ok" and not r.get("num_duals")),
+        "failed_dual_questions": sum(_count(r.get("failed_dual_questions")) for r in succeeded),
+        "rows_with_failed_dual_questions": sum(1 for r in succeeded if _count(r.get("failed_dual_questions"))),
     }
+    unusable = [r for r in rows if r.get("gold_unusable")]
+    summary["rows_gold_unusable"] = len(unusable)
+    if unusable:
+        summary["gold_unusable_first"] = f"id {unusable[0].get('id')}: {unusable[0]['gold_unusable']}"
     for method in METHODS:
         hits = sum(r["correct"].get(method) is True for r in graded)
         summary[f"{method}_accuracy"] = hits / len(graded) if graded else None
@@ -158,6 +189,10 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def _count(value: Any) -> int:
+    return value if _is_count(value) else 0
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
@@ -166,12 +201,13 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     """Human-readable lines; the four selection accuracies first."""
     lines = [
         f"rows: {summary['rows']} (with gold: {summary['rows_with_gold']}, failed: {summary['rows_failed']}, "
-        f"without dual questions: {summary['rows_without_duals']})"
+        f"invalid: {summary.get('rows_invalid', 0)}, without dual questions: {summary['rows_without_duals']})"
     ]
+    lines += _problem_lines(summary)
     if summary["rows_with_gold"]:
         for method in METHODS:
             lines.append(f"{method + ' accuracy:':<22}{summary[f'{method}_accuracy']:.4f}")
-    elif summary["rows_failed"]:  # nothing graded: not 0.0000, which would read as "all wrong"
+    elif summary["rows_failed"] or summary.get("rows_invalid"):  # nothing graded: not 0.0000, which would read as "all wrong"
         for method in METHODS:
             lines.append(f"{method + ' accuracy:':<22}n/a (no row succeeded with a gold answer)")
     else:
@@ -187,7 +223,45 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     for key in ("primal_samples", "dual_requests", "dual_samples"):
         if f"{key}_per_problem" in summary:
             lines.append(f"{key} per problem: {summary[f'{key}_per_problem']:.2f}")
+    if summary.get("verify_timeouts"):
+        lines.append(
+            f"verify timeouts: {summary['verify_timeouts']} answer checks timed out (counted as different answers)"
+        )
     return "\n".join(lines)
+
+
+def _problem_lines(summary: Mapping[str, Any]) -> list[str]:
+    """What the accuracies leave out or rest on less: rows without dual verdicts, partial dual
+    failures, unusable gold values (each only when there are any)."""
+    lines = []
+    if summary.get("rows_without_dual_verdict"):
+        lines.append(
+            f"no dual verdict:      {summary['rows_without_dual_verdict']} rows (every dual request failed; counted "
+            "as failed, not graded; see --dual-timeout-s, --max-retries; --resume redoes them)"
+        )
+    if summary.get("failed_dual_questions"):
+        lines.append(
+            f"failed dual requests: {summary['failed_dual_questions']} in {summary['rows_with_failed_dual_questions']} "
+            "graded rows (their candidates were ranked on the dual questions that answered)"
+        )
+    if summary.get("rows_gold_unusable"):
+        lines.append(
+            f"gold unusable:        {summary['rows_gold_unusable']} rows left unlabelled "
+            f"(first: {summary['gold_unusable_first']})"
+        )
+    return lines
+
+
+def print_quietly(text: str) -> None:
+    """Print to stdout; a reader that stopped reading (`| head -1`) ends the printing quietly, as for
+    any Unix tool, rather than as an error (the command's files are still written)."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError):  # stdout may have no descriptor (captured)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # Python's exit-time flush must not fail again
+            os.close(devnull)
 
 
 def plot_summary(summary: Mapping[str, Any], out: str | Path) -> Path:

@@ -6,11 +6,16 @@ the best wins, ties broken by the answer's vote count, then by candidate order. 
 same final answer share that answer's dual work. With a gold answer the row also records whether
 the first candidate, the majority answer, the DuPO choice and any candidate (pass@n) were right; a
 failed or invalid row records no such verdict (a request that timed out says nothing about the answer).
+A row whose every dual request failed is failed too: its choice would be the vote count alone, not DuPO.
+A gold value that is no answer (NaN, a list, an object) leaves the row unlabelled, with the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +30,9 @@ from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
 from dupo_verl.tasks import DualQuestion, DualTask, get_task
 from dupo_verl.tasks.inputs import input_fields
+from dupo_verl.tasks.registry import task_class
 from reward_fns.math import verify_tally
+from reward_fns.scoring import gold_answers
 
 # The selection methods every graded row reports under "correct" (`dupo-verl report` reads them).
 METHODS = ("first", "majority", "dupo", "pass_at_n")
@@ -47,6 +54,7 @@ class RerankJob:
     duals: tuple[DualQuestion, ...] = ()
     messages: tuple[Mapping[str, str], ...] = ()
     gold: str | None = None
+    gold_problem: str | None = None  # why the row's gold value is no label (the row is then unlabelled)
     responses: tuple[str, ...] | None = None  # given candidates (--candidates FILE)
     error: str | None = None  # the row could not be read; written as invalid
     digest: str = ""  # short hash of the input row (`io.row_digest`), checked by --resume
@@ -99,6 +107,8 @@ async def _rerank_row_uncounted(job: RerankJob, generate: GenerateFn, settings: 
     row: dict[str, Any] = {"index": job.index, "id": job.id}
     if job.gold is not None:
         row["gold"] = job.gold
+    if job.gold_problem is not None:
+        row["gold_unusable"] = job.gold_problem
     if job.error is not None or job.task is None:
         return {
             **row,
@@ -163,13 +173,23 @@ async def _rerank_row_uncounted(job: RerankJob, generate: GenerateFn, settings: 
     generations["failed_requests"] += sum(c.attempts_failed for c in cells)
     generations["tokens"] += sum(c.tokens for c in cells)
     failed_cells = sum(c.failed for c in cells)
-
-    chosen = select_candidate(accuracies, votes)
-    majority = majority_group(groups)
     candidates = [
         {"answer": a, "dual_accuracy": None if acc is None else round(acc, 6)}
         for a, acc in zip(answers, accuracies, strict=True)
     ]
+    if failed_cells and all(c.accuracy is None for c in cells):
+        return {
+            **row,
+            "status": "failed",
+            "error": _no_dual_verdict(failed_cells, len(cells)),
+            "chosen_answer": None,
+            "candidates": candidates,
+            "failed_dual_questions": failed_cells,
+            "generations": generations,
+        }
+
+    chosen = select_candidate(accuracies, votes)
+    majority = majority_group(groups)
     row.update(
         status="ok",
         chosen_answer=answers[chosen] if chosen is not None else None,
@@ -191,6 +211,35 @@ async def _rerank_row_uncounted(job: RerankJob, generate: GenerateFn, settings: 
             "pass_at_n": any(c["correct"] for c in candidates),
         }
     return row
+
+
+def _no_dual_verdict(failed: int, cells: int) -> str:
+    """The error of a row whose dual requests all failed: without one dual verdict the choice
+    would be the majority vote, so it is no DuPO result."""
+    leaked = cells - failed
+    return (
+        f"no dual question was answered: {failed} (answer, question) request(s) failed after retries "
+        f"(timeouts or errors; see --dual-timeout-s, --max-retries)"
+        + (f", {leaked} gave the value away" if leaked else "")
+    )
+
+
+def duals_all_failed(row: Mapping[str, Any]) -> bool:
+    """Whether an `ok` row of an older output had no dual verdict at all (every dual request failed):
+    its choice is the vote count, not DuPO, so `report` counts it as failed and `--resume` redoes it."""
+    candidates = row.get("candidates")
+    return (
+        row.get("status") == "ok"
+        and isinstance(row.get("failed_dual_questions"), int)
+        and row["failed_dual_questions"] > 0
+        and isinstance(candidates, list)
+        and all(not isinstance(c, Mapping) or c.get("dual_accuracy") is None for c in candidates)
+    )
+
+
+def needs_redo(row: Mapping[str, Any]) -> bool:
+    """`--resume` redoes failed and invalid rows, and older rows without any dual verdict."""
+    return row.get("status") in ("failed", "invalid") or duals_all_failed(row)
 
 
 def _group_correct(
@@ -228,7 +277,7 @@ def build_jobs(
 ) -> list[RerankJob]:
     """One job per input row; a row that cannot be read becomes an invalid job, not a crash."""
     idents = [row_id(row, index, spec.id_key) for index, row in enumerate(rows)]
-    duplicated = sorted({i for i in idents if idents.count(i) > 1}) if len(set(idents)) < len(idents) else []
+    duplicated = sorted(i for i, count in Counter(idents).items() if count > 1)  # linear: 40k rows in ms
     if duplicated:
         raise ValueError(
             f"input ids must be unique (they key --resume and --candidates); repeated: {duplicated[:5]}"
@@ -242,7 +291,7 @@ def build_jobs(
     raw_task: DualTask | None = None
     keys: dict[str, str] = {}
     if any(not _is_prepared(row) for row in rows):  # a bad --task or parameter fails here, once
-        raw_task = get_task(spec.task, **dict(spec.task_params))
+        raw_task = _raw_task(spec)
         keys = raw_keys(raw_task, spec)
     jobs = []
     for index, (row, ident) in enumerate(zip(rows, idents, strict=True)):
@@ -252,14 +301,16 @@ def build_jobs(
                 messages = chat_messages(row)
                 reward = row.get("reward_model")
                 gold = reward.get("ground_truth") if isinstance(reward, Mapping) else None
+                gold_field = "reward_model.ground_truth"
             else:
                 assert raw_task is not None
                 task = raw_task
                 duals, messages, gold = _decompose_raw(task, row, index, keys, spec)
+                gold_field = spec.answer_key
             responses = None
             if candidates is not None:
                 responses = tuple(candidates[ident])
-            gold = str(gold) if gold not in (None, "") else None
+            gold, gold_problem = read_gold(gold, gold_field)
             duals = duals[: spec.max_duals] if spec.max_duals is not None else duals
             jobs.append(
                 RerankJob(
@@ -269,22 +320,56 @@ def build_jobs(
                     duals=tuple(duals),
                     messages=tuple(messages),
                     gold=gold,
+                    gold_problem=gold_problem,
                     responses=responses,
                     digest=row_digest(row),
                 )
             )
         except Exception as exc:
-            gold = row.get(spec.answer_key)
+            gold, gold_problem = read_gold(row.get(spec.answer_key), spec.answer_key)
             jobs.append(
                 RerankJob(
                     index=index,
                     id=ident,
-                    gold=str(gold) if gold not in (None, "") else None,
+                    gold=gold,
+                    gold_problem=gold_problem,
                     error=f"row {index} (id {ident}): {exc}",
                     digest=row_digest(row),
                 )
             )
     return jobs
+
+
+def read_gold(value: Any, field: str) -> tuple[str | None, str | None]:
+    """(gold answer, None), (None, None) when the row has none, or (None, why the value is no answer).
+
+    Read as `prepare` and validation read gold labels (`reward_fns.scoring.gold_answers`): NaN, a
+    boolean, bytes or an object is no answer, and neither is a list (`prepare` refuses it), whose
+    `str` ("['7']") would otherwise be graded.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    answers = [] if isinstance(value, list | tuple) else gold_answers(value)
+    if answers:
+        return answers[0], None
+    return None, f"field {field!r} is {type(value).__name__} {value!r:.40}, not a gold answer (text or a finite number)"
+
+
+def _raw_task(spec: RerankInput) -> DualTask:
+    """The task for raw rows; a missing or unknown parameter names `--task-params` and what it needs."""
+    try:
+        return get_task(spec.task, **dict(spec.task_params))
+    except TypeError as exc:
+        needed = [
+            name
+            for name, p in inspect.signature(task_class(spec.task)).parameters.items()
+            if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        given = json.dumps(dict(spec.task_params), default=str)
+        raise ValueError(
+            f"--task {spec.task} cannot be built from --task-params {given} ({exc}); "
+            f"it needs --task-params with {', '.join(needed) or 'valid parameters'}"
+        ) from None
 
 
 def _is_prepared(row: Mapping[str, Any]) -> bool:

@@ -8,8 +8,10 @@ Every request is recorded, so tests can count generations exactly.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from dupo_verl.generation import GenerationRequest, SyncBackend
@@ -147,3 +149,31 @@ def install_backend(monkeypatch: Any, pools: dict[str, list[str]], fail: Any = N
 
     monkeypatch.setattr(backend_options, "build_backend", build)
     return made
+
+
+def one_error_line(err: str) -> str:
+    """The one non-blank line a command printed, asserted to be alone and no traceback."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+# Three problems, each with one right and one wrong candidate answer.
+THREE_POOLS = {
+    "What is 2 + 3?": ["ANSWER: 5", "ANSWER: 7"],
+    "What is 4 + 6?": ["ANSWER: 10", "ANSWER: 11"],
+    "What is 7 + 1?": ["ANSWER: 8", "ANSWER: 9"],
+}
+
+
+def three_rows() -> list[dict[str, Any]]:
+    return [arith_row(2, 3, "a"), arith_row(4, 6, "c"), arith_row(7, 1, "d")]

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from offline_fixtures import ScriptedBackend, arith_row, install_backend
+from offline_fixtures import ScriptedBackend, arith_row, install_backend, lines, one_error_line, write_jsonl
 from openai_server import TinyOpenAIServer
 
 from dupo_verl.cli import main
@@ -21,21 +21,6 @@ POOLS = {
     "What is 3 + 3?": ["ANSWER: 6", "ANSWER: 6"],
 }
 ROWS = [arith_row(2, 3, "a"), arith_row(4, 6, "c"), arith_row(7, 1, "d")]
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
-
-
-def write_jsonl(path: Path, rows: list) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def strict_json(path: Path) -> dict:

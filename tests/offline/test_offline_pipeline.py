@@ -153,7 +153,12 @@ def test_writer_recovers_complete_rows_only(tmp_path):
     writer = ResumableJsonlWriter(path, overwrite=True)
     assert writer.open() == []
     writer.close()
-    assert path.read_text() == ""
+    assert path.read_text() == '{"index": 0}\nnot json\n'  # nothing new written: the old file stays
+    writer = ResumableJsonlWriter(path, overwrite=True)
+    writer.open()
+    writer.write({"index": 0})
+    writer.close()
+    assert path.read_text() == '{"index": 0}\n' and [p.name for p in path.parent.iterdir()] == ["rows.jsonl"]
 
 
 def test_run_in_order_hands_results_over_in_input_order():

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from offline_fixtures import ScriptedBackend, arith_row, install_backend
+from offline_fixtures import ScriptedBackend, arith_row, install_backend, one_error_line
 from omegaconf import OmegaConf
 
 from dupo_verl.cli import main
@@ -35,12 +35,6 @@ def ans(*values):
 POOLS = {"What is 2 + 3?": ans(5, 7), "What is 4 + 6?": ans(10, 11), "What is 7 + 1?": ans(8, 9)}
 ROWS = [arith_row(2, 3, "a"), arith_row(4, 6, "c"), arith_row(7, 1, "d")]
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 def run(path: Path, *, settings_record=None, resume=False, fail=None):

@@ -168,9 +168,11 @@ def test_filter_failures_are_recorded_not_dropped_silently():
     del bad_row["extra_info"]["dupo"]
     failing_primal = arith_row(4, 4, "p2")
     records = asyncio.run(_filter([arith_row(2, 3, "p0"), bad_row, failing_primal], backend, n=2))
-    ok, invalid, failed = records
-    assert [q["rule"] for q in ok["questions"]] == ["kept", "failed"]
-    assert ok["kept"] == [0] and ok["generations"]["failed_requests"] == 1
+    partly, invalid, failed = records
+    # one question judged (kept), one with no verdict: the row is failed (redone by --resume), not cut
+    assert [q["rule"] for q in partly["questions"]] == ["kept", "failed"]
+    assert partly["status"] == "failed" and "1 of 2 dual questions got no verdict" in partly["error"]
+    assert partly["kept"] == [] and partly["generations"]["failed_requests"] == 1
     assert (
         invalid["status"] == "invalid"
         and "extra_info.dupo" in invalid["error"]
@@ -180,13 +182,14 @@ def test_filter_failures_are_recorded_not_dropped_silently():
     report = filter_report(records)
     assert report["problems"] == {
         "in": 3,
-        "kept": 1,
+        "kept": 0,
         "dropped_no_question_left": 0,
-        "dropped_failed": 1,
+        "dropped_failed": 2,
         "dropped_invalid": 1,
     }
-    assert report["questions"]["kept"] == 1 and report["questions"]["dropped_failed"] == 1
-    assert [r["id"] for r in report["failed_rows"]] == ["bad", "p2"]
+    # every question of a failed row counts as failed: "kept" matches the questions written (none)
+    assert report["questions"]["kept"] == 0 and report["questions"]["dropped_failed"] == 2
+    assert [r["id"] for r in report["failed_rows"]] == ["p0", "bad", "p2"]
 
 
 def test_filter_report_counts_rules_and_generations():
