@@ -83,6 +83,19 @@ def check_outputs(outputs: Mapping[str, str | Path | None], inputs: Iterable[str
         _check_writable(name, out)
 
 
+def present(path: str | Path) -> bool:
+    """Anything at `path`, a dangling symlink included (replacing it would lose the link)."""
+    return Path(path).exists() or Path(path).is_symlink()
+
+
+def refuse_existing(outputs: Mapping[str, str | Path], hint: str) -> None:
+    """One `OutputError` naming the first of `outputs` (name for the user -> path) that exists: an
+    earlier run's file is replaced only when the user says so (`hint`: how, e.g. "pass --overwrite")."""
+    for name, path in outputs.items():
+        if present(path):
+            raise OutputError(f"{name} {path} exists; {hint}")
+
+
 def _check_replaceable(name: str, path: Path) -> None:
     """Only a regular file (or nothing) may be replaced: renaming over `/dev/null`, a fifo or a
     folder would destroy it rather than write to it."""

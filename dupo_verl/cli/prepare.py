@@ -26,7 +26,7 @@ from dupo_verl.cli._types import MAX_COUNT, float_in, int_in, nonblank, parse_pa
 from dupo_verl.data.prepare import PrepareConfig, StrictError, prepare, summary_path, val_path
 from dupo_verl.data.readers import FORMATS, InputError, RawRecord, open_source
 from dupo_verl.data.rows import DEFAULT_AGENT, RowOptions
-from dupo_verl.files import OutputError, check_outputs
+from dupo_verl.files import check_outputs, refuse_existing
 from dupo_verl.tasks import get_task
 from dupo_verl.tasks.inputs import data_source
 from dupo_verl.tasks.registry import allow_task_modules
@@ -381,8 +381,8 @@ def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, s
     output = Path(args.output)
     outputs = {"--output": output, "the val file": val_path(output), "the summary": summary_path(output)}
     check_outputs(outputs, [getattr(args, "input", None), getattr(args, "reference", None)])
-    if not args.overwrite:
-        _refuse_existing(outputs)
+    if not args.overwrite:  # an earlier run's files (a stale _val file too) go only when the user says so
+        refuse_existing(outputs, "pass --overwrite to replace it or choose another --output")
     try:
         task = get_task(task_name, **params)
         rows = RowOptions(
@@ -421,15 +421,6 @@ def _write(args, task_name, params, keys, records: Iterable[RawRecord], total, s
         print("error: no row was kept; nothing written (see the summary)", file=sys.stderr)
         return 1
     return 0
-
-
-def _refuse_existing(outputs: dict[str, Path]) -> None:
-    """An earlier run's files are replaced (or, for a `_val` file this run does not write, removed)
-    only when the user says so with `--overwrite`."""
-    for name, path in outputs.items():
-        if path.exists() or path.is_symlink():
-            where = "" if name == "--output" else f" ({name} of --output)"
-            raise OutputError(f"{path}{where} exists; pass --overwrite to replace it or choose another --output")
 
 
 def _fail(exc: Exception, code: int) -> int:

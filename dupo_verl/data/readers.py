@@ -86,7 +86,7 @@ def open_source(
     if fmt == "jsonl":
         return Source(_read_jsonl(p), None, stem)
     if fmt == "json":
-        rows = _load_json(p)
+        rows = load_json_rows(p)
         if rows is None:  # JSON lines saved with a .json suffix (as `datasets` does)
             return Source(_read_jsonl(p), None, stem)
         return Source(_objects(rows), len(rows), stem)
@@ -163,8 +163,10 @@ def _unreadable(exc: RecursionError | ValueError) -> str:
     return str(exc).split(";")[0]  # e.g. "Exceeds the limit (4300 digits) for integer string conversion..."
 
 
-def _load_json(path: Path) -> list[Any] | None:
-    """The rows of a JSON file (a list, or an object holding one list); None for JSON lines."""
+def load_json_rows(path: Path) -> list[Any] | None:
+    """The rows of a JSON file (a list, or an object holding one list); None for JSON lines.
+
+    Shared by `prepare` and the offline tools (filter, rerank), so both accept the same files."""
     data = path.read_bytes()
     if data.startswith(BOM):
         data = data[len(BOM) :]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dupo_verl.files import OutputError, atomic_write, atomic_write_text, same_file
+from dupo_verl.files import OutputError, atomic_write, atomic_write_text, present, refuse_existing, same_file
 from dupo_verl.offline.answers import answer_matcher, extract_answers, group_answers
 from dupo_verl.offline.dual_eval import Cell, dual_table
 from dupo_verl.offline.io import read_rows, row_digest, row_id
@@ -293,14 +293,11 @@ def refuse_foreign_outputs(output: Path, report: Path, work: Path, *, resume: bo
     if not resume:
         if work.is_file() and work.stat().st_size > 0:  # an empty one holds no row (the writer agrees)
             raise OutputError(f"the work file {work} exists; pass --resume to continue it or --overwrite to replace it")
-        for name, path in (("--output", output), ("--report", report)):
-            if _present(path):
-                raise OutputError(
-                    f"{name} {path} exists; pass --overwrite to replace it (or --resume if this job wrote it)"
-                )
+        refuse_existing({"--output": output, "--report": report},
+                        "pass --overwrite to replace it (or --resume if this job wrote it)")
         return
     recorded = _own_report(report, work)
-    if _present(output) and (
+    if present(output) and (
         recorded is None or not output.is_file() or recorded.get(OUTPUT_DIGEST) != file_sha256(output)
     ):
         raise OutputError(
@@ -309,14 +306,9 @@ def refuse_foreign_outputs(output: Path, report: Path, work: Path, *, resume: bo
         )
 
 
-def _present(path: Path) -> bool:
-    """Anything at `path`, a dangling symlink included (replacing it would lose the link)."""
-    return path.exists() or path.is_symlink()
-
-
 def _own_report(report: Path, work: Path) -> Mapping[str, Any] | None:
     """The existing report if this job (this work file) wrote it; None if there is none."""
-    if not _present(report):
+    if not present(report):
         return None
     try:
         data = json.loads(report.read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dupo_verl.data.readers import load_json_rows
 from dupo_verl.plain import to_plain
 
 ROW_FORMATS = (".jsonl", ".json", ".parquet")
@@ -61,16 +62,9 @@ def read_placed_rows(path: str | Path, limit: int | None = None) -> tuple[list[d
                 rows.append(row)
                 where.append(f"{path}:{lineno}")
     elif suffix == ".json":
-        try:
-            data = json.loads(_text(path.read_bytes(), True))
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}: not UTF-8 (byte at offset {exc.start})") from None
-        except ValueError as exc:
-            raise ValueError(f"{path}: not valid JSON ({exc})") from None
-        except RecursionError:
-            raise ValueError(f"{path}: {TOO_DEEP}") from None
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise ValueError(f"{path}: expected a JSON list of objects")
+        data = load_json_rows(path)
+        if data is None or not all(isinstance(r, dict) for r in data):
+            raise ValueError(f"{path}: expected a JSON list of objects (or an object holding one such list)")
         rows = data[:limit] if limit is not None else data
         where = [f"{path}: row {i}" for i in range(1, len(rows) + 1)]
     else:

@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 from offline_fixtures import (
     THREE_POOLS,
     arith_row,
@@ -219,3 +220,18 @@ def test_translation_without_task_params_points_to_the_flag(tmp_path: Path, caps
     assert main([*argv, "--task", "translation"]) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "--task-params" in line and "src_lang, tgt_lang" in line and not out.exists()
+
+
+def test_filter_and_rerank_read_the_json_files_prepare_reads(tmp_path: Path) -> None:
+    """`{"data": [...]}` was refused by the offline tools although `prepare` took it."""
+    from dupo_verl.offline.io import read_rows
+
+    rows = three_rows()
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"data": rows}), encoding="utf-8")
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(rows), encoding="utf-8")
+    assert read_rows(wrapped) == read_rows(plain) == [json.loads(json.dumps(r)) for r in rows]
+    (tmp_path / "two.json").write_text(json.dumps({"a": rows, "b": rows}), encoding="utf-8")
+    with pytest.raises(ValueError, match="exactly one list of rows"):
+        read_rows(tmp_path / "two.json")
