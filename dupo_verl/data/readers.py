@@ -238,15 +238,15 @@ def _read_csv(path: Path, delimiter: str) -> Iterator[RawRecord]:
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield RawRecord(i, error=("bad_csv_row", f"{path.name} row {i + 1}: {exc}"))
+                yield RawRecord(i, error=("bad_csv_row", f"row {i} ({path.name} line {reader.line_num}): {exc}"))
                 i += 1
                 continue
             if None in row:  # more cells than header columns
                 yield RawRecord(
-                    i, error=("bad_csv_row", f"{path.name} row {i + 1} has more cells than columns")
+                    i, error=("bad_csv_row", f"row {i} ({path.name} line {reader.line_num}) has more cells than columns")
                 )
             elif any(isinstance(v, str) and _SURROGATE.search(v) for v in row.values()):
-                yield RawRecord(i, error=("bad_encoding", f"{path.name} row {i + 1}: not UTF-8"))
+                yield RawRecord(i, error=("bad_encoding", f"row {i} ({path.name} line {reader.line_num}): not UTF-8"))
             else:
                 yield RawRecord(i, data=dict(row))
             i += 1

@@ -197,3 +197,14 @@ def test_a_symlink_loop_and_a_damaged_saved_dataset_are_named_as_such(tmp_path, 
     for path, words in ((tmp_path / "a", "symbolic link that leads to no file"), (damaged, "damaged")):
         assert main(["prepare", "math", "--input", str(path), "--output", str(tmp_path / "o.parquet")]) != 0
         _one_error_line(capsys, str(path), words)
+
+
+def test_csv_row_errors_count_rows_as_every_other_message_does(tmp_path):
+    """CSV errors said "q.csv row 4" (1-based) beside "row 2" (0-based) in one summary."""
+    src = tmp_path / "q.csv"
+    src.write_text('problem,answer\n"What is 3 + 4?",7\n"What is 1 + 2?",3,extra\n', encoding="utf-8")
+    out = tmp_path / "o.parquet"
+    assert main(["prepare", "math", "--input", str(src), "--output", str(out), "--answer-key", "answer",
+                 "--no-progress"]) == 0
+    errors = json.loads(Path(f"{out}.summary.json").read_text())["errors"]
+    assert errors == ["row 1 (q.csv line 3) has more cells than columns"]
