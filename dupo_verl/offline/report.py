@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dupo_verl.offline.io import read_placed_rows
-from dupo_verl.offline.rerank import METHODS, duals_all_failed
+from dupo_verl.offline.rerank import METHODS, duals_all_failed, needs_redo
 
 
 def load_results(path: str | Path) -> list[dict[str, Any]]:
@@ -88,18 +88,10 @@ def _is_share(value: Any) -> bool:
 
 
 COUNTED = ("primal_samples", "dual_requests", "dual_samples", "verify_timeouts")
-FAILED_STATUSES = ("failed", "invalid")
-
-
-def is_failed(row: Mapping[str, Any]) -> bool:
-    """Failed or invalid, or an older `ok` row without any dual verdict (its choice was the vote)."""
-    return row.get("status") in FAILED_STATUSES or duals_all_failed(row)
-
-
 def all_failed_message(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """The error line for a run in which every row failed (None otherwise): its summary holds no
     result, so the command must not end as if it did."""
-    failed = [r for r in rows if is_failed(r)]
+    failed = [r for r in rows if needs_redo(r)]
     if not rows or len(failed) < len(rows):
         return None
     first = failed[0]
@@ -140,7 +132,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     that timed out says nothing about whether the answer was right (older outputs gave such rows
     all-false verdicts; they are ignored here too). A row whose dual requests all failed is failed
     (its choice was the vote count); partial dual failures and unusable gold values are counted."""
-    succeeded = [r for r in rows if not is_failed(r)]
+    succeeded = [r for r in rows if not needs_redo(r)]
     graded = [r for r in succeeded if isinstance(r.get("correct"), Mapping)]
     invalid = sum(1 for r in rows if r.get("status") == "invalid")
     summary: dict[str, Any] = {

@@ -25,6 +25,7 @@ from dupo_verl.data.rows import check_keys, example_from_record
 from dupo_verl.offline.answers import AnswerGroup, answer_matcher, extract_answers, group_answers
 from dupo_verl.offline.dual_eval import dual_table, mean_accuracy
 from dupo_verl.offline.io import read_rows, row_digest, row_id
+from dupo_verl.offline.pipeline import RETRY_STATUSES
 from dupo_verl.offline.primal import PrimalSampling, sample_candidates
 from dupo_verl.offline.rows import chat_messages, dupo_info
 from dupo_verl.scoring import DualOptions, GenerateFn, task_from_info
@@ -238,8 +239,9 @@ def duals_all_failed(row: Mapping[str, Any]) -> bool:
 
 
 def needs_redo(row: Mapping[str, Any]) -> bool:
-    """`--resume` redoes failed and invalid rows, and older rows without any dual verdict."""
-    return row.get("status") in ("failed", "invalid") or duals_all_failed(row)
+    """A row with no result: failed, invalid, or an older `ok` row without any dual verdict. `report`
+    counts it as failed (never graded) and `--resume` redoes it."""
+    return row.get("status") in RETRY_STATUSES or duals_all_failed(row)
 
 
 def _group_correct(

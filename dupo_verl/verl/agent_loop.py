@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import fields
 from difflib import get_close_matches
+from functools import lru_cache
 from typing import Any
 from uuid import uuid4
 
@@ -35,6 +36,7 @@ logger.setLevel(os.getenv("VERL_LOGGING_LEVEL", "WARN"))
 _OPTION_NAMES = frozenset(f.name for f in fields(DualOptions))
 
 
+@lru_cache(maxsize=256)  # the agent loop is built per rollout, always with the same few keys
 def _looks_like_dupo_key(key: str) -> bool:
     """A key meant for DuPO (`dupo_options`, `DuPO`, `dual_mod`), not one of verl's constructor kwargs."""
     name = key.lower()

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from dupo_verl.scoring import DualOptions
+from dupo_verl.verl.rows import rollout_agent
 from dupo_verl.verl.startup import first_row_not_rolled_out_by
 
 # The live judge's metrics in a sample's `extra_fields` (and so in the reward loop's batch).
@@ -46,8 +47,8 @@ def require_anchor(config: Any) -> None:
 def require_live_judge(config: Any) -> None:
     """Fail at start-up (the `dupo` reward manager's) when a row the anchored judge scores is not
     rolled out by `dupo_agent`: it would carry no live verdict, found only at its first score."""
-    agent = (((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent")) or {}
-    where = first_row_not_rolled_out_by("dupo_agent", config.get("data"), agent.get("default_agent_loop"))
+    default_agent = rollout_agent(config).get("default_agent_loop")
+    where = first_row_not_rolled_out_by("dupo_agent", config.get("data"), default_agent)
     if where is not None:
         raise ValueError(
             f"dupo.judge=anchored: {where} is not rolled out by dupo_agent, so it would have no live verdict; "

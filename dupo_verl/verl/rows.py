@@ -51,13 +51,18 @@ def resolve_options(yaml_kwargs: Mapping[str, Any] | None, trainer_config: Any) 
     return DualOptions.from_mapping(merged)
 
 
+def rollout_agent(config: Any) -> Mapping[str, Any]:
+    """`actor_rollout_ref.rollout.agent` of a trainer config ({} where any level is unset)."""
+    return (((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent")) or {}
+
+
 def agent_yaml_dupo(config: Any) -> Any:
     """The `dupo:` mapping of the `dupo_agent` entry in the job's agent-loop YAML, or None.
 
     The `dupo` reward manager and the trainers read it too, so every part of a job judges with the
     options `dupo_agent` uses (a `judge: anchored` there reaches the frozen judge).
     """
-    path = ((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent", {}).get("agent_loop_config_path")
+    path = rollout_agent(config).get("agent_loop_config_path")
     if not path or not Path(str(path)).is_file():
         return None
     entries = OmegaConf.load(str(path))

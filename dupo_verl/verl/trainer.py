@@ -26,7 +26,7 @@ from verl.trainer.ppo.v1 import (
 )
 
 from dupo_verl.scoring import METRIC_KEYS
-from dupo_verl.verl.rows import agent_yaml_dupo, check_rows_dual_mode, resolve_options
+from dupo_verl.verl.rows import agent_yaml_dupo, check_rows_dual_mode, resolve_options, rollout_agent
 from dupo_verl.verl.startup import dupo_rows
 
 logger = logging.getLogger(__name__)
@@ -76,9 +76,7 @@ def check_datasets_dual_mode(config: Any, datasets: Mapping[str, Any]) -> int:
     options = resolve_options(agent_yaml_dupo(config), config)
     if options.dual_mode != "likelihood":
         return 0
-    default_agent = (((config.get("actor_rollout_ref") or {}).get("rollout") or {}).get("agent") or {}).get(
-        "default_agent_loop"
-    )
+    default_agent = rollout_agent(config).get("default_agent_loop")
     all_rows = (((config.get("reward") or {}).get("reward_manager")) or {}).get("name") == "dupo"
     checked = 0
     for split, dataset in datasets.items():

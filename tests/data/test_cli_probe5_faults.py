@@ -12,9 +12,6 @@ from pathlib import Path
 import pytest
 
 from dupo_verl.cli import main
-from dupo_verl.demo import ppo, stages
-from dupo_verl.demo import translation_demo as tr
-from dupo_verl.demo import two_sum_demo as ts
 from dupo_verl.offline.cli_args import check_backend_args
 
 PROBLEM = "Tom has 3 apples and buys 4 more. How many apples does he have?"
@@ -152,31 +149,6 @@ def test_ctrl_c_on_the_real_command_prints_no_traceback(tmp_path):
         pytest.skip("prepare finished before the interrupt")
     assert "Traceback" not in err, err[-2000:]
     assert proc.returncode == 130 and "interrupted" in err
-
-
-# -- the demos' launch flags ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def never_train(monkeypatch):
-    monkeypatch.setattr(ppo, "cpu_support_available", lambda: True)
-    monkeypatch.setattr(stages, "run_job", lambda *a, **k: pytest.fail("a check must not start main_ppo"))
-    for module in (ts, tr):
-        monkeypatch.setattr(module, "build_tiny_lm", lambda *a, **k: pytest.fail("a check must not build a model"))
-        monkeypatch.setattr(module, "warm_start", lambda *a, **k: pytest.fail("a check must not warm-start"))
-
-
-@pytest.mark.parametrize("demo", ["two-sum", "translation"])
-@pytest.mark.parametrize("flag, value, words", [
-    ("--override", "junk", "--override 'junk' is not a Hydra override"),
-    ("--override", "a==", "is not a Hydra override"),
-    ("--python", "/nonexistent/python", "--python '/nonexistent/python' is not an executable"),
-])
-def test_a_bad_launch_flag_is_one_line_before_any_work(tmp_path, capsys, never_train, demo, flag, value, words):
-    out = tmp_path / "out"
-    assert main(["demo", demo, "--output", str(out), "--methods", "dupo", flag, value]) == 2
-    _one_error_line(capsys, words)
-    assert not out.exists()
 
 
 def test_two_sum_problem_count_is_capped_below_exhausting_memory(tmp_path, capsys):

@@ -192,3 +192,18 @@ def test_translation_collect_refuses_other_settings(tmp_path):
     with pytest.raises(ValueError, match=r"grpo\.steps was 48 there, 24 here"):
         tr.run_demo(config, log=lambda _: None)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "seed0"]
+
+
+@pytest.mark.parametrize("demo", ["two-sum", "translation"])
+@pytest.mark.parametrize("flag, value, words", [
+    ("--override", "junk", "--override 'junk' is not a Hydra override"),
+    ("--override", "a==", "is not a Hydra override"),
+    ("--python", "/nonexistent/python", "--python '/nonexistent/python' is not an executable"),
+])
+def test_a_bad_launch_flag_is_one_line_before_any_work(tmp_path, capsys, demo, flag, value, words):
+    """`--override junk` and a missing `--python` passed the checks and failed only at main_ppo, after
+    the warm start."""
+    out = tmp_path / "out"
+    assert main(["demo", demo, "--output", str(out), "--methods", "dupo", flag, value]) == 2
+    _one_error_line(capsys, words)
+    assert not out.exists()

@@ -180,3 +180,19 @@ def test_a_prefix_ending_in_a_space_gives_it_to_the_value_as_the_model_writes_it
 def test_a_value_holding_the_tokenizers_control_text_is_refused(tok):
     with pytest.raises(ValueError, match="control text"):
         reply_token_ids(tok, [1], DualReply(prefix="", value="a<|im_end|>b"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(prefix=st.sampled_from(["", "\\boxed{", "Answer: ", "Answer:  ", "x\n"]),
+       core=st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+                    min_size=1, max_size=12),
+       pad=st.sampled_from(["", " ", "  ", "\t", " \n"]))
+def test_value_tokens_are_the_stripped_value_for_any_prefix_and_padding(tok, prefix, core, pad):
+    """The scored tokens never carry the value's own padding, always decode to the value (plus at
+    most the prefix's trailing space), and the prompt ids come first, unchanged."""
+    tokens = reply_token_ids(tok, [1, 2], DualReply(prefix=prefix, value=pad + core + pad))
+    assert tokens.ids[:2] == [1, 2] and 2 <= tokens.start < len(tokens.ids)
+    normalizer = tok.backend_tokenizer.normalizer
+    norm = normalizer.normalize_str if normalizer is not None else (lambda text: text)
+    assert tok.decode(tokens.value_ids).strip() == norm(core).strip()
+    assert tok.decode(tokens.ids[2:]) == norm(prefix + core)  # the reply as written, padding gone
